@@ -1,0 +1,468 @@
+//! Tests for `hash`: hashes made by the real tools at test time, fixed vectors, malformed
+//! input and a deterministic fuzz loop.
+
+use std::process::Command;
+
+use super::{Error, Kind, PasswordHash, MAX_PASSWORD_LEN};
+
+const PASSWORD: &str = "pä:ss wörd";
+
+/// Runs a hashing tool. A missing tool fails the test, naming the Debian package to install.
+pub(crate) fn tool(package: &str, program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): run `apt-get install -y {package}`")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed (is the Debian package {package} installed?): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("hashing tools print ASCII")
+}
+
+fn parse(s: &str) -> PasswordHash {
+    PasswordHash::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+}
+
+const SSHA_SCRIPT: &str = "import sys; from passlib.hash import ldap_salted_sha1 as h; \
+                           print(h.using(salt_size=int(sys.argv[1])).hash(sys.argv[2]))";
+
+#[test]
+fn hashes_made_by_real_tools_verify() {
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &[&str], &str, &str)] = &[
+        // (package, program, arguments before the password, expected prefix, scheme)
+        ("apache2-utils", "htpasswd", &["-nbB", "-C", "5", "u"], "u:$2y$05$", "bcrypt"),
+        ("apache2-utils", "htpasswd", &["-nbm", "u"], "u:$apr1$", "apr1"),
+        ("apache2-utils", "htpasswd", &["-nbs", "u"], "u:{SHA}", "sha1"),
+        ("apache2-utils", "htpasswd", &["-nbd", "u"], "u:", "des-crypt"),
+        ("apache2-utils", "htpasswd", &["-nb", "-2", "u"], "u:$5$", "sha256-crypt"),
+        ("apache2-utils", "htpasswd", &["-nb", "-5", "-r", "12345", "u"], "u:$6$rounds=12345$", "sha512-crypt"),
+        ("openssl", "openssl", &["passwd", "-1"], "$1$", "md5-crypt"),
+        ("openssl", "openssl", &["passwd", "-apr1"], "$apr1$", "apr1"),
+        ("openssl", "openssl", &["passwd", "-5"], "$5$", "sha256-crypt"),
+        ("openssl", "openssl", &["passwd", "-6"], "$6$", "sha512-crypt"),
+        ("whois", "mkpasswd", &["-m", "yescrypt"], "$y$j9T$", "yescrypt"),
+        ("whois", "mkpasswd", &["-m", "yescrypt", "-R", "1"], "$y$j75$", "yescrypt"),
+        ("whois", "mkpasswd", &["-m", "des"], "", "des-crypt"),
+        ("whois", "mkpasswd", &["-m", "md5crypt"], "$1$", "md5-crypt"),
+        ("whois", "mkpasswd", &["-m", "sha-256", "-R", "1000"], "$5$rounds=1000$", "sha256-crypt"),
+        ("whois", "mkpasswd", &["-m", "sha-512", "-R", "5000"], "$6$", "sha512-crypt"),
+        ("whois", "mkpasswd", &["-m", "sha-512", "-R", "10000"], "$6$rounds=10000$", "sha512-crypt"),
+        ("whois", "mkpasswd", &["-m", "bcrypt", "-R", "5"], "$2b$05$", "bcrypt"),
+        ("whois", "mkpasswd", &["-m", "bcrypt-a", "-R", "5"], "$2a$05$", "bcrypt"),
+        ("python3-passlib", "/usr/bin/python3", &["-c", SSHA_SCRIPT, "4"], "{SSHA}", "ssha"),
+        ("python3-passlib", "/usr/bin/python3", &["-c", SSHA_SCRIPT, "16"], "{SSHA}", "ssha"),
+    ];
+    for &(package, program, args, prefix, scheme) in cases {
+        for password in [PASSWORD, "s3cret", "a:b"] {
+            let args = [args, &[password]].concat();
+            let out = tool(package, program, &args);
+            let line = out.trim_end();
+            assert!(
+                line.starts_with(prefix),
+                "{program} {args:?} printed {line:?}"
+            );
+            let field = line.strip_prefix("u:").unwrap_or(line);
+            let hash = parse(field);
+            assert_eq!(hash.scheme(), scheme, "{program} {args:?}");
+            assert!(hash.verify(password.as_bytes()), "{program} {args:?}");
+            let wrong = format!("X{password}");
+            assert!(
+                !hash.verify(wrong.as_bytes()),
+                "{program} {args:?}: {wrong:?}"
+            );
+            assert!(!hash.verify(b""), "{program} {args:?}: empty password");
+        }
+    }
+}
+
+/// Made once with the tools (see `hashes_made_by_real_tools_verify`), for `PASSWORD`.
+const VECTORS: &[(&str, &str)] = &[
+    ("$2y$04$Z/MzJisTm9N/z6san7We7uVYf/7rTM1HdgDR1UKHhet6ynJP1XnFy", "bcrypt"),
+    ("$2a$05$mkO9qSVuB4nKP0KVeuxIpu2ZOs4wO/V6kSdD8c4OmKVNXMwDzQyo.", "bcrypt"),
+    ("$2b$05$DAvr9EHpnA0T6onsrszHL.GDljJPfowvoyhHn61rd/JXUdrz2e1s6", "bcrypt"),
+    ("$apr1$f2gG.5yc$2NAIKfdE0GbT49XV6TqZu/", "apr1"),
+    ("$1$ZUfqeRD7$rn9AldxozIrevEli7eWNf0", "md5-crypt"),
+    ("{SHA}jae4SHgds0RkoNTb3xXBCDPVeis=", "sha1"),
+    ("{SSHA}AMo78BTTamDLrXQpAzgUReUrPQbg/J/z", "ssha"),
+    ("gb1h9SPieDWCw", "des-crypt"),
+    ("$5$Z0/c3v9YitinP1Gu$P/dvpmyWnn7k1jxP5SvzPx4zf6x05IFsPGxQapfdEI7", "sha256-crypt"),
+    ("$6$rounds=1000$fC8yz37PZL7B7mkc$1ZzLmMfTtjwVn2tiHoUp5BlKyqLirth93BxYNNfuKH3yW4ZGGmqruXZkZz48smIUBttLELbgMob1eCVytkOjx.", "sha512-crypt"),
+    ("$y$j75$za2o7YwBC5qqRr/gIYm0I/$iZiWMN7dJIixwxGcfo8WKg/EhgrGM7qPi9yAbx62nB3", "yescrypt"),
+    ("{PLAIN}pä:ss wörd", "plain"),
+];
+
+#[test]
+fn fixed_vectors_verify() {
+    for &(s, scheme) in VECTORS {
+        let hash = parse(s);
+        assert_eq!(hash.scheme(), scheme, "{s}");
+        assert!(hash.verify(PASSWORD.as_bytes()), "{s}");
+        assert!(!hash.verify("Pä:ss wörd".as_bytes()), "{s}");
+    }
+}
+
+#[test]
+fn malformed_and_unsupported_hashes_are_rejected() {
+    let m = |scheme, reason| Error::Malformed { scheme, reason };
+    let u = |scheme: &str| Error::UnsupportedScheme {
+        scheme: scheme.into(),
+    };
+    let b64 = "Z/MzJisTm9N/z6san7We7uVYf/7rTM1HdgDR1UKHhet6ynJP1XnFy";
+    let digest43 = "P/dvpmyWnn7k1jxP5SvzPx4zf6x05IFsPGxQapfdEI7";
+    let cases: &[(String, Error)] = &[
+        ("".into(), Error::Empty),
+        ("$2y$05$abc".into(), m("bcrypt", "expected 60 characters")),
+        (
+            format!("$2y$05${}ä", &b64[2..]),
+            m("bcrypt", "expected 60 characters"),
+        ),
+        (
+            format!("$2y$32${b64}"),
+            m("bcrypt", "cost must be two digits from 04 to 31"),
+        ),
+        (
+            format!("$2y$+5${b64}"),
+            m("bcrypt", "cost must be two digits from 04 to 31"),
+        ),
+        (
+            format!("$2y$05x{b64}"),
+            m("bcrypt", "cost must be two digits from 04 to 31"),
+        ),
+        (
+            format!("$2y$05$!{}", &b64[1..]),
+            m("bcrypt", "invalid base64 in salt or digest"),
+        ),
+        // Stray bits in the salt's last character.
+        (
+            format!("$2y$05${}v{}", &b64[..21], &b64[22..]),
+            m("bcrypt", "invalid base64 in salt or digest"),
+        ),
+        (format!("$2x$05${b64}"), u("$2x$")),
+        ("$apr1$".into(), m("apr1", "missing '$' after the salt")),
+        ("$apr1$x".into(), m("apr1", "missing '$' after the salt")),
+        (
+            "$apr1$saltsalt$".into(),
+            m("apr1", "expected a 22-character digest"),
+        ),
+        (
+            "$apr1$saltsalt$2NAIKfdE0GbT49XV6TqZu!".into(),
+            m("apr1", "expected a 22-character digest"),
+        ),
+        (
+            "$apr1$saltsalts$2NAIKfdE0GbT49XV6TqZu/".into(),
+            m("apr1", "salt longer than 8 characters"),
+        ),
+        (
+            "$apr1$f2gG.5yc$2NAIKfdE0GbT49XV6TqZuz".into(),
+            m("apr1", "non-canonical digest encoding"),
+        ),
+        ("$1$".into(), m("md5-crypt", "missing '$' after the salt")),
+        ("{SHA}".into(), m("sha1", "expected a 20-byte SHA-1 digest")),
+        ("{SHA}not base64!".into(), m("sha1", "invalid base64")),
+        (
+            "{SHA}jae4SHgds0RkoNTb3xXBCDPVei==".into(),
+            m("sha1", "expected a 20-byte SHA-1 digest"),
+        ),
+        (
+            "{SSHA}AMo78BTTamDLrXQp".into(),
+            m("ssha", "shorter than a 20-byte SHA-1 digest"),
+        ),
+        ("{SSHA}%%%%".into(), m("ssha", "invalid base64")),
+        (
+            "$5$rounds=abc$".into(),
+            m("sha256-crypt", "rounds must be from 1000 to 999999999"),
+        ),
+        (
+            "$5$rounds=999$s$".into(),
+            m("sha256-crypt", "rounds must be from 1000 to 999999999"),
+        ),
+        (
+            "$5$rounds=05000$s$".into(),
+            m("sha256-crypt", "rounds must be from 1000 to 999999999"),
+        ),
+        (
+            "$5$rounds=5000".into(),
+            m("sha256-crypt", "missing '$' after rounds"),
+        ),
+        (
+            "$5$salt".into(),
+            m("sha256-crypt", "missing '$' after the salt"),
+        ),
+        (
+            format!("$5$${digest43}"),
+            m(
+                "sha256-crypt",
+                "salt must be 1 to 16 characters of [./0-9A-Za-z]",
+            ),
+        ),
+        (
+            format!("$5$saltsaltsaltsalts${digest43}"),
+            m(
+                "sha256-crypt",
+                "salt must be 1 to 16 characters of [./0-9A-Za-z]",
+            ),
+        ),
+        (
+            format!("$5$salt${digest43}x"),
+            m("sha256-crypt", "expected a 43-character digest"),
+        ),
+        (
+            format!("$5$salt${}z", &digest43[..42]),
+            m("sha256-crypt", "non-canonical digest encoding"),
+        ),
+        (
+            format!("$6$salt${digest43}"),
+            m("sha512-crypt", "expected an 86-character digest"),
+        ),
+        (
+            "$y$j9T$salt".into(),
+            m("yescrypt", "expected parameters, salt and digest"),
+        ),
+        (
+            format!("$y$!!!$salt${digest43}"),
+            m("yescrypt", "invalid parameters"),
+        ),
+        // N = 2^19, r = 32: 2 GiB.
+        (
+            format!("$y$jGT$salt${digest43}"),
+            m("yescrypt", "parameters ask for more than 1 GiB"),
+        ),
+        (format!("$y$j9T$${digest43}"), m("yescrypt", "invalid salt")),
+        (
+            "$y$j9T$salt$short".into(),
+            m("yescrypt", "expected a 43-character digest"),
+        ),
+        (
+            "abcdefghijklm".into(),
+            m("des-crypt", "non-canonical digest encoding"),
+        ),
+        ("{SMD5}abcdef".into(), u("{SMD5}")),
+        ("{sha}jae4SHgds0RkoNTb3xXBCDPVeis=".into(), u("{sha}")),
+        ("$7$CU..../....abc$def".into(), u("$7$")),
+        ("$gy$j9T$salt$hash".into(), u("$gy$")),
+        ("$md5,rounds=1000$abc$def".into(), u("$md5,rounds=1000$")),
+        ("$3$$8846f7eaee8fb117ad06bdd830b7586c".into(), u("$3$")),
+        ("_J9..CCCCXBrJUJV154M".into(), u("_")),
+        ("secret".into(), Error::NoScheme),
+        ("$$".into(), Error::NoScheme),
+        ("{}".into(), Error::NoScheme),
+        (format!("{{{}}}", "A".repeat(100)), Error::NoScheme),
+        (format!("${}$", "a".repeat(100)), Error::NoScheme),
+        ("x".repeat(100_000), Error::NoScheme),
+    ];
+    for (input, expected) in cases {
+        let short: String = input.chars().take(40).collect();
+        assert_eq!(
+            PasswordHash::parse(input).err().as_ref(),
+            Some(expected),
+            "input={short:?}"
+        );
+    }
+}
+
+#[test]
+fn errors_display_the_scheme_but_not_the_hash() {
+    let cases = [
+        ("", "empty hash"),
+        ("{SMD5}c2VjcmV0", "unsupported hash scheme \"{SMD5}\""),
+        ("$2y$05$abc", "malformed bcrypt hash: expected 60 characters"),
+        ("$5$rounds=abc$", "malformed sha256-crypt hash: rounds must be from 1000 to 999999999"),
+        (
+            "hunter2",
+            "unsupported hash scheme: no recognised prefix (a plaintext password needs \"{PLAIN}\")",
+        ),
+    ];
+    for (input, expected) in cases {
+        let error = PasswordHash::parse(input).err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some(expected), "input={input:?}");
+    }
+}
+
+#[test]
+fn bcrypt_counts_only_the_first_72_bytes() {
+    let password = "0123456789".repeat(8);
+    let out = tool(
+        "apache2-utils",
+        "htpasswd",
+        &["-nbB", "-C", "4", "u", &password],
+    );
+    let hash = parse(out.trim_end().trim_start_matches("u:"));
+    let cases = [
+        (password.clone(), true),
+        (format!("{}different tail", &password[..72]), true),
+        (password[..72].to_owned(), true),
+        (password[..71].to_owned(), false),
+        (format!("X{}", &password[1..]), false),
+    ];
+    for (attempt, expected) in cases {
+        assert_eq!(hash.verify(attempt.as_bytes()), expected, "{attempt:?}");
+    }
+}
+
+#[test]
+fn des_crypt_counts_only_the_first_8_bytes() {
+    let out = tool("whois", "mkpasswd", &["-m", "des", "password123"]);
+    let hash = parse(out.trim_end());
+    let cases = [
+        ("password123", true),
+        ("password", true),
+        ("passwordXYZ", true),
+        ("passwor", false),
+        ("Password123", false),
+    ];
+    for (attempt, expected) in cases {
+        assert_eq!(hash.verify(attempt.as_bytes()), expected, "{attempt:?}");
+    }
+}
+
+#[test]
+fn passwords_over_the_limit_are_refused() {
+    let long = "p".repeat(MAX_PASSWORD_LEN);
+    let hash = parse(&format!("{{PLAIN}}{long}"));
+    assert!(hash.verify(long.as_bytes()));
+    let longer = format!("{long}p");
+    assert!(!parse(&format!("{{PLAIN}}{longer}")).verify(longer.as_bytes()));
+}
+
+#[test]
+fn plain_compares_the_whole_password() {
+    let cases = [
+        ("{PLAIN}", "", true),
+        ("{PLAIN}", " ", false),
+        ("{PLAIN}a:b", "a:b", true),
+        ("{PLAIN}a:b", "a:", false),
+        ("{PLAIN}Secret", "secret", false),
+    ];
+    for (hash, attempt, expected) in cases {
+        assert_eq!(
+            parse(hash).verify(attempt.as_bytes()),
+            expected,
+            "{hash} {attempt:?}"
+        );
+    }
+}
+
+#[test]
+fn dummy_is_one_cost_10_bcrypt_hash() {
+    let dummy = PasswordHash::dummy();
+    assert!(std::ptr::eq(dummy, PasswordHash::dummy()));
+    let Kind::Bcrypt(s) = &dummy.kind else {
+        panic!("dummy is {dummy:?}");
+    };
+    assert_eq!((&s[..7], s.len()), ("$2b$10$", 60));
+    assert_eq!(parse(s).scheme(), "bcrypt");
+    assert!(!dummy.verify(b""));
+}
+
+#[test]
+fn debug_shows_only_the_scheme() {
+    let hash = parse("{SHA}jae4SHgds0RkoNTb3xXBCDPVeis=");
+    assert_eq!(format!("{hash:?}"), "PasswordHash { scheme: \"sha1\", .. }");
+}
+
+/// Whether verifying takes milliseconds: mutations can raise costs to hours.
+fn cheap(hash: &PasswordHash) -> bool {
+    match &hash.kind {
+        Kind::Bcrypt(s) => &s[4..6] <= "06",
+        Kind::ShaCrypt { mcf, .. } => mcf[3..]
+            .strip_prefix("rounds=")
+            .and_then(|r| r.split('$').next()?.parse::<u32>().ok())
+            .is_none_or(|rounds| rounds <= 20_000),
+        Kind::Yescrypt(mcf) => mcf
+            .split('$')
+            .nth(2)
+            .and_then(|p| p.parse::<yescrypt::Params>().ok())
+            .is_some_and(|p| p.n() * u64::from(p.r()) <= 1 << 16),
+        _ => true,
+    }
+}
+
+/// xorshift64*: deterministic, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+}
+
+const PREFIXES: &[&str] = &[
+    "",
+    "$",
+    "{",
+    "_",
+    "$2y$04$",
+    "$2b$31$",
+    "$apr1$",
+    "$1$",
+    "$5$",
+    "$5$rounds=1000$",
+    "$6$",
+    "$y$",
+    "$y$j75$",
+    "{SHA}",
+    "{SSHA}",
+    "{PLAIN}",
+];
+
+#[test]
+fn random_and_mutated_inputs_never_panic() {
+    let chars: Vec<char> = "./09AZaz$:{}=+!rounds ä€\u{0}\u{10FFFF}".chars().collect();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut accepted, mut rejected) = (0, 0);
+    let mut verified = 0;
+    for _ in 0..4000 {
+        let input = if rng.below(4) == 0 {
+            // A scheme prefix and random characters.
+            let mut input = PREFIXES[rng.below(PREFIXES.len())].to_owned();
+            input.extend((0..rng.below(70)).map(|_| chars[rng.below(chars.len())]));
+            input
+        } else {
+            // A valid hash with up to three random edits.
+            let mut input: Vec<char> = VECTORS[rng.below(VECTORS.len())].0.chars().collect();
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(input.len() + 1);
+                let c = chars[rng.below(chars.len())];
+                match rng.below(4) {
+                    0 => input.truncate(at),
+                    1 => input.insert(at, c),
+                    2 if at < input.len() => input[at] = c,
+                    _ if at < input.len() => {
+                        input.remove(at);
+                    }
+                    _ => input.push(c),
+                }
+            }
+            input.into_iter().collect()
+        };
+        match PasswordHash::parse(&input) {
+            Ok(hash) => {
+                accepted += 1;
+                if cheap(&hash) {
+                    verified += 1;
+                    hash.verify(PASSWORD.as_bytes());
+                    hash.verify(input.as_bytes());
+                }
+            }
+            Err(e) => {
+                rejected += 1;
+                let message = e.to_string();
+                assert!(message.len() < 120, "{message}");
+                let tail: String = input.chars().skip(8).collect();
+                assert!(tail.len() < 8 || !message.contains(&tail), "{message}");
+            }
+        }
+    }
+    assert!(
+        verified > 200 && rejected > 2000,
+        "verified {verified} of {accepted} accepted, rejected {rejected}"
+    );
+}

@@ -1,0 +1,233 @@
+//! The htpasswd file: one `user:hash` per line, as written by Apache's `htpasswd`.
+//!
+//! Loading never fails because of one bad line. Each problem becomes a [`Warning`] tagged
+//! `file:line`, and only that line's user is left out, so one typo locks out one user rather
+//! than everyone. The rules follow Apache and nginx:
+//!
+//! - Each line is trimmed of surrounding whitespace (as Apache does). Blank lines and lines
+//!   that then start with `#` are skipped. `\r\n` endings and a missing final newline are fine,
+//!   and so is a UTF-8 byte-order mark at the start of the file.
+//! - The user name is everything before the first `:`, compared case-sensitively. The hash is
+//!   everything after it up to the next `:`, and any further fields are ignored.
+//! - A user listed twice keeps the first line, as nginx and Apache both stop at the first
+//!   match. That holds even when the first line is invalid: the user is then absent.
+//! - The file is read as bytes; a line that is not UTF-8 is a warning, not a failed load.
+
+use std::collections::btree_map::{BTreeMap, Entry};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::auth::hash::{self, PasswordHash};
+
+/// The users of an htpasswd file and their password hashes. Its `Debug` lists user names only.
+#[derive(Clone, Default)]
+pub struct Htpasswd {
+    /// User name → hash. Sorted, so that [`Htpasswd::users`] is stable.
+    users: BTreeMap<String, PasswordHash>,
+}
+
+/// A file that could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file is missing or unreadable.
+    #[error("failed to read htpasswd file {}", path.display())]
+    Read {
+        /// The file we tried to read.
+        path: PathBuf,
+        /// Why reading failed.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A line that was skipped. Displays as `{path}:{line}: {reason}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file the line comes from.
+    pub path: PathBuf,
+    /// The line's number, counting from 1.
+    pub line: usize,
+    /// Why the line was skipped.
+    pub reason: Reason,
+}
+
+/// Why a line of an htpasswd file was skipped. Never quotes a hash or an unparsed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The line is not valid UTF-8.
+    NotUtf8,
+    /// The line has no `:`.
+    MissingColon,
+    /// The line starts with `:`.
+    EmptyUser,
+    /// The user was already defined on an earlier line, which wins.
+    Duplicate {
+        /// The user name.
+        user: String,
+        /// The line that defines the user.
+        first_line: usize,
+    },
+    /// The hash field is malformed or uses an unsupported scheme.
+    Hash(hash::Error),
+}
+
+impl Htpasswd {
+    /// Parses the text of an htpasswd file. `origin` is only used to tag warnings.
+    pub fn parse(text: &str, origin: &Path) -> (Htpasswd, Vec<Warning>) {
+        parse_bytes(text.as_bytes(), origin)
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<(Htpasswd, Vec<Warning>), Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(parse_bytes(&bytes, path))
+    }
+
+    /// The hash of `user`, if the file defines that user with a valid hash.
+    pub fn get(&self, user: &str) -> Option<&PasswordHash> {
+        self.users.get(user)
+    }
+
+    /// Checks `user`'s password. An unknown user is checked against [`PasswordHash::dummy`] so
+    /// that the answer takes about as long as for a known one.
+    pub fn verify(&self, user: &str, password: &[u8]) -> bool {
+        match self.users.get(user) {
+            Some(hash) => hash.verify(password),
+            None => {
+                PasswordHash::dummy().verify(password);
+                false
+            }
+        }
+    }
+
+    /// The number of users with a valid hash.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether no user has a valid hash.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The user names, in byte order.
+    pub fn users(&self) -> impl Iterator<Item = &str> + '_ {
+        self.users.keys().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for Htpasswd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Htpasswd")
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotUtf8 => f.write_str("line is not valid UTF-8"),
+            Reason::MissingColon => f.write_str("missing ':' between user name and hash"),
+            Reason::EmptyUser => f.write_str("empty user name"),
+            Reason::Duplicate { user, first_line } => write!(
+                f,
+                "duplicate user {user:?} ignored; first defined on line {first_line}"
+            ),
+            Reason::Hash(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Parses a file's bytes line by line; see the module docs for the rules.
+fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut users = BTreeMap::new();
+    // Every user seen so far and its first line, including users whose hash was rejected.
+    let mut first_lines = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut warn = |line, reason| {
+        warnings.push(Warning {
+            path: origin.to_owned(),
+            line,
+            reason,
+        })
+    };
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = index + 1;
+        let (user, hash) = match parse_line(raw) {
+            Line::Blank => continue,
+            Line::Invalid(reason) => {
+                warn(line, reason);
+                continue;
+            }
+            Line::Entry { user, hash } => (user, hash),
+        };
+        match first_lines.entry(user) {
+            Entry::Occupied(first) => warn(
+                line,
+                Reason::Duplicate {
+                    user: user.to_owned(),
+                    first_line: *first.get(),
+                },
+            ),
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+                match hash {
+                    Ok(hash) => {
+                        users.insert(user.to_owned(), hash);
+                    }
+                    Err(e) => warn(line, Reason::Hash(e)),
+                }
+            }
+        }
+    }
+    (Htpasswd { users }, warnings)
+}
+
+/// What one line of the file holds.
+enum Line<'a> {
+    /// A blank or comment line.
+    Blank,
+    /// A line that names no user.
+    Invalid(Reason),
+    /// A user and its parsed hash field.
+    Entry {
+        user: &'a str,
+        hash: Result<PasswordHash, hash::Error>,
+    },
+}
+
+fn parse_line(raw: &[u8]) -> Line<'_> {
+    let raw = raw.trim_ascii();
+    if raw.is_empty() || raw.starts_with(b"#") {
+        return Line::Blank;
+    }
+    let Ok(line) = std::str::from_utf8(raw) else {
+        return Line::Invalid(Reason::NotUtf8);
+    };
+    match line.split_once(':') {
+        None => Line::Invalid(Reason::MissingColon),
+        Some(("", _)) => Line::Invalid(Reason::EmptyUser),
+        Some((user, rest)) => {
+            let field = rest.split_once(':').map_or(rest, |(hash, _extra)| hash);
+            Line::Entry {
+                user,
+                hash: PasswordHash::parse(field),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

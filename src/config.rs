@@ -1,0 +1,530 @@
+//! The `proxy.toml` file: serde structs, value newtypes, defaults and validation.
+//!
+//! This module reads one file and nothing else. Every value is checked inside its
+//! newtype while it is deserialised, so that the toml parser attaches the line and
+//! column of the offending value to the error. Checks that involve two keys live in
+//! [`Config::validate`] and name the key path. Relative paths are resolved against
+//! the directory of the config file by [`Config::load`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
+pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$";
+const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:5043";
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(900);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const DEFAULT_REALM: &str = "Registry realm";
+const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// Errors from reading or checking the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {error}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The TOML is malformed or a value is invalid, at a known place.
+    #[error("{}line {line}, column {column}: {key}{message}", prefix(path))]
+    Parse {
+        /// The config file, if read from one.
+        path: Option<PathBuf>,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// `section.key: ` when the offending line is a key, else empty.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A check across keys failed.
+    #[error("{}{key}: {message}", prefix(path))]
+    Invalid {
+        /// The config file, if read from one.
+        path: Option<PathBuf>,
+        /// The dotted key path, such as `upstream.ca`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn prefix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!("{}: ", p.display()),
+        None => String::new(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[listen]`: where the gate accepts TLS connections.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// `[tls]`: the server certificate.
+    pub tls: TlsConfig,
+    /// `[upstream]`: the registry behind the gate.
+    pub upstream: UpstreamConfig,
+    /// `[auth]`: who may use the registry.
+    pub auth: AuthConfig,
+    /// `[forwarding]`: which peers' `X-Forwarded-*` headers are believed.
+    #[serde(default)]
+    pub forwarding: ForwardingConfig,
+    /// `[user_agent]`: clients refused with 404 before authentication.
+    #[serde(default)]
+    pub user_agent: UserAgentConfig,
+    /// `[limits]`: optional request limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// `[shutdown]`: how long in-flight requests may run after SIGTERM.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// `[listen]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Socket address to bind, such as `0.0.0.0:443`.
+    #[serde(default = "default_listen_addr")]
+    pub addr: SocketAddr,
+    /// Time a client has to finish the TLS handshake.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: HumanDuration,
+    /// Connections served at once; further connections wait in the kernel backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Count,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            addr: default_listen_addr(),
+            handshake_timeout: default_handshake_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key: PKCS#1, PKCS#8 or SEC1.
+    pub key: PathBuf,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The registry's base URL, `http://host:port` or `https://host:port`.
+    pub url: UpstreamUrl,
+    /// Longest wait for the registry's answer after the last request byte was sent,
+    /// and between two reads of its response body (nginx's `proxy_read_timeout`).
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: HumanDuration,
+    /// Longest wait for a TCP connection to the registry.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// How long an idle keep-alive connection to the registry is kept.
+    #[serde(default = "default_pool_idle_timeout")]
+    pub pool_idle_timeout: HumanDuration,
+    /// PEM CA bundle that signs an `https://` registry's certificate; the
+    /// system roots when absent.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The htpasswd file.
+    pub htpasswd: PathBuf,
+    /// The realm in the `WWW-Authenticate: Basic` challenge.
+    #[serde(default)]
+    pub realm: Realm,
+}
+
+/// `[forwarding]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingConfig {
+    /// Peers (load balancers) whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are kept.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[user_agent]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserAgentConfig {
+    /// Patterns (with look-around) whose match on `User-Agent` gets a 404 under `/v2/`.
+    #[serde(default = "default_ua_block")]
+    pub block: Vec<UaPattern>,
+}
+
+impl Default for UserAgentConfig {
+    fn default() -> Self {
+        UserAgentConfig {
+            block: default_ua_block(),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body in bytes; no limit when absent (nginx's `client_max_body_size 0`).
+    #[serde(default)]
+    pub max_body_size: Option<ByteSize>,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long in-flight requests may continue after SIGTERM before connections are closed.
+    #[serde(default = "default_grace")]
+    pub grace_period: HumanDuration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            grace_period: default_grace(),
+        }
+    }
+}
+
+fn default_listen_addr() -> SocketAddr {
+    DEFAULT_LISTEN_ADDR
+        .parse()
+        .expect("DEFAULT_LISTEN_ADDR is a valid socket address")
+}
+fn default_handshake_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_HANDSHAKE_TIMEOUT)
+}
+fn default_max_connections() -> Count {
+    Count(DEFAULT_MAX_CONNECTIONS)
+}
+fn default_read_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_READ_TIMEOUT)
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_CONNECT_TIMEOUT)
+}
+fn default_pool_idle_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_POOL_IDLE_TIMEOUT)
+}
+fn default_grace() -> HumanDuration {
+    HumanDuration(DEFAULT_GRACE)
+}
+fn default_ua_block() -> Vec<UaPattern> {
+    vec![UaPattern::try_from(DEFAULT_UA_BLOCK.to_string())
+        .expect("DEFAULT_UA_BLOCK is a valid pattern")]
+}
+
+impl Config {
+    /// Parses and validates TOML text; relative paths stay as written.
+    pub fn from_toml_str(text: &str) -> Result<Config, Error> {
+        let config: Config = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a file; relative paths in it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let mut config = Config::from_toml_str(&text).map_err(|e| e.with_path(path))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Cross-field checks, naming the key path.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.upstream.ca.is_some() && self.upstream.url.scheme() != "https" {
+            return Err(Error::Invalid {
+                path: None,
+                key: "upstream.ca",
+                message: "set, but upstream.url is not https".into(),
+            });
+        }
+        if self.listen.max_connections.0 == 0 {
+            return Err(Error::Invalid {
+                path: None,
+                key: "listen.max_connections",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.tls.cert);
+        resolve(&mut self.tls.key);
+        resolve(&mut self.auth.htpasswd);
+        if let Some(ca) = self.upstream.ca.as_mut() {
+            resolve(ca);
+        }
+    }
+}
+
+impl Error {
+    fn with_path(self, p: &Path) -> Error {
+        let path = Some(p.to_path_buf());
+        match self {
+            Error::Parse {
+                line,
+                column,
+                key,
+                message,
+                ..
+            } => Error::Parse {
+                path,
+                line,
+                column,
+                key,
+                message,
+            },
+            Error::Invalid { key, message, .. } => Error::Invalid { path, key, message },
+            e @ Error::Read { .. } => e,
+        }
+    }
+}
+
+/// Turns a toml error into one line: where, which key, what.
+fn parse_error(text: &str, e: &toml::de::Error) -> Error {
+    let offset = e.span().map_or(0, |s| s.start).min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    let key = match line_text.split_once('=') {
+        Some((k, _)) if !line_text.trim_start().starts_with('[') => match section {
+            Some(s) => format!("{s}.{}: ", k.trim()),
+            None => format!("{}: ", k.trim()),
+        },
+        _ => String::new(),
+    };
+    Error::Parse {
+        path: None,
+        line,
+        column,
+        key,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`.
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HumanDuration(pub Duration);
+
+impl TryFrom<String> for HumanDuration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        humantime::parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\""))
+    }
+}
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+/// A positive count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Count(pub usize);
+
+/// A size in bytes, written as an integer or a string like `"10GiB"`, `"500MB"`, `"4k"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct ByteSize(pub u64);
+
+impl TryFrom<toml::Value> for ByteSize {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::Integer(n) => u64::try_from(n)
+                .map(ByteSize)
+                .map_err(|_| format!("invalid size {n}: must not be negative")),
+            toml::Value::String(s) => parse_byte_size(&s).map(ByteSize),
+            other => Err(format!(
+                "invalid size {other}: write a number of bytes or a string like \"10GiB\""
+            )),
+        }
+    }
+}
+
+fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: write it like \"10GiB\" or \"500MB\""))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("invalid size {s:?}: too large"))
+}
+
+/// The registry's base URL: `http` or `https`, a host, no path, query or credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UpstreamUrl(http::Uri);
+
+impl UpstreamUrl {
+    /// The scheme, `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        self.0.scheme_str().unwrap_or("http")
+    }
+    /// The URL as a [`http::Uri`] with scheme and authority only.
+    pub fn uri(&self) -> &http::Uri {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UpstreamUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let uri: http::Uri = s
+            .parse()
+            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => {
+                return Err(format!(
+                    "invalid upstream URL {s:?}: scheme must be http or https"
+                ))
+            }
+        }
+        let Some(authority) = uri.authority() else {
+            return Err(format!("invalid upstream URL {s:?}: no host"));
+        };
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "invalid upstream URL {s:?}: credentials are not allowed"
+            ));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(format!(
+                "invalid upstream URL {s:?}: the registry must be at the root (no path or query)"
+            ));
+        }
+        let base = http::Uri::builder()
+            .scheme(uri.scheme_str().unwrap_or("http"))
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
+        Ok(UpstreamUrl(base))
+    }
+}
+
+/// The Basic realm: printable ASCII without `"` or `\`, so it fits a quoted-string as is.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Realm(String);
+
+impl Realm {
+    /// The realm text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Realm {
+    fn default() -> Self {
+        Realm(DEFAULT_REALM.to_string())
+    }
+}
+
+impl TryFrom<String> for Realm {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(format!(
+                "invalid realm {s:?}: use printable ASCII without quotes or backslashes"
+            ));
+        }
+        Ok(Realm(s))
+    }
+}
+
+/// A user-agent pattern, compiled with look-around support.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UaPattern(pub fancy_regex::Regex);
+
+impl TryFrom<String> for UaPattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        fancy_regex::Regex::new(&s)
+            .map(UaPattern)
+            .map_err(|e| format!("invalid user-agent pattern {s:?}: {e}"))
+    }
+}
+
+impl fmt::Debug for UaPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[tls]
+cert = "certs/server.crt"
+key = "certs/server.key"
+
+[upstream]
+url = "http://127.0.0.1:5000"
+
+[auth]
+htpasswd = "auth/htpasswd"
+"#;
+
+fn parse_err(text: &str) -> String {
+    match Config::from_toml_str(text) {
+        Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = Config::from_toml_str(MINIMAL).expect("minimal config parses");
+    assert_eq!(c.listen.addr, "0.0.0.0:5043".parse().expect("addr"));
+    assert_eq!(c.listen.handshake_timeout.0, Duration::from_secs(10));
+    assert_eq!(c.upstream.read_timeout.0, Duration::from_secs(900));
+    assert_eq!(c.upstream.url.uri().to_string(), "http://127.0.0.1:5000/");
+    assert_eq!(c.auth.realm.as_str(), "Registry realm");
+    assert!(c.forwarding.trusted_proxies.is_empty());
+    assert_eq!(c.user_agent.block.len(), 1);
+    assert_eq!(c.user_agent.block[0].0.as_str(), DEFAULT_UA_BLOCK);
+    assert_eq!(c.limits.max_body_size, None);
+    assert_eq!(c.shutdown.grace_period.0, Duration::from_secs(30));
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = format!("{MINIMAL}\n[forwarding]\ntrusted_proxy = [\"10.0.0.0/8\"]\n");
+    let e = parse_err(&text);
+    assert!(e.contains("line 13"), "{e}");
+    assert!(e.contains("unknown field `trusted_proxy`"), "{e}");
+}
+
+#[test]
+fn bad_values_name_their_line() {
+    let cases = [
+        (
+            "[upstream]\nurl = \"ftp://x\"",
+            "scheme must be http or https",
+        ),
+        (
+            "[upstream]\nurl = \"http://x:5000/sub\"",
+            "must be at the root",
+        ),
+        (
+            "[upstream]\nurl = \"http://u:p@x:5000\"",
+            "credentials are not allowed",
+        ),
+        (
+            "[upstream]\nurl = \"http://x\"\nread_timeout = \"soon\"",
+            "invalid duration \"soon\"",
+        ),
+        (
+            "[forwarding]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+            "invalid IP address",
+        ),
+        (
+            "[user_agent]\nblock = [\"(\"]",
+            "invalid user-agent pattern",
+        ),
+        ("[limits]\nmax_body_size = \"12 parsecs\"", "unknown unit"),
+        ("[limits]\nmax_body_size = -1", "must not be negative"),
+    ];
+    for (fragment, want) in cases {
+        // Replace the section the fragment redefines, keep the rest of MINIMAL.
+        let base = MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:5000\"\n", "");
+        let text = if fragment.starts_with("[upstream]") {
+            format!("{base}\n{fragment}\n")
+        } else {
+            format!("{MINIMAL}\n{fragment}\n")
+        };
+        let e = parse_err(&text);
+        assert!(e.contains(want), "fragment={fragment:?} error={e}");
+        assert!(e.contains("line "), "fragment={fragment:?} error={e}");
+    }
+}
+
+#[test]
+fn realm_must_fit_a_quoted_string() {
+    for (realm, ok) in [
+        ("Registry realm", true),
+        ("a\"b", false),
+        ("", false),
+        ("tab\there", false),
+    ] {
+        assert_eq!(
+            Realm::try_from(realm.to_string()).is_ok(),
+            ok,
+            "realm={realm:?}"
+        );
+    }
+}
+
+#[test]
+fn byte_sizes() {
+    let cases = [
+        ("0", Ok(0)),
+        ("4k", Ok(4_000)),
+        ("10GiB", Ok(10 << 30)),
+        ("500 MB", Ok(500_000_000)),
+        ("1tib", Ok(1 << 40)),
+        ("x", Err(())),
+        ("99999999999999999999", Err(())),
+        ("18446744073709551615 GiB", Err(())),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_byte_size(text).map_err(|_| ()), want, "text={text:?}");
+    }
+}
+
+#[test]
+fn upstream_ca_needs_https() {
+    let text = MINIMAL.replace(
+        "url = \"http://127.0.0.1:5000\"",
+        "url = \"http://127.0.0.1:5000\"\nca = \"ca.pem\"",
+    );
+    let e = parse_err(&text);
+    assert_eq!(e, "upstream.ca: set, but upstream.url is not https");
+}
+
+#[test]
+fn load_resolves_relative_paths_and_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("proxy.toml");
+    std::fs::write(&path, MINIMAL).expect("write config");
+    let c = Config::load(&path).expect("loads");
+    assert_eq!(c.tls.cert, dir.path().join("certs/server.crt"));
+    assert_eq!(c.auth.htpasswd, dir.path().join("auth/htpasswd"));
+
+    std::fs::write(&path, format!("{MINIMAL}\nbogus = 1\n")).expect("write config");
+    let e = Config::load(&path).expect_err("unknown key").to_string();
+    assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
+
+    let missing = dir.path().join("nope.toml");
+    let e = Config::load(&missing)
+        .expect_err("missing file")
+        .to_string();
+    assert!(
+        e.contains("cannot read config file") && e.contains("nope.toml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn shipped_proxy_toml_parses_and_matches_the_defaults() {
+    let shipped =
+        Config::from_toml_str(include_str!("../../proxy.toml")).expect("proxy.toml is valid");
+    let minimal = Config::from_toml_str(MINIMAL).expect("minimal config parses");
+    // proxy.toml documents every default; the values must be the defaults.
+    assert_eq!(shipped.listen.addr, minimal.listen.addr);
+    assert_eq!(
+        shipped.listen.handshake_timeout,
+        minimal.listen.handshake_timeout
+    );
+    assert_eq!(
+        shipped.listen.max_connections,
+        minimal.listen.max_connections
+    );
+    assert_eq!(shipped.upstream.read_timeout, minimal.upstream.read_timeout);
+    assert_eq!(
+        shipped.upstream.connect_timeout,
+        minimal.upstream.connect_timeout
+    );
+    assert_eq!(
+        shipped.upstream.pool_idle_timeout,
+        minimal.upstream.pool_idle_timeout
+    );
+    assert_eq!(shipped.auth.realm, minimal.auth.realm);
+    assert_eq!(
+        shipped.forwarding.trusted_proxies,
+        minimal.forwarding.trusted_proxies
+    );
+    let patterns = |c: &Config| {
+        c.user_agent
+            .block
+            .iter()
+            .map(|p| p.0.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(patterns(&shipped), patterns(&minimal));
+    assert_eq!(shipped.limits.max_body_size, minimal.limits.max_body_size);
+    assert_eq!(shipped.shutdown.grace_period, minimal.shutdown.grace_period);
+}

@@ -1,0 +1,41 @@
+//! registry-gate: an authenticating TLS reverse proxy for Docker/OCI registries.
+//!
+//! It stands in front of a CNCF distribution registry (`registry:2`), terminates
+//! TLS, checks credentials, refuses pre-1.6 docker clients, sets the forwarding
+//! headers the registry builds its upload URLs from, and streams everything else
+//! through untouched.
+//!
+//! # Layout
+//!
+//! - [`cli`]: command line (`serve`, `check-config`, `certs generate`).
+//! - [`server`]: accept loop, TLS handshake, HTTP/1.1 + HTTP/2, graceful shutdown.
+//! - [`proxy`]: the request pipeline as phases, its error type and streaming bodies.
+//! - [`state`]: the built, immutable runtime form of the config; the unit of reload.
+//! - [`signals`], [`reload`]: SIGTERM/SIGINT shutdown and SIGHUP reload.
+//! - [`config`]: the `proxy.toml` structs, newtypes, defaults and validation.
+//! - [`tls`]: PEM files to rustls configs; certificate generation.
+//! - [`upstream`]: the keep-alive connection pool to the registry.
+//! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
+//! - [`basic`]: the `Authorization: Basic` header to plain strings.
+//! - [`headers`]: hop-by-hop removal, forwarding headers, the API-version header.
+//! - [`route`]: which paths go to the registry, and which are refused.
+//! - [`ua`]: the user-agent blocklist.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod basic;
+pub mod cli;
+pub mod config;
+pub mod headers;
+pub mod proxy;
+pub mod reload;
+pub mod route;
+pub mod server;
+pub mod signals;
+pub mod state;
+pub mod tls;
+pub mod ua;
+pub mod upstream;

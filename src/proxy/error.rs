@@ -1,0 +1,220 @@
+//! The request path's one error type, and the one function that turns it into a
+//! response.
+//!
+//! Every error says whose fault it is ([`Source`]); the status follows from it:
+//! client → 4xx, upstream → 502 (504 on timeout), internal → 500. The client gets a
+//! terse registry-style JSON body, never HTML; the log gets the whole chain.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use super::body::BoxError;
+use crate::{basic, route};
+
+/// Whose fault an error is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The client sent something the gate refuses.
+    Client,
+    /// The registry failed or did not answer.
+    Upstream,
+    /// A bug or resource failure in the gate.
+    Internal,
+}
+
+/// Everything that stops a request before the registry's answer reaches the client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path the gate cannot check safely.
+    #[error("refused path: {0}")]
+    BadPath(#[from] route::Error),
+    /// A path outside `/v2/`.
+    #[error("not found")]
+    NotFound,
+    /// A pre-1.6 docker client.
+    #[error("blocked user agent")]
+    BlockedUserAgent,
+    /// No, malformed or wrong credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// Ambiguous `Authorization`.
+    #[error("bad authorization: {0}")]
+    BadAuthorization(basic::Error),
+    /// No usable `Host`.
+    #[error("bad host: {0}")]
+    BadHost(&'static str),
+    /// The body is over `limits.max_body_size`.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The client's connection broke while its body was streaming.
+    #[error("client aborted the request body")]
+    ClientAborted(#[source] BoxError),
+    /// The registry could not be reached.
+    #[error("registry unreachable")]
+    UpstreamConnect(#[source] BoxError),
+    /// The registry did not answer within `upstream.read_timeout`.
+    #[error("registry did not answer in time")]
+    UpstreamTimeout,
+    /// The registry broke the exchange.
+    #[error("registry failed")]
+    Upstream(#[source] BoxError),
+    /// The gate failed.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    /// Whose fault it is.
+    pub fn source_kind(&self) -> Source {
+        match self {
+            Error::UpstreamConnect(_) | Error::UpstreamTimeout | Error::Upstream(_) => {
+                Source::Upstream
+            }
+            Error::Internal(_) => Source::Internal,
+            _ => Source::Client,
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadPath(_) | Error::BadAuthorization(_) | Error::BadHost(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::ClientAborted(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound | Error::BlockedUserAgent => StatusCode::NOT_FOUND,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Error::UpstreamConnect(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The registry error code and message for the JSON body.
+    fn code_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            Error::BadPath(_) => (
+                "UNSUPPORTED",
+                "path with dot-segments or encoded separators",
+            ),
+            Error::NotFound => ("UNSUPPORTED", "not found"),
+            Error::BlockedUserAgent => ("UNSUPPORTED", "client version not supported"),
+            Error::Unauthorized(_) => ("UNAUTHORIZED", "authentication required"),
+            Error::BadAuthorization(_) => ("UNAUTHORIZED", "malformed authorization"),
+            Error::BadHost(_) => ("UNSUPPORTED", "missing or ambiguous host"),
+            Error::BodyTooLarge => ("SIZE_INVALID", "request body too large"),
+            Error::ClientAborted(_) => ("UNKNOWN", "request body incomplete"),
+            Error::UpstreamConnect(_) | Error::Upstream(_) => {
+                ("UNAVAILABLE", "registry unavailable")
+            }
+            Error::UpstreamTimeout => ("UNAVAILABLE", "registry timed out"),
+            Error::Internal(_) => ("UNKNOWN", "internal error"),
+        }
+    }
+
+    /// The response for this error; `challenge` is the `WWW-Authenticate` value.
+    pub fn to_response(&self, challenge: &HeaderValue) -> Response<Full<Bytes>> {
+        let (code, message) = self.code_and_message();
+        let body =
+            format!(r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#);
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            CONTENT_LENGTH,
+            HeaderValue::from(response_len(code, message)),
+        );
+        if self.status() == StatusCode::UNAUTHORIZED {
+            headers.insert(WWW_AUTHENTICATE, challenge.clone());
+        }
+        response
+    }
+}
+
+fn response_len(code: &str, message: &str) -> usize {
+    r#"{"errors":[{"code":"","message":"","detail":null}]}"#.len() + code.len() + message.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn statuses_codes_and_bodies() {
+        let challenge = HeaderValue::from_static("Basic realm=\"r\"");
+        let cases: Vec<(Error, u16, Source, &str)> = vec![
+            (
+                Error::BadPath(route::Error::DotSegment),
+                400,
+                Source::Client,
+                "UNSUPPORTED",
+            ),
+            (Error::NotFound, 404, Source::Client, "UNSUPPORTED"),
+            (Error::BlockedUserAgent, 404, Source::Client, "UNSUPPORTED"),
+            (
+                Error::Unauthorized("no credentials"),
+                401,
+                Source::Client,
+                "UNAUTHORIZED",
+            ),
+            (
+                Error::BadAuthorization(basic::Error::Duplicate),
+                400,
+                Source::Client,
+                "UNAUTHORIZED",
+            ),
+            (Error::BodyTooLarge, 413, Source::Client, "SIZE_INVALID"),
+            (
+                Error::UpstreamConnect("refused".into()),
+                502,
+                Source::Upstream,
+                "UNAVAILABLE",
+            ),
+            (Error::UpstreamTimeout, 504, Source::Upstream, "UNAVAILABLE"),
+            (
+                Error::Upstream("reset".into()),
+                502,
+                Source::Upstream,
+                "UNAVAILABLE",
+            ),
+            (
+                Error::Internal("bug".into()),
+                500,
+                Source::Internal,
+                "UNKNOWN",
+            ),
+        ];
+        for (error, status, source, code) in cases {
+            let response = error.to_response(&challenge);
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.source_kind(), source, "{error:?}");
+            assert_eq!(
+                response.headers().get(WWW_AUTHENTICATE).is_some(),
+                status == 401,
+                "{error:?}"
+            );
+            let declared: usize = response.headers()[CONTENT_LENGTH]
+                .to_str()
+                .expect("text")
+                .parse()
+                .expect("number");
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            assert_eq!(declared, body.len(), "{error:?}");
+            let text = std::str::from_utf8(&body).expect("utf-8");
+            assert!(
+                text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
+                "{text}"
+            );
+        }
+    }
+}

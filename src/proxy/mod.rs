@@ -1,0 +1,271 @@
+//! The request pipeline, as named phases:
+//!
+//! ```text
+//! route → block_user_agent → authenticate → rewrite_request → forward → rewrite_response → record
+//! ```
+//!
+//! [`handle`] runs them in order; any phase may stop the request with an
+//! [`Error`], which becomes the response in one place. Every response under
+//! `/v2/`, the gate's own included, carries exactly one
+//! `Docker-Distribution-Api-Version`, and [`record`] writes exactly one access-log
+//! line per request.
+
+pub mod body;
+pub mod error;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use self::body::{Outcome, Progress, RequestBody, ResponseBody};
+pub use self::error::{Error, Source};
+use crate::auth::Identity;
+use crate::route::{self, Route};
+use crate::state::State;
+use crate::{basic, headers};
+
+/// The body of every response the gate sends.
+pub type ProxyBody = Either<ResponseBody, Full<Bytes>>;
+
+/// What the phases learn about a request, for the access log.
+#[derive(Debug)]
+struct Context {
+    peer: SocketAddr,
+    client: std::net::IpAddr,
+    user: Option<String>,
+    under_v2: bool,
+}
+
+/// Serves one request.
+pub async fn handle(
+    state: Arc<State>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut ctx = Context {
+        peer,
+        client: peer.ip(),
+        user: None,
+        under_v2: path.starts_with("/v2/"),
+    };
+    let (mut response, error) = match pipeline(&state, &mut ctx, req).await {
+        Ok(response) => (response, None),
+        Err(e) => (e.to_response(&state.challenge).map(Either::Right), Some(e)),
+    };
+    if ctx.under_v2 {
+        headers::ensure_api_version(response.headers_mut());
+    }
+    record(
+        &ctx,
+        &method,
+        &path,
+        response.status(),
+        started,
+        error.as_ref(),
+    );
+    Ok(response)
+}
+
+async fn pipeline(
+    state: &State,
+    ctx: &mut Context,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Error> {
+    if route::classify(req.uri().path())? == Route::Other {
+        return Err(Error::NotFound);
+    }
+    block_user_agent(state, &req)?;
+    let identity = authenticate(state, &req).await?;
+    ctx.user = Some(identity.user);
+    let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
+    let response = forward(state, upstream_req, &progress).await?;
+    Ok(rewrite_response(state, response))
+}
+
+/// Refuses pre-1.6 docker clients with a 404, before any password check.
+fn block_user_agent(state: &State, req: &Request<Incoming>) -> Result<(), Error> {
+    if state
+        .user_agents
+        .is_blocked(req.headers().get(http::header::USER_AGENT))
+    {
+        return Err(Error::BlockedUserAgent);
+    }
+    Ok(())
+}
+
+/// Checks Basic credentials against the user database.
+async fn authenticate(state: &State, req: &Request<Incoming>) -> Result<Identity, Error> {
+    let credentials = match basic::parse(req.headers()) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Error::Unauthorized("no credentials")),
+        Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
+        Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
+    };
+    match state
+        .authenticator
+        .verify(&credentials.user, &credentials.password)
+        .await
+    {
+        Ok(identity) => Ok(identity),
+        Err(crate::auth::Error::InvalidCredentials) => {
+            Err(Error::Unauthorized("invalid credentials"))
+        }
+        Err(e) => Err(Error::Internal(Box::new(e))),
+    }
+}
+
+/// Turns the client's request into the registry's: same method, path, query and
+/// body; forwarding headers set; hop-by-hop headers and the gate's own
+/// credentials removed.
+fn rewrite_request(
+    state: &State,
+    ctx: &mut Context,
+    req: Request<Incoming>,
+) -> Result<(Request<RequestBody>, Arc<Progress>), Error> {
+    let host = client_host(&req)?;
+    let (mut parts, incoming) = req.into_parts();
+    if let (Some(limit), Some(declared)) = (state.max_body_size, content_length(&parts.headers)) {
+        if declared > limit {
+            return Err(Error::BodyTooLarge);
+        }
+    }
+    parts.uri = state
+        .upstream
+        .uri_for(parts.uri.path_and_query())
+        .map_err(|e| Error::Internal(Box::new(e)))?;
+    parts.version = Version::HTTP_11;
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(AUTHORIZATION);
+    // The gate answers `Expect: 100-continue` itself when it starts reading the body.
+    parts.headers.remove(EXPECT);
+    ctx.client = headers::set_forwarding(
+        &mut parts.headers,
+        ctx.peer.ip(),
+        host,
+        &state.trusted_proxies,
+    );
+    let (body, progress) = RequestBody::new(incoming, state.max_body_size);
+    Ok((Request::from_parts(parts, body), progress))
+}
+
+/// The authority the client asked for, port included: the request target's
+/// authority (HTTP/2 `:authority`, absolute-form HTTP/1.1) or the one `Host`.
+fn client_host<B>(req: &Request<B>) -> Result<HeaderValue, Error> {
+    if let Some(authority) = req.uri().authority() {
+        return HeaderValue::from_str(authority.as_str()).map_err(|_| Error::BadHost("invalid"));
+    }
+    let mut hosts = req.headers().get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) if !host.is_empty() => Ok(host.clone()),
+        (Some(_), Some(_)) => Err(Error::BadHost("more than one Host header")),
+        _ => Err(Error::BadHost("no Host header")),
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Sends the request to the registry and waits for its answer, for at most
+/// `upstream.read_timeout` after the last body byte went out.
+async fn forward(
+    state: &State,
+    req: Request<RequestBody>,
+    progress: &Progress,
+) -> Result<Response<Incoming>, Error> {
+    let timeout = state.upstream.read_timeout;
+    let call = state.upstream.client().request(req);
+    tokio::pin!(call);
+    loop {
+        let deadline = progress.last_activity() + timeout;
+        tokio::select! {
+            result = &mut call => {
+                return result.map_err(|e| upstream_error(e, progress));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                if progress.last_activity() + timeout <= Instant::now() {
+                    return Err(Error::UpstreamTimeout);
+                }
+            }
+        }
+    }
+}
+
+/// Says whose fault a failed registry call was: the body tells when the client
+/// broke off or went over the limit.
+fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> Error {
+    match progress.outcome() {
+        Outcome::ClientAborted => Error::ClientAborted(Box::new(e)),
+        Outcome::TooLarge => Error::BodyTooLarge,
+        Outcome::Ok if e.is_connect() => Error::UpstreamConnect(Box::new(e)),
+        Outcome::Ok => Error::Upstream(Box::new(e)),
+    }
+}
+
+/// Passes the registry's answer on: status, headers and body untouched but for
+/// hop-by-hop headers.
+fn rewrite_response(state: &State, response: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, incoming) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    let body = ResponseBody::new(incoming, state.upstream.read_timeout);
+    Response::from_parts(parts, Either::Left(body))
+}
+
+/// Writes the one access-log line of a request.
+fn record(
+    ctx: &Context,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+    error: Option<&Error>,
+) {
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let user = ctx.user.as_deref().unwrap_or("-");
+    match error {
+        None => tracing::info!(
+            target: "access",
+            client = %ctx.client, peer = %ctx.peer, user, %method, path,
+            status = status.as_u16(), elapsed_ms,
+            "request"
+        ),
+        Some(e) => {
+            let chain = error_chain(e);
+            match e.source_kind() {
+                Source::Client => tracing::info!(
+                    target: "access",
+                    client = %ctx.client, peer = %ctx.peer, user, %method, path,
+                    status = status.as_u16(), elapsed_ms, error = %chain,
+                    "request refused"
+                ),
+                Source::Upstream | Source::Internal => tracing::warn!(
+                    target: "access",
+                    client = %ctx.client, peer = %ctx.peer, user, %method, path,
+                    status = status.as_u16(), elapsed_ms, error = %chain,
+                    "request failed"
+                ),
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,139 @@
+//! The accept loop: TLS handshake with a timeout, HTTP/1.1 or HTTP/2 per ALPN,
+//! a connection limit, and graceful shutdown.
+//!
+//! [`run`] takes an already bound listener, so `main` and the tests share it. On
+//! shutdown the listener is dropped first (new connections are refused), then
+//! in-flight requests get up to the grace period to finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::proxy;
+use crate::state::State;
+
+/// Pause after a failed `accept` (such as too many open files), so the loop
+/// does not spin while the condition lasts.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// HTTP/1.1 request headers must arrive within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves connections until `shutdown` completes, then drains them.
+pub async fn run(
+    listener: TcpListener,
+    state: watch::Receiver<Arc<State>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = http_builder();
+    let limit = Arc::new(Semaphore::new(state.borrow().max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
+            }
+            () = &mut shutdown => break,
+        };
+        if limit.available_permits() == 0 {
+            tracing::warn!(
+                max_connections = state.borrow().max_connections,
+                "connection limit reached: new connections wait"
+            );
+        }
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let conn = Connection {
+            state: state.clone(),
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            _permit: permit,
+        };
+        tokio::spawn(conn.serve(tcp, peer));
+    }
+    drop(listener);
+    let grace = state.borrow().grace_period;
+    let open = graceful.count();
+    tracing::info!(open_connections = open, grace = ?grace, "shutting down: draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace = ?grace, "grace period over: closing remaining connections");
+        }
+    }
+}
+
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .adaptive_window(true);
+    builder
+}
+
+/// One accepted TCP connection and what it needs.
+struct Connection {
+    state: watch::Receiver<Arc<State>>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn serve(self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let snapshot = self.state.borrow().clone();
+        let acceptor = TlsAcceptor::from(snapshot.tls.clone());
+        let tls = match tokio::time::timeout(snapshot.handshake_timeout, acceptor.accept(tcp)).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(client.addr = %peer, error = %e, "tls handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client.addr = %peer, "tls handshake timed out");
+                return;
+            }
+        };
+        drop(snapshot);
+        let state = self.state;
+        let service = service_fn(move |req| {
+            // Each request sees the newest state, so a reload applies to
+            // keep-alive connections too.
+            let current = state.borrow().clone();
+            proxy::handle(current, peer, req)
+        });
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(tls), service)
+            .into_owned();
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The built, immutable form of the configuration: what a request needs, ready to use.
+//!
+//! [`State::build`] turns a [`Config`] into loaded certificates, users, patterns and
+//! an upstream pool. It is the unit of reload: a new `State` is built whole and
+//! swapped in, or the old one stays.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::auth::htpasswd::{self, Htpasswd};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::headers::TrustedProxies;
+use crate::tls;
+use crate::ua::UaBlocklist;
+use crate::upstream::Upstream;
+
+/// Why a configuration could not be put to use.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `[tls]`: the server certificate or key.
+    #[error("tls: {0}")]
+    Tls(tls::Error),
+    /// `[upstream]`: the client TLS material.
+    #[error("upstream: {0}")]
+    Upstream(tls::Error),
+    /// `[auth] htpasswd`.
+    #[error("auth.htpasswd")]
+    Htpasswd(#[source] htpasswd::Error),
+}
+
+/// Everything the server and the request path read, immutable once built.
+#[derive(Debug)]
+pub struct State {
+    /// The configured listen address (changing it needs a restart).
+    pub listen_addr: SocketAddr,
+    /// The TLS server configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub grace_period: Duration,
+    /// The registry.
+    pub upstream: Upstream,
+    /// The credential checker.
+    pub authenticator: Authenticator,
+    /// `WWW-Authenticate` value for 401 answers.
+    pub challenge: HeaderValue,
+    /// Peers whose forwarding headers are kept.
+    pub trusted_proxies: TrustedProxies,
+    /// User agents refused with 404.
+    pub user_agents: UaBlocklist,
+    /// Largest request body, if limited.
+    pub max_body_size: Option<u64>,
+}
+
+impl State {
+    /// Loads every file the config names and builds the runtime objects.
+    /// Bad htpasswd lines are logged as warnings; those users cannot log in.
+    pub fn build(config: &Config) -> Result<State, Error> {
+        let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
+        let upstream = Upstream::build(&config.upstream).map_err(Error::Upstream)?;
+        let (users, warnings) = Htpasswd::load(&config.auth.htpasswd).map_err(Error::Htpasswd)?;
+        for warning in &warnings {
+            tracing::warn!(%warning, "htpasswd line ignored");
+        }
+        if users.is_empty() {
+            tracing::warn!(
+                path = %config.auth.htpasswd.display(),
+                "htpasswd file has no usable user: every request will get 401"
+            );
+        }
+        let challenge =
+            HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.auth.realm.as_str()))
+                .expect("Realm is validated to be printable ASCII without quotes");
+        Ok(State {
+            listen_addr: config.listen.addr,
+            tls,
+            handshake_timeout: config.listen.handshake_timeout.0,
+            max_connections: config.listen.max_connections.0,
+            grace_period: config.shutdown.grace_period.0,
+            upstream,
+            authenticator: Authenticator::new(users),
+            challenge,
+            trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
+            user_agents: UaBlocklist::new(config.user_agent.block.clone()),
+            max_body_size: config.limits.max_body_size.map(|b| b.0),
+        })
+    }
+
+    /// A one-line summary for the log after start or reload.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} users, {} trusted proxy networks, {} user-agent patterns",
+            self.authenticator.user_count(),
+            self.trusted_proxies.len(),
+            self.user_agents.len(),
+        )
+    }
+}

@@ -1,0 +1,245 @@
+//! TLS material: PEM files to rustls configs, and certificate generation.
+//!
+//! The server speaks TLS 1.2 and 1.3 only, with rustls' AEAD-only suites over the
+//! `ring` provider, and offers ALPN `h2` and `http/1.1`. Every error names the file
+//! and what is wrong with it, since a bad path or key is the most common start-up
+//! failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Errors loading or generating TLS material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The certificate file could not be read or holds no valid PEM certificate.
+    #[error("certificate file {}: {reason}", path.display())]
+    Cert {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key file could not be read or holds no usable private key.
+    #[error("key file {}: {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// rustls refused the pair (for example, the key does not match the certificate).
+    #[error("certificate {} with key {}: {error}", cert.display(), key.display())]
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// rustls' reason.
+        error: rustls::Error,
+    },
+    /// Building a client configuration failed.
+    #[error("upstream TLS: {0}")]
+    Client(String),
+    /// Certificate generation failed.
+    #[error("generating certificates: {0}")]
+    Generate(rcgen::Error),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Reads every certificate of a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let cert_err = |reason: String| Error::Cert {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| cert_err(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(cert_err("no \"BEGIN CERTIFICATE\" block found".into()));
+    }
+    Ok(certs)
+}
+
+/// Reads the first private key (PKCS#1, PKCS#8 or SEC1) of a PEM file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    let key_err = |reason: String| Error::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| key_err(e.to_string()))?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => {
+            key_err("no PEM private key found (PKCS#1, PKCS#8 or SEC1)".into())
+        }
+        other => key_err(format!("invalid PEM: {other}")),
+    })
+}
+
+/// Builds the server configuration from a PEM chain and key.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let chain = load_certs(cert)?;
+    let private = load_key(key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|error| pair_err(cert, key, error))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|error| pair_err(cert, key, error))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn pair_err(cert: &Path, key: &Path, error: rustls::Error) -> Error {
+    Error::Pair {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        error,
+    }
+}
+
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Generate(e)
+    }
+}
+
+/// Builds the client configuration used towards an `https://` registry: the given
+/// CA bundle, or the system roots.
+pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in load_certs(path)? {
+                roots.add(cert).map_err(|e| Error::Cert {
+                    path: path.to_path_buf(),
+                    reason: format!("not a usable CA certificate: {e}"),
+                })?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A broken system certificate must not stop the gate; skip it.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Client(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// A CA and a server certificate signed by it, as PEM text.
+pub struct GeneratedCerts {
+    /// The CA certificate: what clients must trust.
+    pub ca_cert: String,
+    /// The CA's private key.
+    pub ca_key: String,
+    /// The server certificate, followed by nothing (the CA is the trust anchor).
+    pub server_cert: String,
+    /// The server's private key (PKCS#8).
+    pub server_key: String,
+}
+
+/// Generates a CA and a server certificate for the given DNS names and IP addresses.
+pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "registry-gate development CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+
+    let server_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(sans.to_vec())?;
+    let cn = sans.first().map(String::as_str).unwrap_or("registry-gate");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = params.signed_by(&server_key, &issuer)?;
+
+    Ok(GeneratedCerts {
+        ca_cert: ca_cert.pem(),
+        ca_key: ca_key.serialize_pem(),
+        server_cert: server_cert.pem(),
+        server_key: server_key.serialize_pem(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write test file");
+        p
+    }
+
+    #[test]
+    fn generated_pair_loads_and_offers_h2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = generate(&["localhost".into(), "127.0.0.1".into()]).expect("generate");
+        let cert = write(dir.path(), "c.pem", &g.server_cert);
+        let key = write(dir.path(), "k.pem", &g.server_key);
+        let config = server_config(&cert, &key).expect("loads");
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        let ca = write(dir.path(), "ca.pem", &g.ca_cert);
+        client_config(Some(&ca)).expect("CA loads");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = generate(&["localhost".into()]).expect("generate");
+        let other = generate(&["localhost".into()]).expect("generate");
+        let cert = write(dir.path(), "c.pem", &g.server_cert);
+        let key = write(dir.path(), "k.pem", &g.server_key);
+        let wrong_key = write(dir.path(), "wrong.pem", &other.server_key);
+        let empty = write(dir.path(), "empty.pem", "");
+        let missing = dir.path().join("missing.pem");
+
+        let cases: Vec<(PathBuf, PathBuf, &str)> = vec![
+            (missing.clone(), key.clone(), "certificate file"),
+            (
+                empty.clone(),
+                key.clone(),
+                "no \"BEGIN CERTIFICATE\" block found",
+            ),
+            (cert.clone(), missing.clone(), "No such file"),
+            (cert.clone(), empty.clone(), "no PEM private key found"),
+            (
+                key.clone(),
+                key.clone(),
+                "no \"BEGIN CERTIFICATE\" block found",
+            ),
+            (cert.clone(), wrong_key.clone(), "wrong.pem"),
+        ];
+        for (c, k, want) in cases {
+            let e = server_config(&c, &k).expect_err("must fail").to_string();
+            assert!(e.contains(want), "cert={c:?} key={k:?} error={e}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The connection pool to the registry: HTTP/1.1 keep-alive over plain TCP or TLS.
+
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::UpstreamConfig;
+use crate::proxy::body::RequestBody;
+use crate::tls;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The registry behind the gate.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<Connector, RequestBody>,
+    scheme: Scheme,
+    authority: Authority,
+    /// Longest silence from the registry: before its answer (counted from the last
+    /// request-body byte) and between two reads of its response body.
+    pub read_timeout: Duration,
+}
+
+impl Upstream {
+    /// Builds the pool; fails only on unusable TLS material.
+    pub fn build(config: &UpstreamConfig) -> Result<Upstream, tls::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.connect_timeout.0));
+        http.set_nodelay(true);
+        let tls = tls::client_config(config.ca.as_deref())?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(config.pool_idle_timeout.0)
+            .build(connector);
+        let uri = config.url.uri();
+        Ok(Upstream {
+            client,
+            scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
+            authority: uri
+                .authority()
+                .cloned()
+                .expect("UpstreamUrl always has an authority"),
+            read_timeout: config.read_timeout.0,
+        })
+    }
+
+    /// The registry URI for a request's path and query, bytes unchanged.
+    pub fn uri_for(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(
+                path_and_query
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            )
+            .build()
+    }
+
+    /// The pooled client.
+    pub fn client(&self) -> &Client<Connector, RequestBody> {
+        &self.client
+    }
+}
