@@ -1,0 +1,243 @@
+//! The gate's own answers: 401 challenge, UA block, refused paths, upstream
+//! failures; each registry-style JSON with exactly one API-version header.
+
+use std::time::Duration;
+
+use crate::support::client::{basic, Answer, Client, Proto};
+use crate::support::proxy::TestProxy;
+use crate::support::upstream::{Reply, TestUpstream};
+
+fn assert_json_error(a: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: {}", a.text());
+    assert_eq!(a.one("content-type"), "application/json", "{what}");
+    let text = a.text();
+    assert!(
+        text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
+        "{what}: {text}"
+    );
+}
+
+#[tokio::test]
+async fn missing_or_wrong_credentials_get_the_challenge() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .auth_keys("realm = \"Corp registry\"")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let cases: Vec<(&str, Option<http::HeaderValue>)> = vec![
+        ("none", None),
+        ("wrong password", Some(basic("alice", "nope"))),
+        ("unknown user", Some(basic("mallory", "pw"))),
+        ("user case differs", Some(basic("Alice", "pw"))),
+        ("bearer", Some(http::HeaderValue::from_static("Bearer abc"))),
+        (
+            "bad base64",
+            Some(http::HeaderValue::from_static("Basic !!!")),
+        ),
+    ];
+    for proto in [Proto::H1, Proto::H2] {
+        for (what, auth) in &cases {
+            let mut req = client.request(proto, "GET", "/v2/");
+            if let Some(v) = auth {
+                req = req.header("authorization", v.clone());
+            }
+            let a = client.send_empty(proto, req).await;
+            assert_json_error(&a, 401, "UNAUTHORIZED", what);
+            assert_eq!(
+                a.one("www-authenticate"),
+                "Basic realm=\"Corp registry\"",
+                "{what}"
+            );
+            assert_eq!(
+                a.one("docker-distribution-api-version"),
+                "registry/2.0",
+                "{what}"
+            );
+        }
+    }
+    assert!(upstream.is_quiet().await, "nothing reached the registry");
+}
+
+#[tokio::test]
+async fn ambiguous_or_unsafe_requests_get_400() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let twice = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"))
+        .header("authorization", basic("alice", "pw"));
+    let a = client.send_empty(Proto::H1, twice).await;
+    assert_json_error(&a, 400, "UNAUTHORIZED", "two Authorization headers");
+    assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
+
+    for path in [
+        "/x/../v2/",
+        "/v2/../v2/",
+        "/v2/%2e%2e/secret/manifests/x",
+        "/v2/a%2F..%2Fb/tags/list",
+    ] {
+        let req = client
+            .request(Proto::H1, "GET", path)
+            .header("authorization", basic("alice", "pw"));
+        let a = client.send_empty(Proto::H1, req).await;
+        assert_json_error(&a, 400, "UNSUPPORTED", path);
+    }
+    assert!(upstream.is_quiet().await, "nothing reached the registry");
+}
+
+#[tokio::test]
+async fn paths_outside_v2_are_not_found_without_the_api_header() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    for path in ["/", "/v2", "/v1/_ping", "/metrics"] {
+        let req = client
+            .request(Proto::H1, "GET", path)
+            .header("authorization", basic("alice", "pw"));
+        let a = client.send_empty(Proto::H1, req).await;
+        assert_json_error(&a, 404, "UNSUPPORTED", path);
+        assert!(
+            a.all("docker-distribution-api-version").is_empty(),
+            "{path}"
+        );
+    }
+    assert!(upstream.is_quiet().await, "nothing reached the registry");
+}
+
+#[tokio::test]
+async fn old_docker_clients_get_404_before_the_password_check() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let cases: &[(Option<&str>, bool)] = &[
+        (
+            Some("docker/1.5.0 go/go1.4.1 git-commit/a8a31ef kernel/3.13"),
+            true,
+        ),
+        (Some("docker/1.3.2"), true),
+        (Some("Go 1.1 package http"), true),
+        (Some("docker/1.5.0-dev"), false),
+        (Some("docker/1.6.0"), false),
+        (Some("docker/1.10.0"), false),
+        (Some("Go-http-client/1.1"), false),
+        (None, false),
+    ];
+    for (ua, blocked) in cases {
+        for auth in [None, Some(basic("alice", "pw"))] {
+            let mut req = client.request(Proto::H1, "GET", "/v2/");
+            if let Some(ua) = ua {
+                req = req.header("user-agent", *ua);
+            }
+            let with_auth = auth.is_some();
+            if let Some(v) = auth {
+                req = req.header("authorization", v);
+            }
+            let a = client.send_empty(Proto::H1, req).await;
+            let want = match (blocked, with_auth) {
+                (true, _) => 404,
+                (false, true) => 200,
+                (false, false) => 401,
+            };
+            assert_eq!(a.status, want, "ua={ua:?} auth={with_auth}");
+            assert_eq!(
+                a.all("docker-distribution-api-version"),
+                ["registry/2.0"],
+                "ua={ua:?}"
+            );
+            if with_auth && !blocked {
+                upstream.next_request().await;
+            }
+        }
+    }
+    assert!(
+        upstream.is_quiet().await,
+        "blocked clients never reached the registry"
+    );
+}
+
+#[tokio::test]
+async fn api_version_header_is_never_doubled() {
+    let upstream = TestUpstream::start_with(|parts| Reply {
+        headers: if parts.uri.path() == "/v2/with/tags/list" {
+            vec![(
+                "docker-distribution-api-version".into(),
+                "registry/2.0".into(),
+            )]
+        } else {
+            vec![]
+        },
+        ..Reply::default()
+    })
+    .await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    for path in ["/v2/with/tags/list", "/v2/without/tags/list"] {
+        let req = client
+            .request(Proto::H2, "GET", path)
+            .header("authorization", basic("alice", "pw"));
+        let a = client.send_empty(Proto::H2, req).await;
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(
+            a.all("docker-distribution-api-version"),
+            ["registry/2.0"],
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unreachable_registry_is_a_json_502() {
+    // Bind and drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let proxy = TestProxy::builder(format!("http://127.0.0.1:{port}"))
+        .user("alice", "pw")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"));
+    let a = client.send_empty(Proto::H1, req).await;
+    assert_json_error(&a, 502, "UNAVAILABLE", "registry down");
+    assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
+}
+
+#[tokio::test]
+async fn slow_registry_is_a_json_504() {
+    let upstream = TestUpstream::start_with(|_| Reply {
+        delay: Duration::from_secs(5),
+        ..Reply::default()
+    })
+    .await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .upstream_keys("read_timeout = \"300ms\"")
+        .start()
+        .await;
+    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"));
+    // A 504 (not the registry's 200) shows the gate gave up before the registry answered.
+    let a = client.send_empty(Proto::H1, req).await;
+    assert_json_error(&a, 504, "UNAVAILABLE", "registry slow");
+    assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the gate in-process or as a binary, on ephemeral loopback
+//! ports, in front of a recording upstream or the real registry.
+
+mod support;
+
+mod binary;
+mod errors;
+mod forwarding;
+mod harness;
+mod registry;
+mod streaming;

@@ -1,0 +1,237 @@
+//! A TLS client that trusts the test CA and speaks HTTP/1.1 or HTTP/2, built on
+//! hyper's connection API so requests go out exactly as written (no path
+//! normalisation, duplicate headers allowed, bodies streamed by the test).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Body, Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::pem::PemObject as _;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+
+/// HTTP version to speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP/1.1 (ALPN http/1.1).
+    H1,
+    /// HTTP/2 (ALPN h2).
+    H2,
+}
+
+/// A client for one gate.
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    authority: String,
+    h1: TlsConnector,
+    h2: TlsConnector,
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// Every value of a header, as text.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// The one value of a header; panics when there is not exactly one.
+    pub fn one(&self, name: &str) -> String {
+        let all = self.all(name);
+        assert_eq!(all.len(), 1, "header {name}: {all:?}");
+        all.into_iter().next().expect("one value")
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A streaming request body the test feeds frame by frame.
+pub type Streamed = StreamBody<tokio_stream_shim::Receiver<Result<Frame<Bytes>, std::io::Error>>>;
+
+/// Feeds a [`Streamed`] body.
+pub type BodyTx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
+
+/// A channel-backed body: send `Ok(Frame::data(..))`, drop the sender to end
+/// cleanly, or send `Err(..)` to abort the connection mid-body.
+pub fn streamed() -> (BodyTx, Streamed) {
+    let (tx, rx) = mpsc::channel(4);
+    (tx, StreamBody::new(tokio_stream_shim::Receiver(rx)))
+}
+
+/// `Authorization: Basic` for a user and password.
+pub fn basic(user: &str, password: &str) -> HeaderValue {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    HeaderValue::from_str(&format!("Basic {token}")).expect("valid header")
+}
+
+impl Client {
+    /// A client for the gate at `addr` trusting `ca_pem`; `authority` is what it
+    /// puts in `Host` / `:authority`.
+    pub fn new(addr: SocketAddr, ca_pem: &str, authority: &str) -> Client {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots
+                .add(cert.expect("CA PEM parses"))
+                .expect("CA is usable");
+        }
+        let make = |alpn: &[u8]| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("protocol versions")
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            config.alpn_protocols = vec![alpn.to_vec()];
+            TlsConnector::from(Arc::new(config))
+        };
+        Client {
+            addr,
+            authority: authority.to_owned(),
+            h1: make(b"http/1.1"),
+            h2: make(b"h2"),
+        }
+    }
+
+    /// A request builder for `path` (raw, as sent), with `Host` for HTTP/1.1 and an
+    /// absolute URI (`:authority`) for HTTP/2.
+    pub fn request(&self, proto: Proto, method: &str, path: &str) -> http::request::Builder {
+        let builder = Request::builder().method(method);
+        match proto {
+            Proto::H1 => builder.uri(path).header("host", &self.authority),
+            Proto::H2 => builder
+                .uri(format!("https://{}{path}", self.authority))
+                .version(http::Version::HTTP_2),
+        }
+    }
+
+    /// Sends a request with no body on a new connection and reads the answer.
+    pub async fn send_empty(&self, proto: Proto, req: http::request::Builder) -> Answer {
+        let req = req.body(Empty::<Bytes>::new()).expect("valid request");
+        read(self.send(proto, req).await.expect("response")).await
+    }
+
+    /// Sends a request with a body on a new connection and reads the answer.
+    pub async fn send_bytes(
+        &self,
+        proto: Proto,
+        req: http::request::Builder,
+        body: &[u8],
+    ) -> Answer {
+        let req = req
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .expect("valid request");
+        read(self.send(proto, req).await.expect("response")).await
+    }
+
+    /// A raw TLS connection (ALPN http/1.1) for writing requests byte by byte.
+    pub async fn connect_raw(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the gate");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+        self.h1
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with the gate")
+    }
+
+    /// The authority the client sends.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// Sends any request on a new connection; the error is hyper's.
+    pub async fn send<B>(
+        &self,
+        proto: Proto,
+        req: Request<B>,
+    ) -> Result<Response<Incoming>, hyper::Error>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the gate");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+        let connector = match proto {
+            Proto::H1 => &self.h1,
+            Proto::H2 => &self.h2,
+        };
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with the gate");
+        let io = TokioIo::new(tls);
+        match proto {
+            Proto::H1 => {
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .expect("HTTP/1.1 handshake");
+                tokio::spawn(conn);
+                sender.send_request(req).await
+            }
+            Proto::H2 => {
+                let (mut sender, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                        .await
+                        .expect("HTTP/2 handshake");
+                tokio::spawn(conn);
+                sender.send_request(req).await
+            }
+        }
+    }
+}
+
+/// Reads a whole response.
+pub async fn read(response: Response<Incoming>) -> Answer {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .expect("response body reads to its end")
+        .to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A minimal `Stream` over an mpsc receiver (to avoid a tokio-stream dependency).
+pub mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Wraps an mpsc receiver as a stream.
+    pub struct Receiver<T>(pub tokio::sync::mpsc::Receiver<T>);
+
+    impl<T> futures_core::Stream for Receiver<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The gate, in-process, on 127.0.0.1:0 with generated certificates and users.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use registry_gate::config::Config;
+use registry_gate::state::State;
+use tokio::sync::{oneshot, watch};
+
+/// A running gate.
+pub struct TestProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// PEM of the CA that signed its certificate.
+    pub ca_pem: String,
+    /// The directory holding its config, certificates and htpasswd.
+    pub dir: tempfile::TempDir,
+    /// Sends a new state in (as a reload does).
+    pub state_tx: watch::Sender<Arc<State>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds a [`TestProxy`].
+pub struct Builder {
+    upstream: String,
+    users: Vec<(String, String)>,
+    extra: String,
+    upstream_keys: String,
+    auth_keys: String,
+}
+
+impl TestProxy {
+    /// Starts building a gate in front of `upstream` (a base URL).
+    pub fn builder(upstream: impl Into<String>) -> Builder {
+        Builder {
+            upstream: upstream.into(),
+            users: Vec::new(),
+            extra: String::new(),
+            upstream_keys: String::new(),
+            auth_keys: String::new(),
+        }
+    }
+
+    /// `localhost:PORT`, the authority clients use.
+    pub fn authority(&self) -> String {
+        format!("localhost:{}", self.addr.port())
+    }
+
+    /// A directory holding only `ca.crt`, for skopeo's `--cert-dir`.
+    pub fn trust_dir(&self) -> String {
+        self.dir.path().join("trust").display().to_string()
+    }
+
+    /// The path of a file in the gate's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Stops accepting and waits for the drain to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task ends cleanly");
+        }
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Builder {
+    /// Adds a user (bcrypt cost 4, the fastest, to keep tests quick).
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.push((name.into(), password.into()));
+        self
+    }
+
+    /// Adds keys to `[upstream]`.
+    pub fn upstream_keys(mut self, text: &str) -> Self {
+        self.upstream_keys.push_str(text);
+        self.upstream_keys.push('\n');
+        self
+    }
+
+    /// Adds keys to `[auth]`.
+    pub fn auth_keys(mut self, text: &str) -> Self {
+        self.auth_keys.push_str(text);
+        self.auth_keys.push('\n');
+        self
+    }
+
+    /// Appends whole TOML sections other than `[listen]`, `[tls]`, `[upstream]`, `[auth]`.
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra.push('\n');
+        self.extra.push_str(text);
+        self
+    }
+
+    /// Writes the files, builds the state, binds and serves.
+    pub async fn start(self) -> TestProxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = registry_gate::tls::generate(&["localhost".into(), "127.0.0.1".into()])
+            .expect("generate test certificates");
+        std::fs::write(dir.path().join("server.crt"), &certs.server_cert).expect("write cert");
+        std::fs::write(dir.path().join("server.key"), &certs.server_key).expect("write key");
+        std::fs::write(dir.path().join("ca.crt"), &certs.ca_cert).expect("write ca");
+        std::fs::create_dir(dir.path().join("trust")).expect("trust dir");
+        std::fs::write(dir.path().join("trust/ca.crt"), &certs.ca_cert).expect("write trust ca");
+        let mut htpasswd = String::new();
+        for (user, password) in &self.users {
+            let hash = bcrypt::hash(password, 4).expect("bcrypt hash");
+            htpasswd.push_str(&format!("{user}:{hash}\n"));
+        }
+        std::fs::write(dir.path().join("htpasswd"), htpasswd).expect("write htpasswd");
+        let text = format!(
+            "[listen]\naddr = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"server.crt\"\nkey = \"server.key\"\n\
+             [upstream]\nurl = \"{}\"\n{}\n\
+             [auth]\nhtpasswd = \"htpasswd\"\n{}\n{}\n",
+            self.upstream, self.upstream_keys, self.auth_keys, self.extra
+        );
+        let config_path = dir.path().join("proxy.toml");
+        std::fs::write(&config_path, text).expect("write config");
+        let config = Config::load(&config_path).expect("test config is valid");
+        let state = State::build(&config).expect("test state builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let (state_tx, state_rx) = watch::channel(Arc::new(state));
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(registry_gate::server::run(listener, state_rx, async {
+            let _ = shutdown_rx.await;
+        }));
+        TestProxy {
+            addr,
+            ca_pem: certs.ca_cert,
+            dir,
+            state_tx,
+            shutdown: Some(shutdown_tx),
+            task: Some(task),
+        }
+    }
+}
