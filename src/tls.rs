@@ -210,6 +210,63 @@ mod tests {
         client_config(Some(&ca)).expect("CA loads");
     }
 
+    fn openssl(args: &[&str], dir: &Path) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (apt-get install -y openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn pkcs1_and_sec1_keys_made_by_openssl_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        openssl(&["genrsa", "-traditional", "-out", "rsa.key", "2048"], d);
+        openssl(
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "ec.key",
+            ],
+            d,
+        );
+        for (key, header) in [
+            ("rsa.key", "BEGIN RSA PRIVATE KEY"),
+            ("ec.key", "BEGIN EC PRIVATE KEY"),
+        ] {
+            let text = std::fs::read_to_string(d.join(key)).expect("key written");
+            assert!(text.contains(header), "{key} is {header}: {text}");
+            let crt = format!("{key}.crt");
+            openssl(
+                &[
+                    "req",
+                    "-new",
+                    "-x509",
+                    "-key",
+                    key,
+                    "-out",
+                    &crt,
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+                d,
+            );
+            server_config(&d.join(&crt), &d.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
+
     #[test]
     fn errors_name_the_file_and_the_problem() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -237,3 +237,48 @@ async fn large_response_streams_through_unchanged() {
         assert!(a.body == body, "body differs ({proto:?})");
     }
 }
+
+#[tokio::test]
+async fn registry_connections_are_kept_alive_and_reused() {
+    let (upstream, _proxy, client) = setup(false).await;
+    for i in 0..5 {
+        let req = client
+            .request(Proto::H1, "GET", &format!("/v2/r/manifests/{i}"))
+            .header("authorization", basic("alice", "pw"));
+        assert_eq!(client.send_empty(Proto::H1, req).await.status, 200);
+        let seen = upstream.next_request().await;
+        assert_eq!(seen.target, format!("/v2/r/manifests/{i}"));
+    }
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "five requests, one pooled registry connection"
+    );
+}
+
+#[tokio::test]
+async fn https_registry_is_reached_with_the_configured_ca() {
+    let (upstream, ca) = TestUpstream::start_tls().await;
+    let url = format!("https://localhost:{}", upstream.addr.port());
+    let trusting = TestProxy::builder(url.clone())
+        .user("alice", "pw")
+        .upstream_keys("ca = \"upstream-ca.pem\"")
+        .start_with_files(&[("upstream-ca.pem", &ca)])
+        .await;
+    let client = Client::new(trusting.addr, &trusting.ca_pem, &trusting.authority());
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"));
+    assert_eq!(client.send_empty(Proto::H1, req).await.status, 200);
+    assert_eq!(upstream.next_request().await.target, "/v2/");
+
+    // Without the CA the registry's certificate is not trusted: a JSON 502.
+    let untrusting = TestProxy::builder(url).user("alice", "pw").start().await;
+    let client = Client::new(untrusting.addr, &untrusting.ca_pem, &untrusting.authority());
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"));
+    let a = client.send_empty(Proto::H1, req).await;
+    assert_eq!(a.status, 502);
+    assert!(a.text().contains("UNAVAILABLE"), "{}", a.text());
+}

@@ -9,3 +9,4 @@ mod forwarding;
 mod harness;
 mod registry;
 mod streaming;
+mod tls;

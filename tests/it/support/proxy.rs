@@ -29,6 +29,7 @@ pub struct Builder {
     extra: String,
     upstream_keys: String,
     auth_keys: String,
+    listen_keys: String,
 }
 
 impl TestProxy {
@@ -40,6 +41,7 @@ impl TestProxy {
             extra: String::new(),
             upstream_keys: String::new(),
             auth_keys: String::new(),
+            listen_keys: String::new(),
         }
     }
 
@@ -91,6 +93,13 @@ impl Builder {
         self
     }
 
+    /// Adds keys to `[listen]`.
+    pub fn listen_keys(mut self, text: &str) -> Self {
+        self.listen_keys.push_str(text);
+        self.listen_keys.push('\n');
+        self
+    }
+
     /// Adds keys to `[auth]`.
     pub fn auth_keys(mut self, text: &str) -> Self {
         self.auth_keys.push_str(text);
@@ -107,6 +116,11 @@ impl Builder {
 
     /// Writes the files, builds the state, binds and serves.
     pub async fn start(self) -> TestProxy {
+        self.start_with_files(&[]).await
+    }
+
+    /// Like [`start`](Self::start), first writing extra files into the gate's directory.
+    pub async fn start_with_files(self, files: &[(&str, &str)]) -> TestProxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = registry_gate::tls::generate(&["localhost".into(), "127.0.0.1".into()])
             .expect("generate test certificates");
@@ -115,6 +129,9 @@ impl Builder {
         std::fs::write(dir.path().join("ca.crt"), &certs.ca_cert).expect("write ca");
         std::fs::create_dir(dir.path().join("trust")).expect("trust dir");
         std::fs::write(dir.path().join("trust/ca.crt"), &certs.ca_cert).expect("write trust ca");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write extra file");
+        }
         let mut htpasswd = String::new();
         for (user, password) in &self.users {
             let hash = bcrypt::hash(password, 4).expect("bcrypt hash");
@@ -122,11 +139,11 @@ impl Builder {
         }
         std::fs::write(dir.path().join("htpasswd"), htpasswd).expect("write htpasswd");
         let text = format!(
-            "[listen]\naddr = \"127.0.0.1:0\"\n\
+            "[listen]\naddr = \"127.0.0.1:0\"\n{}\n\
              [tls]\ncert = \"server.crt\"\nkey = \"server.key\"\n\
              [upstream]\nurl = \"{}\"\n{}\n\
              [auth]\nhtpasswd = \"htpasswd\"\n{}\n{}\n",
-            self.upstream, self.upstream_keys, self.auth_keys, self.extra
+            self.listen_keys, self.upstream, self.upstream_keys, self.auth_keys, self.extra
         );
         let config_path = dir.path().join("proxy.toml");
         std::fs::write(&config_path, text).expect("write config");

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +92,7 @@ pub struct TestUpstream {
     /// Where it listens.
     pub addr: SocketAddr,
     events: Mutex<mpsc::UnboundedReceiver<Event>>,
+    connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -104,34 +106,71 @@ impl TestUpstream {
     pub async fn start_with(
         reply: impl Fn(&http::request::Parts) -> Reply + Send + Sync + 'static,
     ) -> TestUpstream {
+        Self::spawn(Arc::new(reply), None).await
+    }
+
+    /// Starts an HTTPS upstream (certificate for `localhost`); returns it and the
+    /// PEM of the CA that signed its certificate.
+    pub async fn start_tls() -> (TestUpstream, String) {
+        let certs = registry_gate::tls::generate(&["localhost".into()]).expect("upstream certs");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (crt, key) = (dir.path().join("u.crt"), dir.path().join("u.key"));
+        std::fs::write(&crt, &certs.server_cert).expect("write cert");
+        std::fs::write(&key, &certs.server_key).expect("write key");
+        let config = registry_gate::tls::server_config(&crt, &key).expect("upstream TLS config");
+        let mut config = (*config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let reply: ReplyFn = Arc::new(|_: &http::request::Parts| Reply::default());
+        (Self::spawn(reply, Some(acceptor)).await, certs.ca_cert)
+    }
+
+    async fn spawn(reply: ReplyFn, tls: Option<tokio_rustls::TlsAcceptor>) -> TestUpstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream address");
         let (tx, rx) = mpsc::unbounded_channel();
-        let reply: ReplyFn = Arc::new(reply);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let tx = tx.clone();
                 let reply = reply.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         serve(req, tx.clone(), reply.clone())
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
         TestUpstream {
             addr,
             events: Mutex::new(rx),
+            connections,
             task,
         }
+    }
+
+    /// How many TCP connections the upstream has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// The base URL for the gate's `[upstream] url`.
