@@ -23,6 +23,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const DEFAULT_REALM: &str = "Registry realm";
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+const DEFAULT_CACHE_SIZE: usize = 10_000;
 
 /// Errors from reading or checking the config file.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +163,12 @@ pub struct AuthConfig {
     /// The realm in the `WWW-Authenticate: Basic` challenge.
     #[serde(default)]
     pub realm: Realm,
+    /// How long a successful verification is remembered; `"0s"` turns the cache off.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl: HumanDuration,
+    /// How many successful verifications are remembered at most.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: Count,
 }
 
 /// `[forwarding]`.
@@ -234,6 +242,12 @@ fn default_connect_timeout() -> HumanDuration {
 }
 fn default_pool_idle_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_POOL_IDLE_TIMEOUT)
+}
+fn default_cache_ttl() -> HumanDuration {
+    HumanDuration(DEFAULT_CACHE_TTL)
+}
+fn default_cache_size() -> Count {
+    Count(DEFAULT_CACHE_SIZE)
 }
 fn default_grace() -> HumanDuration {
     HumanDuration(DEFAULT_GRACE)

@@ -85,7 +85,11 @@ impl State {
             max_connections: config.listen.max_connections.0,
             grace_period: config.shutdown.grace_period.0,
             upstream,
-            authenticator: Authenticator::new(users),
+            authenticator: Authenticator::new(
+                users,
+                config.auth.cache_ttl.0,
+                config.auth.cache_size.0,
+            ),
             challenge,
             trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
             user_agents: UaBlocklist::new(config.user_agent.block.clone()),

@@ -5,19 +5,25 @@
 //! their own files: [`htpasswd`] reads the file format, [`hash`] verifies every
 //! hash scheme users bring.
 //!
+//! Successful verifications are cached ([`cache`]) and concurrent checks of the
+//! same credentials are merged, so a push's many requests cost one hash check.
 //! Hash verification costs milliseconds (bcrypt) and never runs on the async
 //! reactor threads: it goes to tokio's blocking pool, at most
 //! [`Authenticator::verify_concurrency`] at a time, so a storm of wrong passwords
 //! queues behind that limit instead of stalling every connection.
 
+pub mod cache;
 pub mod hash;
 pub mod htpasswd;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use self::cache::CredentialCache;
 use self::htpasswd::Htpasswd;
 
 /// Who a request is, once verified.
@@ -62,18 +68,23 @@ pub enum Error {
 }
 
 /// Verifies credentials against the user database.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Authenticator {
     users: Arc<Htpasswd>,
     verifiers: Arc<Semaphore>,
+    cache: CredentialCache,
+    verifications: AtomicU64,
 }
 
 impl Authenticator {
-    /// Builds an authenticator over a loaded htpasswd file.
-    pub fn new(users: Htpasswd) -> Self {
+    /// Builds an authenticator over a loaded htpasswd file, caching successes for
+    /// `cache_ttl` (at most `cache_size` of them).
+    pub fn new(users: Htpasswd, cache_ttl: Duration, cache_size: usize) -> Self {
         Authenticator {
             users: Arc::new(users),
             verifiers: Arc::new(Semaphore::new(Self::verify_concurrency())),
+            cache: CredentialCache::new(cache_ttl, cache_size),
+            verifications: AtomicU64::new(0),
         }
     }
 
@@ -87,31 +98,54 @@ impl Authenticator {
         self.users.len()
     }
 
+    /// How many hash verifications have run (cache hits and merged waiters excluded).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Checks a user name and password. An unknown user costs the same as a known
     /// one: the password is checked against a dummy bcrypt hash.
     pub async fn verify(&self, user: &str, password: &Password) -> Result<Identity, Error> {
+        let fp = self.cache.fingerprint(user, password.expose());
+        if !self.cache.is_fresh(&fp) {
+            let in_flight = self.cache.join(fp);
+            let verified = in_flight
+                .get_or_try_init(|| self.check(user, password))
+                .await
+                .copied();
+            self.cache.finish(&fp, &in_flight);
+            if !verified? {
+                return Err(Error::InvalidCredentials);
+            }
+            self.cache.insert(fp);
+        }
+        Ok(Identity {
+            user: user.to_owned(),
+            groups: Vec::new(),
+        })
+    }
+
+    /// One hash verification on the blocking pool, at most
+    /// [`verify_concurrency`](Self::verify_concurrency) at a time.
+    async fn check(&self, user: &str, password: &Password) -> Result<bool, Error> {
         let permit = self
             .verifiers
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let users = self.users.clone();
         let name = user.to_owned();
         let password = password.clone();
-        let ok = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let _permit = permit;
             users.verify(&name, password.expose())
         })
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        if ok {
-            Ok(Identity {
-                user: user.to_owned(),
-                groups: Vec::new(),
-            })
-        } else {
-            Err(Error::InvalidCredentials)
-        }
+        .map_err(|e| Error::Internal(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests;

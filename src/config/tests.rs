@@ -27,6 +27,8 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.upstream.read_timeout.0, Duration::from_secs(900));
     assert_eq!(c.upstream.url.uri().to_string(), "http://127.0.0.1:5000/");
     assert_eq!(c.auth.realm.as_str(), "Registry realm");
+    assert_eq!(c.auth.cache_ttl.0, Duration::from_secs(300));
+    assert_eq!(c.auth.cache_size.0, 10_000);
     assert!(c.forwarding.trusted_proxies.is_empty());
     assert_eq!(c.user_agent.block.len(), 1);
     assert_eq!(c.user_agent.block[0].0.as_str(), DEFAULT_UA_BLOCK);
@@ -177,6 +179,8 @@ fn shipped_proxy_toml_parses_and_matches_the_defaults() {
         minimal.upstream.pool_idle_timeout
     );
     assert_eq!(shipped.auth.realm, minimal.auth.realm);
+    assert_eq!(shipped.auth.cache_ttl, minimal.auth.cache_ttl);
+    assert_eq!(shipped.auth.cache_size, minimal.auth.cache_size);
     assert_eq!(
         shipped.forwarding.trusted_proxies,
         minimal.forwarding.trusted_proxies

@@ -240,7 +240,7 @@ async fn large_response_streams_through_unchanged() {
 
 #[tokio::test]
 async fn registry_connections_are_kept_alive_and_reused() {
-    let (upstream, _proxy, client) = setup(false).await;
+    let (upstream, proxy, client) = setup(false).await;
     for i in 0..5 {
         let req = client
             .request(Proto::H1, "GET", &format!("/v2/r/manifests/{i}"))
@@ -253,6 +253,11 @@ async fn registry_connections_are_kept_alive_and_reused() {
         upstream.connections(),
         1,
         "five requests, one pooled registry connection"
+    );
+    let verifications = proxy.state_tx.borrow().authenticator.verifications();
+    assert_eq!(
+        verifications, 1,
+        "five logins, one bcrypt check (the rest from the cache)"
     );
 }
 
