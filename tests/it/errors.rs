@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::client::{basic, Answer, Client, Proto};
+use crate::support::client::{basic, Answer, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::{Reply, TestUpstream};
 
@@ -25,7 +25,7 @@ async fn missing_or_wrong_credentials_get_the_challenge() {
         .auth_keys("realm = \"Corp registry\"")
         .start()
         .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
     let cases: Vec<(&str, Option<http::HeaderValue>)> = vec![
         ("none", None),
         ("wrong password", Some(basic("alice", "nope"))),
@@ -63,11 +63,8 @@ async fn missing_or_wrong_credentials_get_the_challenge() {
 #[tokio::test]
 async fn ambiguous_or_unsafe_requests_get_400() {
     let upstream = TestUpstream::start().await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     let twice = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"))
@@ -94,11 +91,8 @@ async fn ambiguous_or_unsafe_requests_get_400() {
 #[tokio::test]
 async fn paths_outside_v2_are_not_found_without_the_api_header() {
     let upstream = TestUpstream::start().await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     for path in ["/", "/v2", "/v1/_ping", "/metrics"] {
         let req = client
             .request(Proto::H1, "GET", path)
@@ -116,11 +110,8 @@ async fn paths_outside_v2_are_not_found_without_the_api_header() {
 #[tokio::test]
 async fn old_docker_clients_get_404_before_the_password_check() {
     let upstream = TestUpstream::start().await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     let cases: &[(Option<&str>, bool)] = &[
         (
             Some("docker/1.5.0 go/go1.4.1 git-commit/a8a31ef kernel/3.13"),
@@ -181,11 +172,8 @@ async fn api_version_header_is_never_doubled() {
         ..Reply::default()
     })
     .await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     for path in ["/v2/with/tags/list", "/v2/without/tags/list"] {
         let req = client
             .request(Proto::H2, "GET", path)
@@ -207,11 +195,8 @@ async fn unreachable_registry_is_a_json_502() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let proxy = TestProxy::builder(format!("http://127.0.0.1:{port}"))
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(format!("http://127.0.0.1:{port}")).await;
+    let client = proxy.client();
     let req = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"));
@@ -232,7 +217,7 @@ async fn slow_registry_is_a_json_504() {
         .upstream_keys("read_timeout = \"300ms\"")
         .start()
         .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
     let req = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"));

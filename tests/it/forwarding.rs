@@ -21,7 +21,7 @@ async fn setup(trusted: bool) -> (TestUpstream, TestProxy, Client) {
         builder = builder.toml("[forwarding]\ntrusted_proxies = [\"127.0.0.0/8\"]");
     }
     let proxy = builder.start().await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
     (upstream, proxy, client)
 }
 
@@ -153,11 +153,8 @@ async fn registry_answers_pass_untouched() {
         },
     })
     .await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     for proto in [Proto::H1, Proto::H2] {
         let post = client
             .request(proto, "POST", "/v2/x/blobs/uploads/")
@@ -217,11 +214,8 @@ async fn large_response_streams_through_unchanged() {
         ..Reply::default()
     })
     .await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
     for proto in [Proto::H1, Proto::H2] {
         let req = client
             .request(proto, "GET", "/v2/x/blobs/sha256:big")
@@ -270,7 +264,7 @@ async fn https_registry_is_reached_with_the_configured_ca() {
         .upstream_keys("ca = \"upstream-ca.pem\"")
         .start_with_files(&[("upstream-ca.pem", &ca)])
         .await;
-    let client = Client::new(trusting.addr, &trusting.ca_pem, &trusting.authority());
+    let client = trusting.client();
     let req = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"));
@@ -278,8 +272,8 @@ async fn https_registry_is_reached_with_the_configured_ca() {
     assert_eq!(upstream.next_request().await.target, "/v2/");
 
     // Without the CA the registry's certificate is not trusted: a JSON 502.
-    let untrusting = TestProxy::builder(url).user("alice", "pw").start().await;
-    let client = Client::new(untrusting.addr, &untrusting.ca_pem, &untrusting.authority());
+    let untrusting = TestProxy::alice(url).await;
+    let client = untrusting.client();
     let req = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"));

@@ -22,7 +22,7 @@ async fn gate_with_registry() -> (Registry, TestProxy, Client) {
         .user("alice", "s3cret:with colon")
         .start()
         .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
     (registry, proxy, client)
 }
 

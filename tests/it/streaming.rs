@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Frame;
 
-use crate::support::client::{basic, read, streamed, Client, Proto};
+use crate::support::client::{basic, read, streamed, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::{Event, TestUpstream};
 
@@ -14,11 +14,8 @@ use crate::support::upstream::{Event, TestUpstream};
 async fn upload_reaches_the_registry_while_the_client_is_still_sending() {
     for proto in [Proto::H1, Proto::H2] {
         let upstream = TestUpstream::start().await;
-        let proxy = TestProxy::builder(upstream.url())
-            .user("alice", "pw")
-            .start()
-            .await;
-        let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+        let proxy = TestProxy::alice(upstream.url()).await;
+        let client = proxy.client();
         let (tx, body) = streamed();
         let req = client
             .request(proto, "PATCH", "/v2/x/blobs/uploads/u1?_state=s")
@@ -71,11 +68,8 @@ async fn upload_reaches_the_registry_while_the_client_is_still_sending() {
 async fn client_abort_mid_upload_aborts_the_registry_request() {
     for proto in [Proto::H1, Proto::H2] {
         let upstream = TestUpstream::start().await;
-        let proxy = TestProxy::builder(upstream.url())
-            .user("alice", "pw")
-            .start()
-            .await;
-        let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+        let proxy = TestProxy::alice(upstream.url()).await;
+        let client = proxy.client();
         let (tx, body) = streamed();
         let req = client
             .request(proto, "PUT", "/v2/x/blobs/uploads/u1?digest=sha256:abc")
@@ -121,7 +115,7 @@ async fn size_limit_refuses_declared_and_streamed_bodies() {
         .toml("[limits]\nmax_body_size = \"1KiB\"")
         .start()
         .await;
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
 
     // Declared too large: refused before a byte goes upstream.
     let req = client

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
 
-use crate::support::client::{basic, Client, Proto};
+use crate::support::client::{basic, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::TestUpstream;
 
@@ -27,7 +27,7 @@ async fn silent_clients_are_dropped_after_the_handshake_timeout() {
     assert_eq!(read.expect("read"), 0, "connection closed without a byte");
 
     // The listener still serves others.
-    let client = Client::new(proxy.addr, &proxy.ca_pem, &proxy.authority());
+    let client = proxy.client();
     let req = client
         .request(Proto::H2, "GET", "/v2/")
         .header("authorization", basic("alice", "pw"));
@@ -57,10 +57,7 @@ fn s_client(addr: std::net::SocketAddr, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_tls_1_2_and_1_3_with_alpn() {
     let upstream = TestUpstream::start().await;
-    let proxy = TestProxy::builder(upstream.url())
-        .user("alice", "pw")
-        .start()
-        .await;
+    let proxy = TestProxy::alice(upstream.url()).await;
     let addr = proxy.addr;
     let results = tokio::task::spawn_blocking(move || {
         [

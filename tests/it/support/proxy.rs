@@ -8,6 +8,8 @@ use registry_gate::config::Config;
 use registry_gate::state::State;
 use tokio::sync::{oneshot, watch};
 
+use super::client::Client;
+
 /// A running gate.
 pub struct TestProxy {
     /// Where it listens.
@@ -43,6 +45,19 @@ impl TestProxy {
             auth_keys: String::new(),
             listen_keys: String::new(),
         }
+    }
+
+    /// A gate in front of `upstream` with one user, `alice` / `pw`.
+    pub async fn alice(upstream: impl Into<String>) -> TestProxy {
+        TestProxy::builder(upstream)
+            .user("alice", "pw")
+            .start()
+            .await
+    }
+
+    /// A TLS client that trusts this gate's CA and uses [`authority`](Self::authority).
+    pub fn client(&self) -> Client {
+        Client::new(self.addr, &self.ca_pem, &self.authority())
     }
 
     /// `localhost:PORT`, the authority clients use.
