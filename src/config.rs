@@ -337,7 +337,10 @@ impl Error {
 
 /// Turns a toml error into one line: where, which key, what.
 fn parse_error(text: &str, e: &toml::de::Error) -> Error {
-    let offset = e.span().map_or(0, |s| s.start).min(text.len());
+    let mut offset = e.span().map_or(0, |s| s.start).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -196,3 +196,19 @@ fn shipped_proxy_toml_parses_and_matches_the_defaults() {
     assert_eq!(shipped.limits.max_body_size, minimal.limits.max_body_size);
     assert_eq!(shipped.shutdown.grace_period, minimal.shutdown.grace_period);
 }
+
+#[test]
+fn errors_after_non_ascii_text_point_at_the_right_column() {
+    let text = format!("# Grüße, Zürich\n{MINIMAL}\n[auth2]\n");
+    let e = parse_err(&text);
+    assert!(
+        e.contains("line 13, column 2: unknown field `auth2`"),
+        "{e}"
+    );
+    let e =
+        parse_err("[listen]\n# é\nhandshake_timeout = \"é\"\n[tls]\ncert = \"a\"\nkey = \"b\"\n");
+    assert!(
+        e.contains("line 3, column 21: listen.handshake_timeout: invalid duration"),
+        "{e}"
+    );
+}
