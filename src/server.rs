@@ -37,6 +37,7 @@ pub async fn run(
     let builder = http_builder();
     let limit = Arc::new(Semaphore::new(state.borrow().max_connections));
     tokio::pin!(shutdown);
+    let mut at_limit = false;
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => {
@@ -44,12 +45,15 @@ pub async fn run(
             }
             () = &mut shutdown => break,
         };
-        if limit.available_permits() == 0 {
+        // Say so once each time the limit is reached, not once per connection.
+        let full = limit.available_permits() == 0;
+        if full && !at_limit {
             tracing::warn!(
                 max_connections = state.borrow().max_connections,
                 "connection limit reached: new connections wait"
             );
         }
+        at_limit = full;
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,

@@ -47,11 +47,7 @@ pub struct Answer {
 impl Answer {
     /// Every value of a header, as text.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect()
+        super::header_values(&self.headers, name)
     }
 
     /// The one value of a header; panics when there is not exactly one.

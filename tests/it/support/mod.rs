@@ -13,6 +13,15 @@ pub mod upstream;
 
 use std::time::Duration;
 
+/// Every value of header `name`, as text (lossy for non-UTF-8 bytes).
+pub fn header_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
 /// Polls `check` until it returns `Some`, for at most `limit`.
 pub async fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + limit;
