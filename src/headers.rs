@@ -90,17 +90,29 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The client's address: the peer, or behind trusted proxies the right-most
+/// untrusted address of `X-Forwarded-For`. Computed once per request, before
+/// authentication, for the throttle and the access log.
+pub fn client_address(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> IpAddr {
+    let peer = canonical(peer);
+    if trusted.contains(peer) {
+        client_behind(headers, peer, trusted)
+    } else {
+        peer
+    }
+}
+
 /// Sets the forwarding headers of a request about to go upstream.
 ///
 /// `host` is the authority the client used (`Host`, or `:authority` on HTTP/2),
-/// port included. Returns the client address to log: the peer, or behind trusted
-/// proxies the right-most untrusted address of `X-Forwarded-For`.
+/// port included; `client` is what [`client_address`] found.
 pub fn set_forwarding(
     headers: &mut HeaderMap,
     peer: IpAddr,
+    client: IpAddr,
     host: HeaderValue,
     trusted: &TrustedProxies,
-) -> IpAddr {
+) {
     let peer = canonical(peer);
     headers.insert(header::HOST, host);
     let peer_value = ip_value(peer);
@@ -111,9 +123,8 @@ pub fn set_forwarding(
         headers.insert(X_FORWARDED_FOR.clone(), peer_value.clone());
         headers.insert(X_FORWARDED_PROTO.clone(), HTTPS.clone());
         headers.insert(X_REAL_IP.clone(), peer_value);
-        return peer;
+        return;
     }
-    let client = client_behind(headers, peer, trusted);
     let appended = match joined(headers, &X_FORWARDED_FOR) {
         Some(prior) => HeaderValue::from_maybe_shared(format!("{prior}, {peer}"))
             .unwrap_or_else(|_| peer_value.clone()),
@@ -131,7 +142,6 @@ pub fn set_forwarding(
     };
     headers.insert(X_FORWARDED_PROTO.clone(), proto);
     headers.insert(X_REAL_IP.clone(), ip_value(client));
-    client
 }
 
 /// The right-most address of `X-Forwarded-For` that is not a trusted proxy, as

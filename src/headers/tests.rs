@@ -37,9 +37,11 @@ const HOSTILE: &[(&str, &str)] = &[
 fn untrusted_peer_gets_its_forwarding_headers_replaced() {
     let mut h = map(HOSTILE);
     let peer: IpAddr = "192.0.2.7".parse().expect("ip");
-    let client = set_forwarding(
+    let client = client_address(&h, peer, &elb());
+    set_forwarding(
         &mut h,
         peer,
+        client,
         HeaderValue::from_static("reg.example:5043"),
         &elb(),
     );
@@ -63,9 +65,11 @@ fn trusted_peer_keeps_its_headers_and_is_appended() {
         ("x-real-ip", "10.9.9.9"),
     ]);
     let peer: IpAddr = "10.0.0.5".parse().expect("ip");
-    let client = set_forwarding(
+    let client = client_address(&h, peer, &elb());
+    set_forwarding(
         &mut h,
         peer,
+        client,
         HeaderValue::from_static("registry.example.com"),
         &elb(),
     );
@@ -85,7 +89,14 @@ fn trusted_peer_keeps_its_headers_and_is_appended() {
 fn trusted_peer_without_headers_gets_defaults() {
     let mut h = HeaderMap::new();
     let peer: IpAddr = "::ffff:10.0.0.5".parse().expect("ip");
-    let client = set_forwarding(&mut h, peer, HeaderValue::from_static("r:1"), &elb());
+    let client = client_address(&h, peer, &elb());
+    set_forwarding(
+        &mut h,
+        peer,
+        client,
+        HeaderValue::from_static("r:1"),
+        &elb(),
+    );
     assert_eq!(client, "10.0.0.5".parse::<IpAddr>().expect("ip"));
     assert_eq!(all(&h, "x-forwarded-for"), ["10.0.0.5"]);
     assert_eq!(all(&h, "x-forwarded-proto"), ["https"]);
@@ -152,12 +163,9 @@ fn trusted_proto_is_one_value_the_first() {
     for (values, want) in cases {
         let pairs: Vec<(&str, &str)> = values.iter().map(|v| ("x-forwarded-proto", *v)).collect();
         let mut h = map(&pairs);
-        set_forwarding(
-            &mut h,
-            "10.0.0.5".parse().expect("ip"),
-            HeaderValue::from_static("r"),
-            &elb(),
-        );
+        let peer: IpAddr = "10.0.0.5".parse().expect("ip");
+        let client = client_address(&h, peer, &elb());
+        set_forwarding(&mut h, peer, client, HeaderValue::from_static("r"), &elb());
         assert_eq!(all(&h, "x-forwarded-proto"), [*want], "values={values:?}");
     }
 }

@@ -6,7 +6,9 @@
 //! terse registry-style JSON body, never HTML; the log gets the whole chain.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
@@ -45,6 +47,9 @@ pub enum Error {
     /// No usable `Host`.
     #[error("bad host: {0}")]
     BadHost(&'static str),
+    /// Too many failed logins: try again after this long.
+    #[error("throttled after too many failed logins")]
+    Throttled(Duration),
     /// The body is over `limits.max_body_size`.
     #[error("request body too large")]
     BodyTooLarge,
@@ -87,6 +92,7 @@ impl Error {
             Error::NotFound | Error::BlockedUserAgent => StatusCode::NOT_FOUND,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::UpstreamConnect(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,6 +112,7 @@ impl Error {
             Error::BadAuthorization(_) => ("UNAUTHORIZED", "malformed authorization"),
             Error::BadHost(_) => ("UNSUPPORTED", "missing or ambiguous host"),
             Error::BodyTooLarge => ("SIZE_INVALID", "request body too large"),
+            Error::Throttled(_) => ("TOOMANYREQUESTS", "too many failed logins"),
             Error::ClientAborted(_) => ("UNKNOWN", "request body incomplete"),
             Error::UpstreamConnect(_) | Error::Upstream(_) => {
                 ("UNAVAILABLE", "registry unavailable")
@@ -130,6 +137,11 @@ impl Error {
         );
         if self.status() == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, challenge.clone());
+        }
+        if let Error::Throttled(left) = self {
+            // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }
@@ -170,6 +182,12 @@ mod tests {
             ),
             (Error::BodyTooLarge, 413, Source::Client, "SIZE_INVALID"),
             (
+                Error::Throttled(Duration::from_millis(1500)),
+                429,
+                Source::Client,
+                "TOOMANYREQUESTS",
+            ),
+            (
                 Error::UpstreamConnect("refused".into()),
                 502,
                 Source::Upstream,
@@ -198,6 +216,9 @@ mod tests {
                 status == 401,
                 "{error:?}"
             );
+            if status == 429 {
+                assert_eq!(response.headers()[RETRY_AFTER], "2", "rounded up");
+            }
             let declared: usize = response.headers()[CONTENT_LENGTH]
                 .to_str()
                 .expect("text")

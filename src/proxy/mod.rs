@@ -14,7 +14,7 @@ pub mod body;
 pub mod error;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use self::body::{Outcome, Progress, RequestBody, ResponseBody};
 pub use self::error::{Error, Source};
 use crate::auth::Identity;
+use crate::chain::error_chain;
 use crate::route::{self, Route};
 use crate::state::State;
 use crate::{basic, headers};
@@ -38,7 +39,7 @@ pub type ProxyBody = Either<ResponseBody, Full<Bytes>>;
 #[derive(Debug)]
 struct Context {
     peer: SocketAddr,
-    client: std::net::IpAddr,
+    client: IpAddr,
     user: Option<String>,
     under_v2: bool,
 }
@@ -54,7 +55,7 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let mut ctx = Context {
         peer,
-        client: peer.ip(),
+        client: headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies),
         user: None,
         under_v2: path.starts_with("/v2/"),
     };
@@ -85,7 +86,7 @@ async fn pipeline(
         return Err(Error::NotFound);
     }
     block_user_agent(state, &req)?;
-    let identity = authenticate(state, &req).await?;
+    let identity = authenticate(state, ctx.client, &req).await?;
     ctx.user = Some(identity.user);
     let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
     let response = forward(state, upstream_req, &progress).await?;
@@ -103,21 +104,34 @@ fn block_user_agent(state: &State, req: &Request<Incoming>) -> Result<(), Error>
     Ok(())
 }
 
-/// Checks Basic credentials against the user database.
-async fn authenticate(state: &State, req: &Request<Incoming>) -> Result<Identity, Error> {
+/// Checks Basic credentials against the user database, unless the client is
+/// throttled for too many failures.
+async fn authenticate(
+    state: &State,
+    client: IpAddr,
+    req: &Request<Incoming>,
+) -> Result<Identity, Error> {
     let credentials = match basic::parse(req.headers()) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Error::Unauthorized("no credentials")),
         Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
         Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
     };
+    state
+        .throttle
+        .check(client, &credentials.user)
+        .map_err(Error::Throttled)?;
     match state
         .authenticator
         .verify(&credentials.user, &credentials.password)
         .await
     {
-        Ok(identity) => Ok(identity),
+        Ok(identity) => {
+            state.throttle.record_success(client, &identity.user);
+            Ok(identity)
+        }
         Err(crate::auth::Error::InvalidCredentials) => {
+            state.throttle.record_failure(client, &credentials.user);
             Err(Error::Unauthorized("invalid credentials"))
         }
         Err(e) => Err(Error::Internal(Box::new(e))),
@@ -148,9 +162,10 @@ fn rewrite_request(
     parts.headers.remove(AUTHORIZATION);
     // The gate answers `Expect: 100-continue` itself when it starts reading the body.
     parts.headers.remove(EXPECT);
-    ctx.client = headers::set_forwarding(
+    headers::set_forwarding(
         &mut parts.headers,
         ctx.peer.ip(),
+        ctx.client,
         host,
         &state.trusted_proxies,
     );
@@ -257,15 +272,4 @@ fn record(
             }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

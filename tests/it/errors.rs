@@ -226,3 +226,100 @@ async fn slow_registry_is_a_json_504() {
     assert_json_error(&a, 504, "UNAVAILABLE", "registry slow");
     assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
 }
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_but_good_logins_never_count() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .user("bob", "pw2")
+        .toml("[throttle]\nwindow = \"1h\"\nmax_failures_per_user = 3")
+        .start()
+        .await;
+    let client = proxy.client();
+    let get = |user: &str, password: &str| {
+        client
+            .request(Proto::H1, "GET", "/v2/")
+            .header("authorization", basic(user, password))
+    };
+    // Parallel good logins, far more than any limit: never counted.
+    let good: Vec<_> = (0..30)
+        .map(|_| {
+            let client = client.clone();
+            let req = get("bob", "pw2");
+            tokio::spawn(async move { client.send_empty(Proto::H1, req).await.status })
+        })
+        .collect();
+    for g in good {
+        assert_eq!(g.await.expect("task"), 200);
+    }
+    for _ in 0..30 {
+        upstream.next_request().await;
+    }
+    for i in 0..3 {
+        let a = client
+            .send_empty(Proto::H1, get("alice", &format!("guess{i}")))
+            .await;
+        assert_eq!(a.status, 401, "failure {i} is still a plain 401");
+    }
+    let verifications = proxy.state_tx.borrow().authenticator.verifications();
+    for password in ["guess3", "pw"] {
+        let a = client.send_empty(Proto::H1, get("alice", password)).await;
+        assert_json_error(&a, 429, "TOOMANYREQUESTS", password);
+        let retry: u64 = a
+            .one("retry-after")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!((3500..=3600).contains(&retry), "retry-after {retry}");
+        assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
+    }
+    assert_eq!(
+        proxy.state_tx.borrow().authenticator.verifications(),
+        verifications,
+        "a throttled attempt costs no password check"
+    );
+    let a = client.send_empty(Proto::H1, get("bob", "pw2")).await;
+    assert_eq!(
+        a.status, 200,
+        "another user from the same address still logs in"
+    );
+    upstream.next_request().await;
+    assert!(
+        upstream.is_quiet().await,
+        "throttled requests never reached the registry"
+    );
+}
+
+#[tokio::test]
+async fn oversized_request_heads_get_431() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    let huge = "x".repeat(100 * 1024);
+    for proto in [Proto::H1, Proto::H2] {
+        let req = client
+            .request(proto, "GET", "/v2/")
+            .header("authorization", basic("alice", "pw"))
+            .header("x-padding", huge.as_str());
+        match client
+            .send(
+                proto,
+                req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .expect("request"),
+            )
+            .await
+        {
+            Ok(response) => assert_eq!(response.status(), 431, "{proto:?}"),
+            Err(e) => panic!("{proto:?}: expected a 431 answer, got {e}"),
+        }
+        let many = (0..150).fold(client.request(proto, "GET", "/v2/"), |r, i| {
+            r.header(format!("x-h{i}"), "1")
+        });
+        let a = client.send_empty(proto, many).await;
+        // HTTP/1.1 limits the count of fields; HTTP/2 limits their total size,
+        // which 150 small fields stay under (so: no credentials, 401).
+        let want = if proto == Proto::H1 { 431 } else { 401 };
+        assert_eq!(a.status, want, "{proto:?}: 150 header fields");
+    }
+    assert!(upstream.is_quiet().await);
+}
