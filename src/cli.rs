@@ -1,4 +1,5 @@
-//! Command-line interface: `serve` (the default), `check-config`, `certs generate`.
+//! Command-line interface: `serve` (the default), `check-config`, `certs generate`,
+//! `htpasswd add|verify`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,8 +8,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::state::State;
-use crate::{server, signals, tls};
+use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
+use crate::state::{State, Strictness};
+use crate::{reload, server, signals, tls};
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
 /// Sub-directory of `certs generate --out` holding only `ca.crt`: docker, skopeo and
@@ -36,6 +38,9 @@ enum Command {
     /// Certificates for development and tests.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Manage the users of an htpasswd file.
+    #[command(subcommand)]
+    Htpasswd(HtpasswdCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +57,36 @@ enum CertsCommand {
         /// Replace files that already exist.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HtpasswdCommand {
+    /// Add a user, or set an existing user's password.
+    ///
+    /// The password is hashed with bcrypt ($2y$). On a terminal it is asked twice without
+    /// echo; otherwise it is the first line of stdin.
+    Add {
+        /// The htpasswd file: created if missing, else the user's line is replaced or a
+        /// line appended and the file replaced atomically (mode 0600).
+        #[arg(long)]
+        file: PathBuf,
+        /// The user name: not empty, no ':' and no control characters.
+        user: String,
+        /// bcrypt cost, from 4 to 31; each step doubles the time of every login check.
+        #[arg(long, default_value_t = htpasswd_edit::DEFAULT_COST)]
+        cost: u32,
+    },
+    /// Check a user's password as the gate would: exit 0 if it matches, 1 if not.
+    ///
+    /// On a terminal the password is asked without echo; otherwise it is the first line
+    /// of stdin.
+    Verify {
+        /// The htpasswd file.
+        #[arg(long)]
+        file: PathBuf,
+        /// The user name.
+        user: String,
     },
 }
 
@@ -88,24 +123,70 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Certs(CertsCommand::Generate { sans, out, force }) => {
             generate_certs(&sans, &out, force).map_err(Failure::Runtime)
         }
+        Command::Htpasswd(command) => htpasswd(command),
     }
 }
 
-fn load(path: &Path) -> Result<State, Failure> {
+/// Runs `htpasswd add` or `htpasswd verify`. Messages name the user, never the password.
+fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
+    let failure = |e: htpasswd_edit::Error| {
+        if e.is_usage() {
+            Failure::Config(e.into())
+        } else {
+            Failure::Runtime(e.into())
+        }
+    };
+    match command {
+        HtpasswdCommand::Add { file, user, cost } => {
+            let user = Username::new(user).map_err(failure)?;
+            let cost = Cost::new(cost).map_err(failure)?;
+            let password = htpasswd_edit::read_password(true).map_err(failure)?;
+            let (name, file_name) = (user.as_str(), file.display());
+            match htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)? {
+                Outcome::Added => eprintln!("added user {name:?} to {file_name}"),
+                Outcome::Updated => eprintln!("updated user {name:?} in {file_name}"),
+            }
+            Ok(())
+        }
+        HtpasswdCommand::Verify { file, user } => {
+            let user = Username::new(user).map_err(failure)?;
+            let password = htpasswd_edit::read_password(false).map_err(failure)?;
+            let name = user.as_str();
+            match htpasswd_edit::verify_user(&file, &user, &password).map_err(failure)? {
+                Verdict::Match => {
+                    println!("password ok for {name:?}");
+                    Ok(())
+                }
+                Verdict::WrongPassword => Err(anyhow::anyhow!("wrong password for {name:?}")),
+                Verdict::NoEntry(warning) => {
+                    let entry = format!("no usable entry for {name:?} in {}", file.display());
+                    Err(match warning {
+                        Some(warning) => anyhow::anyhow!("{entry}: {warning}"),
+                        None => anyhow::anyhow!(entry),
+                    })
+                }
+            }
+            .map_err(Failure::Runtime)
+        }
+    }
+}
+
+fn load(path: &Path, strictness: Strictness) -> Result<State, Failure> {
     let config = Config::load(path).map_err(|e| Failure::Config(e.into()))?;
-    State::build(&config)
+    State::build(&config, strictness)
         .with_context(|| format!("config {}", path.display()))
         .map_err(Failure::Config)
 }
 
+/// Strict: an htpasswd line that `serve` would skip with a warning fails the check.
 fn check_config(path: &Path) -> Result<(), Failure> {
-    let state = load(path)?;
+    let state = load(path, Strictness::Strict)?;
     println!("{}: ok ({})", path.display(), state.summary());
     Ok(())
 }
 
 fn serve(path: &Path) -> Result<(), Failure> {
-    let state = load(path)?;
+    let state = load(path, Strictness::Lenient)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,7 +203,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
             .map_err(Failure::Runtime)?;
         tracing::info!(addr = %bound, upstream = %state.upstream.uri_for(None).map(|u| u.to_string()).unwrap_or_default(), summary = %state.summary(), "listening");
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(state));
-        tokio::spawn(signals::reload_on_hangup(path.to_path_buf(), tx));
+        tokio::spawn(reload::run(path.to_path_buf(), tx));
         server::run(listener, rx, signals::shutdown()).await;
         tracing::info!("stopped");
         Ok(())

@@ -25,6 +25,10 @@ const DEFAULT_REALM: &str = "Registry realm";
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 const DEFAULT_CACHE_SIZE: usize = 10_000;
+const DEFAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_FAILURES_PER_ADDRESS: u32 = 100;
+const DEFAULT_MAX_FAILURES_PER_USER: u32 = 10;
+const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Errors from reading or checking the config file.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,12 @@ pub struct Config {
     /// `[shutdown]`: how long in-flight requests may run after SIGTERM.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[throttle]`: brute-force protection.
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
+    /// `[reload]`: watching the files for changes.
+    #[serde(default)]
+    pub reload: ReloadConfig,
 }
 
 /// `[listen]`.
@@ -223,6 +233,68 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[throttle]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Whether failed logins are throttled.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How long failures are counted; a blocked client waits out the rest of it.
+    #[serde(default = "default_throttle_window")]
+    pub window: HumanDuration,
+    /// Failed logins allowed per client address within the window.
+    #[serde(default = "default_max_failures_per_address")]
+    pub max_failures_per_address: u32,
+    /// Failed logins allowed per user from one client address within the window.
+    #[serde(default = "default_max_failures_per_user")]
+    pub max_failures_per_user: u32,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            enabled: true,
+            window: default_throttle_window(),
+            max_failures_per_address: DEFAULT_MAX_FAILURES_PER_ADDRESS,
+            max_failures_per_user: DEFAULT_MAX_FAILURES_PER_USER,
+        }
+    }
+}
+
+/// `[reload]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// How often the config, certificate, key and htpasswd files are checked for
+    /// changes; `"0s"` turns watching off (SIGHUP still reloads).
+    #[serde(default = "default_watch_interval")]
+    pub watch_interval: HumanDuration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            watch_interval: default_watch_interval(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_throttle_window() -> HumanDuration {
+    HumanDuration(DEFAULT_THROTTLE_WINDOW)
+}
+fn default_max_failures_per_address() -> u32 {
+    DEFAULT_MAX_FAILURES_PER_ADDRESS
+}
+fn default_max_failures_per_user() -> u32 {
+    DEFAULT_MAX_FAILURES_PER_USER
+}
+fn default_watch_interval() -> HumanDuration {
+    HumanDuration(DEFAULT_WATCH_INTERVAL)
+}
 fn default_listen_addr() -> SocketAddr {
     DEFAULT_LISTEN_ADDR
         .parse()
@@ -285,6 +357,18 @@ impl Config {
                 path: None,
                 key: "upstream.ca",
                 message: "set, but upstream.url is not https".into(),
+            });
+        }
+        if self.throttle.enabled
+            && (self.throttle.max_failures_per_address == 0
+                || self.throttle.max_failures_per_user == 0)
+        {
+            return Err(Error::Invalid {
+                path: None,
+                key: "throttle",
+                message: "max_failures_per_address and max_failures_per_user must be at least 1 \
+                          (set enabled = false to turn the throttle off)"
+                    .into(),
             });
         }
         if self.listen.max_connections.0 == 0 {

@@ -16,9 +16,12 @@
 //! - [`tls`]: PEM files to rustls configs; certificate generation.
 //! - [`upstream`]: the keep-alive connection pool to the registry.
 //! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
+//! - [`htpasswd_edit`]: the `htpasswd` subcommand's file edits and password checks.
 //! - [`basic`]: the `Authorization: Basic` header to plain strings.
+//! - [`chain`]: an error and its sources as one log line.
 //! - [`headers`]: hop-by-hop removal, forwarding headers, the API-version header.
 //! - [`route`]: which paths go to the registry, and which are refused.
+//! - [`throttle`]: failed-login counters per client address and user; 429 past the limits.
 //! - [`ua`]: the user-agent blocklist.
 
 #![forbid(unsafe_code)]
@@ -27,15 +30,18 @@
 
 pub mod auth;
 pub mod basic;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod headers;
+pub mod htpasswd_edit;
 pub mod proxy;
 pub mod reload;
 pub mod route;
 pub mod server;
 pub mod signals;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod ua;
 pub mod upstream;

@@ -1,13 +1,23 @@
 //! Reloading: build a whole new [`State`] from the config file, swap it in on
 //! success, keep the old one on any error.
+//!
+//! A reload happens on SIGHUP and when a watched file (the config, the
+//! certificate and key, the htpasswd file, the upstream CA) changes: every
+//! `reload.watch_interval` their size, modification time and inode are compared
+//! with the last ones seen. Polling, rather than inotify, also sees a file
+//! replaced by rename or a Kubernetes secret's symlink swap.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use crate::chain::error_chain;
 use crate::config::Config;
-use crate::state::State;
+use crate::signals;
+use crate::state::{State, Strictness};
 
 /// What changed between two states that a reload cannot apply.
 pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
@@ -29,9 +39,10 @@ pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
 pub fn reload(config_path: &Path, state: &watch::Sender<Arc<State>>) -> bool {
     let built = Config::load(config_path)
         .map_err(|e| e.to_string())
-        .and_then(|config| State::build(&config).map_err(|e| format!("{e:#}")));
+        .and_then(|config| State::build(&config, Strictness::Strict).map_err(|e| error_chain(&e)));
     match built {
-        Ok(new) => {
+        Ok(mut new) => {
+            new.carry_over_from(&state.borrow());
             let pending = needs_restart(&state.borrow(), &new);
             let summary = new.summary();
             state.send_replace(Arc::new(new));
@@ -44,6 +55,65 @@ pub fn reload(config_path: &Path, state: &watch::Sender<Arc<State>>) -> bool {
         Err(error) => {
             tracing::error!(%error, path = %config_path.display(), "reload failed; keeping the running configuration");
             false
+        }
+    }
+}
+
+/// What is known of one watched file: size, modification time and inode, or
+/// nothing when it cannot be read.
+type Stamp = Option<(u64, SystemTime, u64)>;
+
+fn stamps(config_path: &Path, state: &State) -> Vec<Stamp> {
+    std::iter::once(config_path)
+        .chain(state.watched_files.iter().map(PathBuf::as_path))
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.len(), m.modified().ok()?, m.ino()))
+        })
+        .collect()
+}
+
+/// Reloads on SIGHUP and when a watched file changes, until the process ends.
+pub async fn run(config_path: PathBuf, state: watch::Sender<Arc<State>>) {
+    let mut hangups = signals::hangups();
+    let mut seen = stamps(&config_path, &state.borrow());
+    loop {
+        let interval = state.borrow().watch_interval;
+        let tick = async {
+            if interval.is_zero() {
+                std::future::pending::<()>().await;
+            } else {
+                tokio::time::sleep(interval).await;
+            }
+        };
+        let hangup = async {
+            match hangups.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let by_signal = tokio::select! {
+            () = hangup => true,
+            () = tick => false,
+        };
+        // Stamped before reading: a change made while the reload reads the files
+        // shows up as a difference on the next tick.
+        let current = stamps(&config_path, &state.borrow());
+        if !by_signal && current == seen {
+            continue;
+        }
+        seen = current;
+        let cause = if by_signal {
+            "SIGHUP"
+        } else {
+            "a watched file changed"
+        };
+        tracing::info!(cause, "reloading");
+        let (path, sender) = (config_path.clone(), state.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || reload(&path, &sender)).await {
+            tracing::error!(error = %e, "reload task failed");
         }
     }
 }

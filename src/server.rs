@@ -26,6 +26,11 @@ use crate::state::State;
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// HTTP/1.1 request headers must arrive within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (request line and headers); larger heads get 431.
+/// Registry clients send well under 8 KiB; hyper's default would be ~400 KiB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most header fields in one request (hyper's default); more get 431.
+const MAX_HEADERS: usize = 100;
 
 /// Serves connections until `shutdown` completes, then drains them.
 pub async fn run(
@@ -91,10 +96,13 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
         .adaptive_window(true);
     builder
 }

@@ -1,14 +1,7 @@
 //! Process signals: SIGTERM/SIGINT start a graceful shutdown (a second one exits at
-//! once), SIGHUP reloads the configuration.
+//! once); SIGHUP asks for a reload ([`crate::reload::run`] acts on it).
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
-
-use crate::reload;
-use crate::state::State;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Completes on the first SIGTERM or SIGINT; a second one ends the process with
 /// status 130 without draining.
@@ -40,16 +33,13 @@ async fn wait_for_termination() {
     }
 }
 
-/// Reloads on every SIGHUP until the process ends.
-pub async fn reload_on_hangup(config_path: PathBuf, state: watch::Sender<Arc<State>>) {
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
+/// The SIGHUP stream, or `None` (logged) when it cannot be set up.
+pub fn hangups() -> Option<Signal> {
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
         Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; reload disabled");
-            return;
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload by signal disabled");
+            None
         }
-    };
-    while hangups.recv().await.is_some() {
-        reload::reload(&config_path, &state);
     }
 }

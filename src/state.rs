@@ -5,6 +5,7 @@
 //! swapped in, or the old one stays.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::auth::htpasswd::{self, Htpasswd};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::headers::TrustedProxies;
+use crate::throttle::{Limits, Throttle};
 use crate::tls;
 use crate::ua::UaBlocklist;
 use crate::upstream::Upstream;
@@ -30,6 +32,27 @@ pub enum Error {
     /// `[auth] htpasswd`.
     #[error("auth.htpasswd")]
     Htpasswd(#[source] htpasswd::Error),
+    /// `[auth] htpasswd` has lines that cannot be used (strict builds only).
+    #[error("auth.htpasswd has unusable lines: {}", join(.0))]
+    HtpasswdLines(Vec<htpasswd::Warning>),
+}
+
+fn join(warnings: &[htpasswd::Warning]) -> String {
+    warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How [`State::build`] treats unusable htpasswd lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strictness {
+    /// At start: log them and serve everyone else.
+    Lenient,
+    /// On reload and in `check-config`: refuse the file, so a half-written or
+    /// broken file never replaces working users.
+    Strict,
 }
 
 /// Everything the server and the request path read, immutable once built.
@@ -57,16 +80,31 @@ pub struct State {
     pub user_agents: UaBlocklist,
     /// Largest request body, if limited.
     pub max_body_size: Option<u64>,
+    /// Failed-login counters (carried over across reloads).
+    pub throttle: Throttle,
+    /// How often the files below are checked for changes (zero: never).
+    pub watch_interval: Duration,
+    /// The files a change of which triggers a reload (the config file itself is
+    /// added by the watcher).
+    pub watched_files: Vec<PathBuf>,
 }
 
 impl State {
     /// Loads every file the config names and builds the runtime objects.
-    /// Bad htpasswd lines are logged as warnings; those users cannot log in.
-    pub fn build(config: &Config) -> Result<State, Error> {
+    /// Unusable htpasswd lines are logged (those users cannot log in) or, when
+    /// `strictness` is [`Strictness::Strict`], an error. A duplicate user is
+    /// only ever a warning: the first line wins.
+    pub fn build(config: &Config, strictness: Strictness) -> Result<State, Error> {
         let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
         let upstream = Upstream::build(&config.upstream).map_err(Error::Upstream)?;
         let (users, warnings) = Htpasswd::load(&config.auth.htpasswd).map_err(Error::Htpasswd)?;
-        for warning in &warnings {
+        let (duplicates, unusable): (Vec<_>, Vec<_>) = warnings
+            .into_iter()
+            .partition(|w| matches!(w.reason, htpasswd::Reason::Duplicate { .. }));
+        if strictness == Strictness::Strict && !unusable.is_empty() {
+            return Err(Error::HtpasswdLines(unusable));
+        }
+        for warning in duplicates.iter().chain(&unusable) {
             tracing::warn!(%warning, "htpasswd line ignored");
         }
         if users.is_empty() {
@@ -94,7 +132,25 @@ impl State {
             trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
             user_agents: UaBlocklist::new(config.user_agent.block.clone()),
             max_body_size: config.limits.max_body_size.map(|b| b.0),
+            throttle: Throttle::new(throttle_limits(config)),
+            watch_interval: config.reload.watch_interval.0,
+            watched_files: [
+                Some(&config.tls.cert),
+                Some(&config.tls.key),
+                Some(&config.auth.htpasswd),
+                config.upstream.ca.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
         })
+    }
+
+    /// Keeps what must outlive a reload from the state being replaced: the
+    /// failed-login counters.
+    pub fn carry_over_from(&mut self, old: &State) {
+        self.throttle = old.throttle.carry_over(self.throttle.limits());
     }
 
     /// A one-line summary for the log after start or reload.
@@ -105,5 +161,15 @@ impl State {
             self.trusted_proxies.len(),
             self.user_agents.len(),
         )
+    }
+}
+
+fn throttle_limits(config: &Config) -> Limits {
+    let t = &config.throttle;
+    Limits {
+        enabled: t.enabled,
+        window: t.window.0,
+        per_address: t.max_failures_per_address,
+        per_user: t.max_failures_per_user,
     }
 }

@@ -136,6 +136,14 @@ pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, Error> {
             }
         }
     }
+    client_config_with_roots(roots)
+}
+
+/// A client configuration trusting exactly `roots` (empty for a plain-HTTP
+/// registry, where it is never used).
+pub fn client_config_with_roots(
+    roots: rustls::RootCertStore,
+) -> Result<rustls::ClientConfig, Error> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(|e| Error::Client(e.to_string()))?

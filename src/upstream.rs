@@ -31,7 +31,13 @@ impl Upstream {
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.connect_timeout.0));
         http.set_nodelay(true);
-        let tls = tls::client_config(config.ca.as_deref())?;
+        // The system roots are read only for an https registry: a reload of a
+        // plain-HTTP setup need not scan /etc/ssl/certs.
+        let tls = if config.url.scheme() == "https" {
+            tls::client_config(config.ca.as_deref())?
+        } else {
+            tls::client_config_with_roots(rustls::RootCertStore::empty())?
+        };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

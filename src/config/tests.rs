@@ -34,6 +34,11 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.user_agent.block[0].0.as_str(), DEFAULT_UA_BLOCK);
     assert_eq!(c.limits.max_body_size, None);
     assert_eq!(c.shutdown.grace_period.0, Duration::from_secs(30));
+    assert!(c.throttle.enabled);
+    assert_eq!(c.throttle.window.0, Duration::from_secs(300));
+    assert_eq!(c.throttle.max_failures_per_address, 100);
+    assert_eq!(c.throttle.max_failures_per_user, 10);
+    assert_eq!(c.reload.watch_interval.0, Duration::from_secs(1));
 }
 
 #[test]
@@ -195,6 +200,17 @@ fn shipped_proxy_toml_parses_and_matches_the_defaults() {
     assert_eq!(patterns(&shipped), patterns(&minimal));
     assert_eq!(shipped.limits.max_body_size, minimal.limits.max_body_size);
     assert_eq!(shipped.shutdown.grace_period, minimal.shutdown.grace_period);
+    assert_eq!(shipped.throttle.enabled, minimal.throttle.enabled);
+    assert_eq!(shipped.throttle.window, minimal.throttle.window);
+    assert_eq!(
+        shipped.throttle.max_failures_per_address,
+        minimal.throttle.max_failures_per_address
+    );
+    assert_eq!(
+        shipped.throttle.max_failures_per_user,
+        minimal.throttle.max_failures_per_user
+    );
+    assert_eq!(shipped.reload.watch_interval, minimal.reload.watch_interval);
 }
 
 #[test]
@@ -211,4 +227,16 @@ fn errors_after_non_ascii_text_point_at_the_right_column() {
         e.contains("line 3, column 21: listen.handshake_timeout: invalid duration"),
         "{e}"
     );
+}
+
+#[test]
+fn throttle_limits_of_zero_are_refused_unless_disabled() {
+    let on = format!("{MINIMAL}\n[throttle]\nmax_failures_per_user = 0\n");
+    assert!(
+        parse_err(&on).starts_with("throttle: "),
+        "{}",
+        parse_err(&on)
+    );
+    let off = format!("{MINIMAL}\n[throttle]\nenabled = false\nmax_failures_per_user = 0\n");
+    Config::from_toml_str(&off).expect("a disabled throttle may have any limits");
 }

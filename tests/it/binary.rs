@@ -1,42 +1,18 @@
 //! The real binary: `check-config` errors and exit codes, `certs generate`, and a
 //! `serve` smoke test that ends with SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_registry-gate");
-
-fn gate(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run registry-gate")
-}
+use crate::support::client::Proto;
+use crate::support::gate::{run as gate, write_setup, GateProcess};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn write_valid_setup(dir: &Path) {
-    let o = gate(
-        &["certs", "generate", "--san", "localhost", "--out", "certs"],
-        dir,
-    );
-    assert!(o.status.success(), "certs generate: {}", stderr(&o));
-    let hash = bcrypt::hash("pw", 4).expect("hash");
-    std::fs::write(dir.join("htpasswd"), format!("alice:{hash}\n")).expect("htpasswd");
-    std::fs::write(
-        dir.join("proxy.toml"),
-        "[listen]\naddr = \"127.0.0.1:0\"\n\
-         [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n\
-         [upstream]\nurl = \"http://127.0.0.1:9\"\n\
-         [auth]\nhtpasswd = \"htpasswd\"\n",
-    )
-    .expect("config");
+    write_setup(dir, "http://127.0.0.1:9", "");
 }
 
 #[test]
@@ -140,52 +116,55 @@ fn certs_generate_writes_keys_private_and_refuses_to_overwrite() {
 fn serve_logs_the_bound_address_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_valid_setup(dir.path());
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve printed a listening line before exiting")
-            .expect("read stderr");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            if line.contains("listening") {
-                break rest.split_whitespace().next().expect("address").to_string();
-            }
-        }
-    };
-    let addr: std::net::SocketAddr = addr.parse().expect("bound address parses");
-    assert_ne!(addr.port(), 0);
+    let mut gate = GateProcess::start(dir.path());
+    assert_ne!(gate.addr.port(), 0);
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ca = std::fs::read_to_string(dir.path().join("certs/ca.crt")).expect("ca");
+    let client = gate.client();
     let answer = rt.block_on(async {
-        let client =
-            crate::support::client::Client::new(addr, &ca, &format!("localhost:{}", addr.port()));
-        let req = client.request(crate::support::client::Proto::H1, "GET", "/v2/");
-        client
-            .send_empty(crate::support::client::Proto::H1, req)
-            .await
+        let req = client.request(Proto::H1, "GET", "/v2/");
+        client.send_empty(Proto::H1, req).await
     });
     assert_eq!(answer.status, 401);
 
-    let pid = child.id().to_string();
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let status =
-        crate::support::process::poll(Duration::from_secs(10), Duration::from_millis(20), || {
-            child.try_wait().expect("wait")
-        })
-        .expect("serve stops within 10 s of SIGTERM");
+    gate.signal("TERM");
+    let status = gate.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn unusable_htpasswd_lines_fail_check_config_but_not_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_setup(dir.path());
+    let good = std::fs::read_to_string(dir.path().join("htpasswd")).expect("htpasswd");
+    std::fs::write(
+        dir.path().join("htpasswd"),
+        format!("{good}bob:{{SMD5}}abc\n"),
+    )
+    .expect("write");
+    let o = gate(&["check-config"], dir.path());
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("htpasswd:2: unsupported hash scheme \"{SMD5}\""),
+        "{}",
+        stderr(&o)
+    );
+
+    // serve starts anyway: alice can log in, bob's line is a logged warning.
+    let gate = GateProcess::start(dir.path());
+    gate.wait_for_log(
+        &["htpasswd line ignored", "htpasswd:2"],
+        Duration::from_secs(5),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = gate.client();
+    let status = rt.block_on(async {
+        let req = client.request(Proto::H1, "GET", "/v2/").header(
+            "authorization",
+            crate::support::client::basic("alice", "pw"),
+        );
+        client.send_empty(Proto::H1, req).await.status
+    });
+    // The upstream (port 9) is down: 502 proves alice got past authentication.
+    assert_eq!(status, 502);
 }

@@ -3,10 +3,13 @@
 
 mod support;
 
+mod auth;
 mod binary;
 mod errors;
 mod forwarding;
 mod harness;
+mod htpasswd_cmd;
 mod registry;
+mod reload;
 mod streaming;
 mod tls;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod gate;
 pub mod oci;
 pub mod process;
 pub mod proxy;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use registry_gate::config::Config;
-use registry_gate::state::State;
+use registry_gate::state::{State, Strictness};
 use tokio::sync::{oneshot, watch};
 
 use super::client::Client;
@@ -27,7 +27,8 @@ pub struct TestProxy {
 /// Builds a [`TestProxy`].
 pub struct Builder {
     upstream: String,
-    users: Vec<(String, String)>,
+    users: Vec<(String, String, u32)>,
+    htpasswd: Option<String>,
     extra: String,
     upstream_keys: String,
     auth_keys: String,
@@ -40,6 +41,7 @@ impl TestProxy {
         Builder {
             upstream: upstream.into(),
             users: Vec::new(),
+            htpasswd: None,
             extra: String::new(),
             upstream_keys: String::new(),
             auth_keys: String::new(),
@@ -96,8 +98,19 @@ impl Drop for TestProxy {
 
 impl Builder {
     /// Adds a user (bcrypt cost 4, the fastest, to keep tests quick).
-    pub fn user(mut self, name: &str, password: &str) -> Self {
-        self.users.push((name.into(), password.into()));
+    pub fn user(self, name: &str, password: &str) -> Self {
+        self.user_with_cost(name, password, 4)
+    }
+
+    /// Uses this htpasswd text as it is (instead of the users added).
+    pub fn htpasswd_text(mut self, text: &str) -> Self {
+        self.htpasswd = Some(text.to_owned());
+        self
+    }
+
+    /// Adds a user with a bcrypt hash of the given cost.
+    pub fn user_with_cost(mut self, name: &str, password: &str, cost: u32) -> Self {
+        self.users.push((name.into(), password.into(), cost));
         self
     }
 
@@ -148,10 +161,11 @@ impl Builder {
             std::fs::write(dir.path().join(name), text).expect("write extra file");
         }
         let mut htpasswd = String::new();
-        for (user, password) in &self.users {
-            let hash = bcrypt::hash(password, 4).expect("bcrypt hash");
+        for (user, password, cost) in &self.users {
+            let hash = bcrypt::hash(password, *cost).expect("bcrypt hash");
             htpasswd.push_str(&format!("{user}:{hash}\n"));
         }
+        let htpasswd = self.htpasswd.unwrap_or(htpasswd);
         std::fs::write(dir.path().join("htpasswd"), htpasswd).expect("write htpasswd");
         let text = format!(
             "[listen]\naddr = \"127.0.0.1:0\"\n{}\n\
@@ -163,7 +177,7 @@ impl Builder {
         let config_path = dir.path().join("proxy.toml");
         std::fs::write(&config_path, text).expect("write config");
         let config = Config::load(&config_path).expect("test config is valid");
-        let state = State::build(&config).expect("test state builds");
+        let state = State::build(&config, Strictness::Lenient).expect("test state builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

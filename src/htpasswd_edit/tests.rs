@@ -1,0 +1,304 @@
+//! Tests for `htpasswd_edit`: line-preserving edits, the written file, checks of input.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use super::{
+    add_user, first_line, upsert, verify_user, Cost, Error, Outcome, Username, Verdict,
+    MAX_BCRYPT_PASSWORD_LEN,
+};
+use crate::auth::hash::{PasswordHash, MAX_PASSWORD_LEN};
+use crate::auth::Password;
+
+/// The lowest cost keeps the tests fast.
+const COST: u32 = 4;
+
+fn user(name: &str) -> Username {
+    Username::new(name.to_owned()).unwrap_or_else(|e| panic!("{name:?} is valid: {e}"))
+}
+
+fn pw(s: &str) -> Password {
+    Password::new(s.as_bytes().to_vec())
+}
+
+fn cost(n: u32) -> Cost {
+    Cost::new(n).unwrap_or_else(|e| panic!("cost {n} is valid: {e}"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The hash on `name`'s first line of `text`.
+fn hash_of<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no line for {name:?} in {text:?}"))
+}
+
+#[test]
+fn upsert_keeps_every_other_byte() {
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &str, Outcome)] = &[
+        // (name, old file, new file, outcome); the user is "alice" and the hash "H".
+        ("empty file", "", "alice:H\n", Outcome::Added),
+        ("append", "bob:x\n", "bob:x\nalice:H\n", Outcome::Added),
+        ("append, no final newline", "bob:x", "bob:x\nalice:H\n", Outcome::Added),
+        ("append, CRLF", "# c\r\nbob:x\r\n", "# c\r\nbob:x\r\nalice:H\r\n", Outcome::Added),
+        ("append, CRLF without final newline", "bob:x\r\nc:y", "bob:x\r\nc:y\r\nalice:H\r\n", Outcome::Added),
+        ("only a comment line, no newline", "# users", "# users\nalice:H\n", Outcome::Added),
+        ("replace", "# c\n\nalice:old\nbob:x\n", "# c\n\nalice:H\nbob:x\n", Outcome::Updated),
+        ("replace, CRLF", "bob:x\r\nalice:old\r\n\r\n", "bob:x\r\nalice:H\r\n\r\n", Outcome::Updated),
+        ("replace the last line, no final newline", "bob:x\nalice:old", "bob:x\nalice:H", Outcome::Updated),
+        ("replace the first of two", "alice:1\nalice:2\n", "alice:H\nalice:2\n", Outcome::Updated),
+        ("extra fields go", "alice:old:Alice Liddell\n", "alice:H\n", Outcome::Updated),
+        ("surrounding whitespace, as the loader trims", "  alice:old \t\n", "alice:H\n", Outcome::Updated),
+        ("byte-order mark kept", "\u{feff}alice:old\n", "\u{feff}alice:H\n", Outcome::Updated),
+        ("comment is not the user", "#alice:old\n", "#alice:old\nalice:H\n", Outcome::Added),
+        ("prefix is not the user", "alice2:x\nalic:y\n", "alice2:x\nalic:y\nalice:H\n", Outcome::Added),
+        ("no colon is not the user", "alice\n", "alice\nalice:H\n", Outcome::Added),
+    ];
+    for (name, old, want, outcome) in cases {
+        let (new, got) = upsert(old.as_bytes(), "alice", "H");
+        assert_eq!(
+            (String::from_utf8_lossy(&new).as_ref(), got),
+            (*want, *outcome),
+            "{name}: {old:?}"
+        );
+    }
+}
+
+#[test]
+fn upsert_skips_lines_that_are_not_utf8_as_the_loader_does() {
+    let old = b"alice:\xff\nbob:x\n";
+    let (new, outcome) = upsert(old, "alice", "H");
+    assert_eq!(new, b"alice:\xff\nbob:x\nalice:H\n");
+    assert_eq!(outcome, Outcome::Added);
+}
+
+#[test]
+fn add_creates_a_private_file_with_a_2y_hash_at_the_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("htpasswd");
+    let outcome = add_user(&path, &user("alice"), &pw("s3cret"), cost(5)).expect("add");
+    assert_eq!(outcome, Outcome::Added);
+
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let text = read(&path);
+    let hash = hash_of(&text, "alice");
+    assert_eq!(text, format!("alice:{hash}\n"));
+    assert!(hash.starts_with("$2y$05$") && hash.len() == 60, "{hash}");
+    let parsed = PasswordHash::parse(hash).expect("the gate parses the hash");
+    assert_eq!(parsed.scheme(), "bcrypt");
+    assert!(parsed.verify(b"s3cret"));
+    assert!(!parsed.verify(b"s3cret "));
+
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["htpasswd"], "no temp file left behind");
+}
+
+#[test]
+fn update_replaces_one_line_and_keeps_the_rest_byte_for_byte() {
+    let cases = [
+        ("LF", "# team\n\nalice:{PLAIN}old\nbob:{PLAIN}b\n", "\n"),
+        (
+            "CRLF",
+            "# team\r\n\r\nalice:{PLAIN}old\r\nbob:{PLAIN}b\r\n",
+            "\r\n",
+        ),
+        (
+            "no final newline",
+            "# team\n\nalice:{PLAIN}old\nbob:{PLAIN}b",
+            "\n",
+        ),
+    ];
+    for (name, old, eol) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, old).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+        let outcome = add_user(&path, &user("alice"), &pw("new"), cost(COST)).expect(name);
+        assert_eq!(outcome, Outcome::Updated, "{name}");
+        let text = read(&path);
+        let hash = hash_of(&text, "alice");
+        assert_eq!(text, old.replace("{PLAIN}old", hash), "{name}");
+        assert!(text.contains(&format!("alice:{hash}{eol}bob:")), "{name}");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+
+        let verify = |p| verify_user(&path, &user("alice"), &pw(p)).expect("verify");
+        assert_eq!(verify("new"), Verdict::Match, "{name}");
+        assert_eq!(verify("old"), Verdict::WrongPassword, "{name}");
+        let bob = verify_user(&path, &user("bob"), &pw("b")).expect("verify bob");
+        assert_eq!(bob, Verdict::Match, "{name}");
+    }
+}
+
+#[test]
+fn add_through_a_symlink_replaces_the_target() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real");
+    let link = dir.path().join("link");
+    std::fs::write(&real, "bob:{PLAIN}b\n").expect("write");
+    std::os::unix::fs::symlink("real", &link).expect("symlink");
+    add_user(&link, &user("alice"), &pw("pw"), cost(COST)).expect("add");
+    let meta = std::fs::symlink_metadata(&link).expect("metadata");
+    assert!(meta.file_type().is_symlink());
+    assert!(read(&real).starts_with("bob:{PLAIN}b\nalice:$2y$04$"));
+}
+
+#[test]
+fn verify_reports_the_warning_of_the_users_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("htpasswd");
+    std::fs::write(&path, "# c\nalice:{SMD5}abc\nalice:{PLAIN}a\n").expect("write");
+    let verdict = verify_user(&path, &user("alice"), &pw("a")).expect("verify");
+    let Verdict::NoEntry(Some(warning)) = verdict else {
+        panic!("expected a warning, got {verdict:?}");
+    };
+    let want = format!("{}:2: unsupported hash scheme \"{{SMD5}}\"", path.display());
+    assert_eq!(warning.to_string(), want);
+
+    let nobody = verify_user(&path, &user("carol"), &pw("a")).expect("verify");
+    assert_eq!(nobody, Verdict::NoEntry(None));
+}
+
+#[test]
+fn verify_of_a_missing_file_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("missing");
+    let err = verify_user(&path, &user("alice"), &pw("a")).expect_err("missing file");
+    assert!(!err.is_usage());
+    let want = format!("failed to read htpasswd file {}", path.display());
+    assert_eq!(err.to_string(), want);
+}
+
+#[test]
+fn add_to_a_missing_directory_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no/such/htpasswd");
+    let err = add_user(&path, &user("alice"), &pw("a"), cost(COST)).expect_err("no dir");
+    assert!(matches!(err, Error::Write { .. }), "{err:?}");
+    let want = format!("failed to write htpasswd file {}", path.display());
+    assert_eq!(err.to_string(), want);
+}
+
+#[test]
+fn user_names_are_checked() {
+    #[rustfmt::skip]
+    let cases: &[(&str, Option<&str>)] = &[
+        ("alice", None),
+        ("Ärger-ö.x@example.com", None),
+        ("alice smith", None),
+        ("", Some("invalid user name \"\": empty")),
+        ("a:b", Some("invalid user name \"a:b\": contains ':'")),
+        ("a\tb", Some("invalid user name \"a\\tb\": contains a control character")),
+        ("a\u{7f}", Some("invalid user name \"a\\u{7f}\": contains a control character")),
+        ("a\u{85}", Some("invalid user name \"a\\u{85}\": contains a control character")),
+        ("#a", Some("invalid user name \"#a\": starts with '#', which makes the line a comment")),
+        (" a", Some("invalid user name \" a\": starts with a space, which the file format drops")),
+    ];
+    for (name, want) in cases {
+        let got = Username::new((*name).to_owned());
+        match (got, want) {
+            (Ok(u), None) => assert_eq!(u.as_str(), *name),
+            (Err(e), Some(want)) => {
+                assert_eq!(e.to_string(), *want, "{name:?}");
+                assert!(e.is_usage(), "{name:?}");
+            }
+            (got, want) => panic!("{name:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn costs_are_checked() {
+    for n in [4, 10, 31] {
+        assert_eq!(Cost::new(n).ok(), Some(cost(n)), "cost {n}");
+    }
+    for n in [0, 3, 32] {
+        let err = Cost::new(n).expect_err("out of range");
+        assert_eq!(
+            err.to_string(),
+            format!("bcrypt cost {n} out of range: must be from 4 to 31")
+        );
+        assert!(err.is_usage());
+    }
+    assert_eq!(Cost::default(), cost(10));
+}
+
+#[test]
+fn new_passwords_are_checked_before_the_file_is_touched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("htpasswd");
+    let long = "x".repeat(MAX_BCRYPT_PASSWORD_LEN + 1);
+    let cases = [
+        ("", "empty password"),
+        (long.as_str(), "password longer than 72 bytes"),
+        ("a\0b", "password contains a NUL byte"),
+    ];
+    for (password, want) in cases {
+        let err = add_user(&path, &user("alice"), &pw(password), cost(COST)).expect_err(want);
+        assert_eq!(err.to_string(), want);
+        assert!(err.is_usage(), "{want}");
+        assert!(!path.exists(), "{want}: no file written");
+    }
+    let longest = "x".repeat(MAX_BCRYPT_PASSWORD_LEN);
+    add_user(&path, &user("alice"), &pw(&longest), cost(COST)).expect("72 bytes");
+    let verdict = verify_user(&path, &user("alice"), &pw(&longest)).expect("verify");
+    assert_eq!(verdict, Verdict::Match);
+}
+
+#[test]
+fn first_line_of_stdin_is_the_password() {
+    let max = "x".repeat(MAX_PASSWORD_LEN);
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"pw\n", b"pw"),
+        (b"pw\r\n", b"pw"),
+        (b"pw", b"pw"),
+        (b"pw\r", b"pw\r"),
+        (b" p w \n", b" p w "),
+        (b"first\nsecond\n", b"first"),
+        (b"", b""),
+        (b"\n", b""),
+        (b"\xff\xfe\n", b"\xff\xfe"),
+    ];
+    for (input, want) in cases {
+        let got = first_line(*input).expect("read");
+        assert_eq!(got.expose(), *want, "{:?}", String::from_utf8_lossy(input));
+    }
+    let longest = format!("{max}\r\n");
+    let got = first_line(longest.as_bytes()).expect("read");
+    assert_eq!(got.expose(), max.as_bytes());
+    for too_long in [format!("{max}x\n"), format!("{max}xxxxx")] {
+        let err = first_line(too_long.as_bytes()).expect_err("too long");
+        assert_eq!(err.to_string(), "password longer than 1024 bytes");
+        assert!(err.is_usage());
+    }
+}
+
+#[test]
+fn replacing_keeps_the_owner_and_group() {
+    use std::os::unix::fs::MetadataExt as _;
+    // Needs root to give the file away (the test suite runs as root here).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("htpasswd");
+    std::fs::write(&path, "bob:{PLAIN}b\n").expect("write");
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534))
+        .expect("chown to nobody (the tests run as root)");
+    add_user(&path, &user("alice"), &pw("new"), cost(COST)).expect("add");
+    let meta = std::fs::metadata(&path).expect("metadata");
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert_eq!(meta.mode() & 0o777, 0o600);
+}

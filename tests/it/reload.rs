@@ -1,0 +1,118 @@
+//! Live reload of the real binary: htpasswd changes apply within 2 s through the
+//! file watcher (cache invalidated), a broken file keeps the running users and
+//! logs the line, and SIGHUP reloads the config when watching is off.
+
+use std::time::Duration;
+
+use crate::support::client::{basic, Client, Proto};
+use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
+use crate::support::upstream::TestUpstream;
+
+/// The spec: a change is in force within this long.
+const WITHIN: Duration = Duration::from_secs(2);
+
+async fn status(client: &Client, user: &str, password: &str) -> u16 {
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic(user, password));
+    client.send_empty(Proto::H1, req).await.status.as_u16()
+}
+
+/// Polls until `user`/`password` gets `want`, for at most [`WITHIN`].
+async fn becomes(client: &Client, user: &str, password: &str, want: u16) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let got = status(client, user, password).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{user}/{password}: still {got}, not {want}, {WITHIN:?} after the change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn htpasswd_changes_apply_within_two_seconds() {
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &upstream.url(), "");
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    assert_eq!(status(&client, "alice", "pw").await, 200);
+    assert_eq!(status(&client, "bob", "pw2").await, 401);
+
+    // A user added.
+    write_users(dir.path(), &[("alice", "pw"), ("bob", "pw2")]);
+    becomes(&client, "bob", "pw2", 200).await;
+
+    // A password changed: the cached old one stops working.
+    write_users(dir.path(), &[("alice", "new"), ("bob", "pw2")]);
+    becomes(&client, "alice", "pw", 401).await;
+    assert_eq!(status(&client, "alice", "new").await, 200);
+
+    // A user removed.
+    write_users(dir.path(), &[("bob", "pw2")]);
+    becomes(&client, "alice", "new", 401).await;
+
+    // A broken file: the running users stay, the error names the line.
+    let good = bcrypt::hash("pw3", 4).expect("hash");
+    replace_file(
+        &dir.path().join("htpasswd"),
+        &format!("carol:{good}\nbob:$2y$05$truncated\n"),
+    );
+    let line = gate.wait_for_log(&["reload failed", "htpasswd:2"], WITHIN);
+    assert!(line.contains("malformed bcrypt hash"), "{line}");
+    assert_eq!(status(&client, "bob", "pw2").await, 200, "old users kept");
+    assert_eq!(
+        status(&client, "carol", "pw3").await,
+        401,
+        "nothing of the broken file applied"
+    );
+
+    // Fixed again: applies.
+    write_users(dir.path(), &[("carol", "pw3")]);
+    becomes(&client, "carol", "pw3", 200).await;
+    assert_eq!(status(&client, "bob", "pw2").await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_config_when_watching_is_off() {
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(
+        dir.path(),
+        &upstream.url(),
+        "[reload]\nwatch_interval = \"0s\"",
+    );
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let challenge = || async {
+        let req = client.request(Proto::H1, "GET", "/v2/");
+        client
+            .send_empty(Proto::H1, req)
+            .await
+            .one("www-authenticate")
+    };
+    assert_eq!(challenge().await, "Basic realm=\"Registry realm\"");
+
+    let config = dir.path().join("proxy.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let renamed = text.replace(
+        "htpasswd = \"htpasswd\"",
+        "htpasswd = \"htpasswd\"\nrealm = \"Renamed\"",
+    );
+    replace_file(&config, &renamed);
+    gate.signal("HUP");
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(10));
+    assert_eq!(challenge().await, "Basic realm=\"Renamed\"");
+
+    // A broken config on SIGHUP: the error names the line; the old config stays.
+    replace_file(&config, &format!("{renamed}\n[auth]\nrealm = 7\n"));
+    gate.signal("HUP");
+    let line = gate.wait_for_log(&["reload failed", "line "], Duration::from_secs(10));
+    assert!(line.contains("proxy.toml"), "{line}");
+    assert_eq!(challenge().await, "Basic realm=\"Renamed\"");
+}

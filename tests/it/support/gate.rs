@@ -1,0 +1,173 @@
+//! The real `registry-gate` binary: a working directory with generated
+//! certificates, an htpasswd file and a config, and a `serve` process whose
+//! stderr is collected for assertions on its log.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::client::Client;
+use super::process::poll;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_registry-gate");
+
+/// Runs the binary to completion in `dir` (log level warn).
+pub fn run(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run registry-gate")
+}
+
+/// Writes `certs/` (via `certs generate`), `htpasswd` with alice/pw and a
+/// `proxy.toml` in front of `upstream`, plus `extra` TOML sections.
+pub fn write_setup(dir: &Path, upstream: &str, extra: &str) {
+    let o = run(
+        &["certs", "generate", "--san", "localhost", "--out", "certs"],
+        dir,
+    );
+    assert!(
+        o.status.success(),
+        "certs generate: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    write_users(dir, &[("alice", "pw")]);
+    std::fs::write(
+        dir.join("proxy.toml"),
+        format!(
+            "[listen]\naddr = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n\
+             [upstream]\nurl = \"{upstream}\"\n\
+             [auth]\nhtpasswd = \"htpasswd\"\n{extra}\n"
+        ),
+    )
+    .expect("config");
+}
+
+/// Replaces `htpasswd` (bcrypt cost 4) the way editors do: a new file renamed over it.
+pub fn write_users(dir: &Path, users: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (user, password) in users {
+        let hash = bcrypt::hash(password, 4).expect("hash");
+        text.push_str(&format!("{user}:{hash}\n"));
+    }
+    replace_file(&dir.join("htpasswd"), &text);
+}
+
+/// Writes `path` through a temporary file and a rename.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write temp file");
+    std::fs::rename(&tmp, path).expect("rename over the file");
+}
+
+/// A running `registry-gate serve`; killed on drop.
+pub struct GateProcess {
+    /// The address it logged as bound.
+    pub addr: SocketAddr,
+    /// Its working directory.
+    pub dir: PathBuf,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl GateProcess {
+    /// Starts `serve` in `dir` and waits (at most 10 s) for its listening line.
+    pub fn start(dir: &Path) -> GateProcess {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut gate = GateProcess {
+            addr: "0.0.0.0:0".parse().expect("placeholder"),
+            dir: dir.to_path_buf(),
+            child,
+            log,
+        };
+        let addr = poll(Duration::from_secs(10), Duration::from_millis(20), || {
+            let log = gate.log();
+            let line = log.lines().find(|l| l.contains("listening"))?;
+            line.split("addr=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        });
+        gate.addr =
+            addr.unwrap_or_else(|| panic!("no listening line within 10 s:\n{}", gate.log()));
+        gate
+    }
+
+    /// Everything it has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits (at most `limit`) until the log contains every one of `needles` on one line.
+    pub fn wait_for_log(&self, needles: &[&str], limit: Duration) -> String {
+        poll(limit, Duration::from_millis(20), || {
+            self.log()
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line with {needles:?} within {limit:?}:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    /// A client trusting the generated CA.
+    pub fn client(&self) -> Client {
+        let ca = std::fs::read_to_string(self.dir.join("certs/ca.crt")).expect("ca");
+        Client::new(self.addr, &ca, &format!("localhost:{}", self.addr.port()))
+    }
+
+    /// Sends a signal (`"TERM"`, `"HUP"`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits (at most `limit`) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        poll(limit, Duration::from_millis(20), || {
+            child.try_wait().expect("wait")
+        })
+        .unwrap_or_else(|| panic!("serve did not exit within {limit:?}"))
+    }
+}
+
+impl Drop for GateProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
