@@ -44,6 +44,11 @@ async fn failures_are_never_cached() {
         auth.verify("bob", &pw("pw")).await,
         Err(Error::InvalidCredentials)
     ));
+    assert_eq!(
+        auth.verifications(),
+        4,
+        "an unknown user is checked against the dummy hash, costing the same"
+    );
     auth.verify("alice", &pw("pw"))
         .await
         .expect("the right password still works");
