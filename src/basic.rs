@@ -60,7 +60,12 @@ pub fn parse(headers: &HeaderMap) -> Result<Option<Credentials>, Error> {
         .ok_or(Error::Malformed)?;
     let user = std::str::from_utf8(&decoded[..colon]).map_err(|_| Error::Malformed)?;
     if user.is_empty() {
-        return Err(Error::Malformed);
+        // skopeo and podman send `Basic Og==` (":") when they have no credentials.
+        return if colon + 1 == decoded.len() {
+            Ok(None)
+        } else {
+            Err(Error::Malformed)
+        };
     }
     Ok(Some(Credentials {
         user: user.to_owned(),
@@ -142,6 +147,10 @@ mod tests {
         }
         assert!(parse(&HeaderMap::new())
             .expect("no header is fine")
+            .is_none());
+        let anonymous = headers(&[b"Basic Og=="]);
+        assert!(parse(&anonymous)
+            .expect("\":\" is no credentials")
             .is_none());
     }
 }

@@ -98,6 +98,9 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
+        // Header names as the registry (Go) and nginx write them (`Www-Authenticate`),
+        // for scripts that grep them case-sensitively; HTTP/2 is lower case by rule.
+        .title_case_headers(true)
         .keep_alive(true);
     builder
         .http2()

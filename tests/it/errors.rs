@@ -323,3 +323,28 @@ async fn oversized_request_heads_get_431() {
     }
     assert!(upstream.is_quiet().await);
 }
+
+#[tokio::test]
+async fn http1_header_names_are_title_case_like_the_registry_and_nginx() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    let mut tls = client.connect_raw().await;
+    let request = format!(
+        "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        client.authority()
+    );
+    tls.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tls.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    // Seed 004's script greps `^Www-Authenticate` case-sensitively.
+    for line in [
+        "\r\nWww-Authenticate: Basic realm=\"Registry realm\"\r\n",
+        "\r\nDocker-Distribution-Api-Version: registry/2.0\r\n",
+        "\r\nContent-Type: application/json\r\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+}
