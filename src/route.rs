@@ -13,6 +13,8 @@
 pub enum Route {
     /// The registry API: `/v2/` and below.
     Registry,
+    /// Exactly `/v2`: redirected to `/v2/`, as nginx does for the recipe's `location /v2/`.
+    RegistryNoSlash,
     /// Anything else: answered 404 by the gate.
     Other,
 }
@@ -41,6 +43,8 @@ pub fn classify(path: &str) -> Result<Route, Error> {
     }
     Ok(if path.starts_with("/v2/") {
         Route::Registry
+    } else if path == "/v2" {
+        Route::RegistryNoSlash
     } else {
         Route::Other
     })
@@ -91,7 +95,8 @@ mod tests {
             ("/v2/library/alpine/manifests/latest", Ok(Route::Registry)),
             ("/v2/a/b/c/blobs/uploads/6f1c-a", Ok(Route::Registry)),
             ("/v2/a.b/c..d/.e/manifests/x", Ok(Route::Registry)),
-            ("/v2", Ok(Route::Other)),
+            ("/v2", Ok(Route::RegistryNoSlash)),
+            ("/v2x", Ok(Route::Other)),
             ("/", Ok(Route::Other)),
             ("/v1/_ping", Ok(Route::Other)),
             ("/v2x/", Ok(Route::Other)),

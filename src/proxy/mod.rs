@@ -57,7 +57,7 @@ pub async fn handle(
         peer,
         client: headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies),
         user: None,
-        under_v2: path.starts_with("/v2/"),
+        under_v2: path.starts_with("/v2/") || path == "/v2",
     };
     let (mut response, error) = match pipeline(&state, &mut ctx, req).await {
         Ok(response) => (response, None),
@@ -82,8 +82,10 @@ async fn pipeline(
     ctx: &mut Context,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Error> {
-    if route::classify(req.uri().path())? == Route::Other {
-        return Err(Error::NotFound);
+    match route::classify(req.uri().path())? {
+        Route::Registry => {}
+        Route::RegistryNoSlash => return redirect_to_v2(&req),
+        Route::Other => return Err(Error::NotFound),
     }
     block_user_agent(state, &req)?;
     let identity = authenticate(state, ctx.client, &req).await?;
@@ -91,6 +93,21 @@ async fn pipeline(
     let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
     let response = forward(state, upstream_req, &progress).await?;
     Ok(rewrite_response(state, response))
+}
+
+/// `/v2` → `301 Location: https://HOST/v2/`, before any check, as nginx answers
+/// for the recipe's `location /v2/`.
+fn redirect_to_v2(req: &Request<Incoming>) -> Result<Response<ProxyBody>, Error> {
+    let host = client_host(req)?;
+    let host = host.to_str().map_err(|_| Error::BadHost("not text"))?;
+    let location = HeaderValue::from_str(&format!("https://{host}/v2/"))
+        .map_err(|_| Error::BadHost("invalid"))?;
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    response
+        .headers_mut()
+        .insert(http::header::LOCATION, location);
+    Ok(response)
 }
 
 /// Refuses pre-1.6 docker clients with a 404, before any password check.

@@ -93,7 +93,7 @@ async fn paths_outside_v2_are_not_found_without_the_api_header() {
     let upstream = TestUpstream::start().await;
     let proxy = TestProxy::alice(upstream.url()).await;
     let client = proxy.client();
-    for path in ["/", "/v2", "/v1/_ping", "/metrics"] {
+    for path in ["/", "/v1/_ping", "/metrics", "/v2x/"] {
         let req = client
             .request(Proto::H1, "GET", path)
             .header("authorization", basic("alice", "pw"));
@@ -105,6 +105,25 @@ async fn paths_outside_v2_are_not_found_without_the_api_header() {
         );
     }
     assert!(upstream.is_quiet().await, "nothing reached the registry");
+}
+
+#[tokio::test]
+async fn v2_without_the_slash_is_redirected_like_nginx_does() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    for proto in [Proto::H1, Proto::H2] {
+        let a = client
+            .send_empty(proto, client.request(proto, "GET", "/v2"))
+            .await;
+        assert_eq!(a.status, 301, "{proto:?}");
+        assert_eq!(
+            a.one("location"),
+            format!("https://{}/v2/", proxy.authority())
+        );
+        assert_eq!(a.one("docker-distribution-api-version"), "registry/2.0");
+    }
+    assert!(upstream.is_quiet().await);
 }
 
 #[tokio::test]
