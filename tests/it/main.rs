@@ -5,6 +5,9 @@ mod support;
 
 mod auth;
 mod binary;
+mod clients;
+mod differential;
+mod elb;
 mod errors;
 mod forwarding;
 mod harness;

@@ -5,7 +5,9 @@
 
 pub mod client;
 pub mod gate;
+pub mod nginx;
 pub mod oci;
+pub mod podman;
 pub mod process;
 pub mod proxy;
 pub mod registry;
