@@ -26,19 +26,15 @@
 //! (new layer digests, same config), and `--digestfile F` writes the pushed manifest's digest;
 //! failures exit 125 with `Error: ...` on stderr.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::install_hint;
-use super::process::{poll, run_bounded, Run};
+use super::process::{run_bounded, run_bounded_with_stdin, Run};
 
 /// Longest a single podman command may run before it is killed.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
-/// Pause between checks whether a command has exited.
-const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// The Debian package that provides `podman`.
 const PACKAGE: &str = "podman";
 
@@ -168,7 +164,7 @@ impl Podman {
     /// Runs `podman <args>` with `input` on stdin (for `login --password-stdin`), bounded by
     /// `timeout`.
     pub fn run_with_stdin(&self, args: &[&str], input: &str, timeout: Duration) -> Run {
-        run_bounded_with_stdin(self.command(args), PACKAGE, input, timeout)
+        run_bounded_with_stdin(self.command(args), PACKAGE, Some(input), timeout)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -190,62 +186,4 @@ impl Default for Podman {
 /// A TOML basic string holding `path` (a JSON string is one).
 fn toml_path(path: &Path) -> String {
     serde_json::to_string(path).expect("paths serialise to JSON")
-}
-
-/// Like [`run_bounded`], but with `input` on stdin instead of nothing. Stdin is a file, so a
-/// program that does not read it cannot block on a pipe.
-pub fn run_bounded_with_stdin(
-    mut command: Command,
-    package: &str,
-    input: &str,
-    timeout: Duration,
-) -> Run {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let command_line = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut stdin = tempfile::tempfile().expect("creating a temp file for stdin");
-    stdin
-        .write_all(input.as_bytes())
-        .and_then(|()| stdin.rewind())
-        .expect("writing the stdin file");
-    let mut stdout = tempfile::tempfile().expect("creating a temp file for stdout");
-    let mut stderr = tempfile::tempfile().expect("creating a temp file for stderr");
-    let mut child = command
-        .stdin(stdin)
-        .stdout(stdout.try_clone().expect("duplicating a file handle"))
-        .stderr(stderr.try_clone().expect("duplicating a file handle"))
-        .spawn()
-        .unwrap_or_else(|e| match e.kind() {
-            io::ErrorKind::NotFound => panic!("{}", install_hint(&program, package)),
-            _ => panic!("starting `{command_line}`: {e}"),
-        });
-    let status = poll(timeout, EXIT_POLL_INTERVAL, || {
-        child.try_wait().expect("polling a child process")
-    });
-    let Some(status) = status else {
-        // `kill` fails only if the child exited just now; `wait` reaps it either way.
-        let _ = child.kill();
-        child.wait().expect("reaping a child process");
-        panic!(
-            "`{command_line}` did not finish within {timeout:?} and was killed\n--- stderr ---\n{}",
-            read_all(&mut stderr)
-        );
-    };
-    Run {
-        command: command_line,
-        status,
-        stdout: read_all(&mut stdout),
-        stderr: read_all(&mut stderr),
-    }
-}
-
-fn read_all(file: &mut File) -> String {
-    let mut bytes = Vec::new();
-    file.rewind()
-        .and_then(|()| file.read_to_end(&mut bytes))
-        .expect("reading captured output");
-    String::from_utf8_lossy(&bytes).into_owned()
 }

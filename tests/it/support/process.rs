@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Seek, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -53,17 +53,37 @@ impl Run {
 /// Runs `command` with stdin closed and stdout/stderr captured in temp files, and waits at most
 /// `timeout`: past that it kills the command and panics with its stderr so far. If the program
 /// is not installed, panics naming the Debian `package` that provides it.
-pub fn run_bounded(mut command: Command, package: &str, timeout: Duration) -> Run {
+pub fn run_bounded(command: Command, package: &str, timeout: Duration) -> Run {
+    run_bounded_with_stdin(command, package, None, timeout)
+}
+
+/// [`run_bounded`], with `input` (if any) as the command's stdin instead of nothing.
+pub fn run_bounded_with_stdin(
+    mut command: Command,
+    package: &str,
+    input: Option<&str>,
+    timeout: Duration,
+) -> Run {
     let program = command.get_program().to_string_lossy().into_owned();
     let command_line = std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(OsStr::to_string_lossy)
         .collect::<Vec<_>>()
         .join(" ");
+    let stdin = match input {
+        None => Stdio::null(),
+        Some(text) => {
+            let mut file = tempfile::tempfile().expect("creating a temp file for stdin");
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.rewind())
+                .expect("writing the stdin file");
+            Stdio::from(file)
+        }
+    };
     let mut stdout = tempfile::tempfile().expect("creating a temp file for stdout");
     let mut stderr = tempfile::tempfile().expect("creating a temp file for stderr");
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout.try_clone().expect("duplicating a file handle"))
         .stderr(stderr.try_clone().expect("duplicating a file handle"))
         .spawn()
