@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Turns the records of benches/e2e/run.sh (one JSON object a line) into the markdown report:
+machine facts, the command, medians with min-max over repetitions, ratios of the gate to
+nginx, Caddy and the registry directly, and the issue's targets marked met or missed.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+
+TARGETS = ["gate", "nginx", "caddy", "direct"]
+TITLES = {"gate": "gate", "nginx": "nginx (recipe)", "caddy": "Caddy", "direct": "direct"}
+USERS = {
+    "u10": "bcrypt cost 10",
+    "u5": "bcrypt cost 5",
+    "uapr": "apr1",
+    "usha": "{SHA} (one SHA-1)",
+    "none": "no auth",
+}
+
+
+def run(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    nproc = run(["nproc"])
+    return [
+        ("CPUs (nproc)", nproc),
+        ("CPU model", cpu),
+        ("memory", f"{mem_kib / 1048576:.1f} GiB"),
+        ("kernel", platform.release()),
+        ("OS", run(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])),
+        ("nginx", run(["nginx", "-v"])),
+        ("Caddy", run(["caddy", "version"])),
+        ("registry", run(["docker-registry", "--version"])),
+        ("wrk", run(["wrk", "-v"])),
+        ("h2load", run(["h2load", "--version"]) + " (installed; not used: every load is HTTP/1.1, as the recipe offers no h2)"),
+        ("curl", run(["curl", "--version"])),
+        ("OpenSSL", run(["openssl", "version"])),
+        ("Python", run(["python3", "--version"])),
+        ("rustc", run(["rustc", "--version"])),
+    ]
+
+
+class Data:
+    def __init__(self, records):
+        self.records = records
+
+    def values(self, target, test, user=None, field="rps"):
+        out = {}
+        for r in self.records:
+            if r.get("target") == target and r.get("test") == test and (user is None or r.get("user") == user):
+                v = r.get(field)
+                if v is not None:
+                    out[r["rep"]] = v
+        return out
+
+    def stat(self, target, test, user=None, field="rps"):
+        v = list(self.values(target, test, user, field).values())
+        if not v:
+            return None
+        return statistics.median(v), min(v), max(v)
+
+    def ratio(self, a, b, test, user_a=None, user_b=None, field="rps", invert=False):
+        """Ratio of medians and the min-max of the per-repetition ratios."""
+        sa, sb = self.stat(a, test, user_a, field), self.stat(b, test, user_b, field)
+        if not sa or not sb or sb[0] == 0 or sa[0] == 0:
+            return None
+        med = sb[0] / sa[0] if invert else sa[0] / sb[0]
+        va, vb = self.values(a, test, user_a, field), self.values(b, test, user_b, field)
+        per = []
+        for rep in va:
+            x, y = va[rep], vb.get(rep)
+            if y is None:
+                continue
+            if invert and x:
+                per.append(y / x)
+            elif not invert and y:
+                per.append(x / y)
+        return med, (min(per) if per else med), (max(per) if per else med)
+
+
+def num(x, kind):
+    if x is None:
+        return "n/a"
+    if kind == "int":
+        return f"{x:,.0f}"
+    if kind == "ms":
+        return f"{x:.2f}" if x < 10 else f"{x:,.0f}"
+    if kind == "s":
+        return f"{x:.2f}"
+    if kind == "mib":
+        return f"{x / 1024:.1f}"  # KiB -> MiB
+    if kind == "bytes":
+        if x == 0:
+            return "0"
+        return f"{x / 1048576:,.1f} MiB" if x >= 1048576 else f"{x / 1024:,.0f} KiB"
+    if kind == "pct":
+        return f"{x:.0f} %"
+    if kind == "kib":
+        return f"{x:,.1f}"
+    return str(x)
+
+
+def cell(s, kind, reps):
+    if not s:
+        return "n/a"
+    med, lo, hi = s
+    if reps == 1 or num(lo, kind) == num(hi, kind):
+        return num(med, kind)
+    return f"{num(med, kind)} ({num(lo, kind)}–{num(hi, kind)})"
+
+
+def rcell(r, reps):
+    if not r:
+        return "n/a"
+    med, lo, hi = r
+    fmt = (lambda x: f"{x:,.0f}×") if med >= 100 else (lambda x: f"{x:.2f}×")
+    if reps == 1 or abs(hi - lo) < 1e-9:
+        return fmt(med)
+    return f"**{fmt(med)}** ({fmt(lo)}–{fmt(hi)})"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", required=True, nargs="+", help="one or more JSONL files")
+    p.add_argument("--meta", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    records = []
+    for path in args.results:
+        with open(path) as f:
+            records += [json.loads(line) for line in f if line.strip()]
+    with open(args.meta) as f:
+        meta = json.load(f)
+    d = Data(records)
+    reps = meta["reps"]
+    dur, conns, threads = meta["duration_s"], meta["conns"], meta["threads"]
+    blob = meta["blob_mib"]
+    blob_text = f"{blob // 1024} GiB" if blob % 1024 == 0 else f"{blob} MiB"
+    o = []
+    w = o.append
+
+    w("# Benchmark: registry-gate against the nginx recipe and Caddy")
+    w("")
+    if meta["smoke"]:
+        w("**Smoke run** (`--smoke`): one repetition, tiny loads. These numbers only show that the "
+          "script works; they are not a measurement.")
+        w("")
+    w(f"Generated by `benches/e2e/run.sh` on {meta['started']} in {meta['elapsed_s'] // 60} min "
+      f"{meta['elapsed_s'] % 60} s. Everything ran on this one machine over 127.0.0.1: one "
+      "`docker-registry` (plain HTTP, filesystem storage), and in front of it, each started afresh "
+      f"in each of {reps} repetition(s) in the order *{meta['targets']}*: the gate (default "
+      "config: login cache and throttle on), nginx with the recipe's config (as the tests run it), "
+      "and Caddy 2.6 with `basicauth` + `reverse_proxy` and the same certificate and bcrypt users.")
+    w("")
+    w(f"Cells are the **median** over repetitions with (min–max); ratios are ratios of medians, "
+      f"with the range of the per-repetition ratios. Load average (1, 5, 15 min) before: "
+      f"{meta['load_before']}; after: {meta['load_after']}.")
+    w("")
+    for sup in meta.get("supplements", []):
+        w(f"**Supplement**: {sup['what']} come from a second run, `{sup['command']}`, started "
+          f"{sup['started']}, {sup['elapsed_s'] // 60} min {sup['elapsed_s'] % 60} s, load average "
+          f"before {sup['load_before']}, after {sup['load_after']}. {sup.get('note', '')}")
+        w("")
+    w("## Machine and versions")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for k, v in machine():
+        w(f"| {k} | {v.replace('|', '/')} |")
+    dirty = f" (plus {meta['dirty_files']} uncommitted change(s) in src/ or Cargo.*)" if meta["dirty_files"] else ""
+    w(f"| registry-gate | commit `{meta['commit']}`{dirty}, `cargo build --release` |")
+    w("")
+    w("Command:")
+    w("")
+    w(f"    {meta['command']}")
+    w("")
+    w(f"with REPS={reps} DURATION={dur} CONNS={conns} THREADS={threads} BLOB_MIB={blob} "
+      f"IDLE={meta['idle']} HOLD={meta['hold_s']}.")
+    w("")
+    w("How each row is measured:")
+    w("")
+    w(f"- **Requests**: `wrk -t {threads} -c {conns} -d {dur}s --timeout 10s -s benches/e2e/wrk.lua "
+      "https://127.0.0.1:PORT/v2/`, HTTP/1.1 over TLS keep-alive, the `Authorization` header set by "
+      "the Lua script; p50/p99 are wrk's. *direct* is plain HTTP to the registry without auth.")
+    w("- **Proxy overhead**: the same load through a second instance of each proxy whose upstream is "
+      "a separate nginx answering `return 200 '{}'`, so the proxy is the bottleneck; *direct* is "
+      "that nginx over plain HTTP. The `{SHA}` user costs nginx one SHA-1, so that row is nginx's "
+      "proxying at its cheapest; Caddy cannot read `{SHA}`.")
+    w(f"- **Full handshakes**: {conns} parallel `openssl s_time -new` processes for {dur} s, each "
+      "connection a new TLS session carrying one authenticated `GET /v2/`. **Reconnects**: the "
+      "request load with `Connection: close`; wrk then resumes the TLS session on every reconnect.")
+    w(f"- **Upload**: curl, as the cost-5 user: `POST .../blobs/uploads/`, one `PATCH` of a {blob_text} "
+      "random file with `Transfer-Encoding: chunked` (`-T FILE`, `Expect:` off), `PUT ?digest=`; time "
+      "is all three. Disk bytes: `write_bytes` of `/proc/PID/io` over the proxy's processes (logs are "
+      "on tmpfs so they do not count); peak RSS: `VmHWM` after resetting it (`echo 5 > "
+      "/proc/PID/clear_refs`) just before, summed over the proxy's processes (nginx: master + worker). "
+      "The registry's HEAD must then report the blob with its full size.")
+    w(f"- **Download**: `curl -o /dev/null` of the {blob_text} blob, as the cost-5 user.")
+    w(f"- **Idle connections**: `benches/e2e/idle.py` opens {meta['idle']:,} TLS connections "
+      "(200 handshakes at a time), sends one authenticated `GET /v2/` (cost-5 user) on each, holds "
+      f"them {meta['hold_s']} s while sampling the proxy's RSS (`VmRSS`, summed over its processes), "
+      "then closes them. Run first after the proxy starts.")
+    w("- **CPU**: the load generator's CPU (`/usr/bin/time`: user + system over elapsed, in % of one "
+      "core; this machine has the number of cores above, shared by client, proxy and registry) and "
+      "the server's and the backend's (`/proc/PID/stat` ticks over the run).")
+    w("")
+
+    # A load row: (label, test, user); "direct" runs the same test as user "none".
+    def present(rows):
+        return [r for r in rows if any(d.values(t, r[1], r[2]) for t in TARGETS if t != "direct")]
+
+    def loads(title, rows, note, unit="requests/s", client="wrk"):
+        rows = present(rows)
+        w(f"### {title}")
+        w("")
+        w(note)
+        w("")
+        w(f"| {unit} | " + " | ".join(TITLES[t] for t in TARGETS) + " | gate/nginx | gate/Caddy | gate/direct |")
+        w("|---" * 8 + "|")
+        for label, test, user in rows:
+            row = [label]
+            for t in TARGETS:
+                row.append(cell(d.stat(t, test, "none" if t == "direct" else user), "int", reps))
+            for t in ["nginx", "caddy", "direct"]:
+                row.append(rcell(d.ratio("gate", t, test, user, "none" if t == "direct" else user), reps))
+            w("| " + " | ".join(row) + " |")
+        w("")
+        if any(d.values(t, test, user, "p50_ms") for _, test, user in rows for t in TARGETS):
+            w("| p50 / p99 (ms) | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
+            w("|---" * (1 + len(TARGETS)) + "|")
+            for label, test, user in rows:
+                row = [label]
+                for t in TARGETS:
+                    u = "none" if t == "direct" else user
+                    a, b, n = d.stat(t, test, u, "p50_ms"), d.stat(t, test, u, "p99_ms"), d.stat(t, test, u, "requests")
+                    row.append("n/a" if not a or not n[0] else f"{num(a[0], 'ms')} / {num(b[0], 'ms')}")
+                w("| " + " | ".join(row) + " |")
+            w("")
+        w(f"| CPU, % of one core: {client} / server (its CPU time per request) / backend | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
+        w("|---" * (1 + len(TARGETS)) + "|")
+        for label, test, user in rows:
+            row = [label]
+            for t in TARGETS:
+                u = "none" if t == "direct" else user
+                g = d.stat(t, test, u, "gen_cpu_pct")
+                sv = d.stat(t, test, u, "server_cpu_pct")
+                bk = d.stat(t, test, u, "backend_cpu_pct")
+                rate = d.stat(t, test, u, "rps")
+                per = f" ({sv[0] * 1e4 / rate[0]:,.0f} µs)" if g and rate and rate[0] else ""
+                if not g:
+                    row.append("n/a")
+                elif t == "direct":
+                    row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / –")
+                else:
+                    row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / {bk[0]:.0f}")
+            w("| " + " | ".join(row) + " |")
+        w("")
+        busy, gen = [], []
+        for label, test, user in rows:
+            for t in TARGETS:
+                u = "none" if t == "direct" else user
+                g, sv = d.stat(t, test, u, "gen_cpu_pct"), d.stat(t, test, u, "server_cpu_pct")
+                bk = d.stat(t, test, u, "backend_cpu_pct")
+                if not g:
+                    continue
+                total = g[0] + sv[0] + (bk[0] if t != "direct" else 0)
+                if total >= 170:
+                    busy.append(f"{label} / {TITLES[t]} ({total:.0f} %)")
+                if g[0] >= 80:
+                    gen.append(f"{label} / {TITLES[t]} ({g[0]:.0f} %)")
+        w(f"Machine saturated ({client} + server + backend ≥ 170 % of the 200 % of two cores): "
+          + (", ".join(busy) if busy else "none") + f". {client} itself at ≥ 80 % of a core (the load "
+          "generator is then a bottleneck too): " + (", ".join(gen) if gen else "none") + ".")
+        tests = {r[1] for r in rows}
+        errs = sum(r.get("errors", 0) for r in records if r.get("test") in tests)
+        total = sum(r.get("requests", 0) for r in records if r.get("test") in tests)
+        w("")
+        w(f"Answers that were not 200, and socket errors or timeouts: {errs:,} in {total:,} requests.")
+        w("")
+
+    w("## Results")
+    w("")
+    loads("1. Authenticated `GET /v2/` over TLS keep-alive",
+          [("bcrypt cost 10", "get", "u10"), ("bcrypt cost 5", "get", "u5"), ("apr1", "get", "uapr")],
+          "*direct*: the registry over plain HTTP without auth (the same runs in every row). "
+          "Caddy cannot read apr1. The backend is the registry.")
+    loads("2. Proxy overhead against a trivially fast upstream",
+          [("bcrypt cost 5", "overhead", "u5"), ("{SHA} (one SHA-1)", "overhead", "usha")],
+          "*direct*: the fast nginx over plain HTTP. The backend is the fast nginx.")
+
+    for num_, test, title in [("3", "up", f"{blob_text} blob upload (POST, chunked PATCH, PUT)"),
+                              ("4", "down", f"{blob_text} blob download")]:
+        w(f"### {num_}. {title}")
+        w("")
+        w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " | gate/nginx | gate/Caddy | gate/direct |")
+        w("|---" * 8 + "|")
+        rows = [("MiB/s", "mib_s", "int", True), ("seconds", "seconds", "s", False),
+                ("bytes written to disk by the proxy", "disk_bytes", "bytes", False),
+                ("RSS of the proxy just before (MiB)", "rss_before_kib", "mib", False),
+                ("peak RSS of the proxy (MiB)", "peak_rss_kib", "mib", True),
+                ("proxy CPU (s)", "server_cpu_s", "s", True),
+                ("curl CPU (% of one core)", "gen_cpu_pct", "pct", False)]
+        for label, field, kind, with_ratio in rows:
+            if not any(d.values(t, test, None, field) for t in TARGETS):
+                continue
+            row = [label] + [cell(d.stat(t, test, None, field), kind, reps) for t in TARGETS]
+            for t in ["nginx", "caddy", "direct"]:
+                row.append(rcell(d.ratio("gate", t, test, None, None, field), reps) if with_ratio else "")
+            w("| " + " | ".join(row) + " |")
+        bad = [f"{r['target']} rep {r['rep']}" for r in records if r.get("test") == test and not r.get("ok")]
+        w("")
+        w(f"Transfers not served correctly: {', '.join(bad) if bad else 'none'}.")
+        w("")
+
+    loads("5. Full TLS handshakes per second, one authenticated request on each",
+          [("bcrypt cost 5, fast upstream", "handshake", "u5"),
+           ("{SHA}, fast upstream", "handshake", "usha"),
+           ("bcrypt cost 5, the registry upstream", "handshake-registry", "u5")],
+          f"{conns} parallel `openssl s_time -new -time {dur}` (a new session every time), each connection "
+          "sending `GET /v2/` with `Authorization` and `Connection: close`; the rate is connections "
+          "over wall time. s_time reports no latency. The client column shows s_time's CPU. With "
+          "the fast upstream the proxy is the bottleneck; the registry row shows what a client sees. "
+          "*direct* has no TLS, so no entry.", unit="handshakes/s", client="s_time")
+    loads("5b. Reconnects with TLS session resumption",
+          [("bcrypt cost 5, fast upstream", "resume", "u5"),
+           ("{SHA}, fast upstream", "resume", "usha"),
+           ("bcrypt cost 5, the registry upstream", "resume-registry", "u5")],
+          "wrk with `Connection: close`: wrk reconnects after every answer and **resumes** the TLS "
+          "session (checked in nginx's log with `$ssl_session_reused`: all but the first connection "
+          "of each of the 16 are resumed). That is what a returning client does, but it is not a full "
+          "handshake: TLS 1.2 resumption (nginx) skips the key exchange, TLS 1.3 resumption (gate, "
+          "Caddy) still does an X25519 exchange. *direct*: plain TCP reconnects.", unit="connections/s")
+
+    for test, count in [("idle", meta["idle"]), ("idle-small", meta.get("idle_small", 0))]:
+        if not count or not any(r.get("test") == test for r in records):
+            continue
+        w(f"### 6{'' if test == 'idle' else 'b'}. RSS with {count:,} idle keep-alive TLS connections")
+        w("")
+        w("| | gate | nginx (recipe) | Caddy | gate/nginx | gate/Caddy |")
+        w("|---|---|---|---|---|---|")
+        for label, field, kind in [("requests answered", "answered", "int"),
+                                   ("connections still open at the end", "held", "int"),
+                                   ("RSS before (MiB)", "rss_base_kib", "mib"),
+                                   ("RSS with the connections (MiB)", "rss_kib", "mib"),
+                                   ("RSS increase per open connection (KiB)", "per_conn_kib", "kib"),
+                                   ("seconds to open them", "open_seconds", "s")]:
+            row = [label] + [cell(d.stat(t, test, None, field), kind, reps) for t in ["gate", "nginx", "caddy"]]
+            for t in ["nginx", "caddy"]:
+                row.append(rcell(d.ratio("gate", t, test, None, None, field), reps)
+                           if field in ("rss_kib", "per_conn_kib") else "")
+            w("| " + " | ".join(row) + " |")
+        errors = {}
+        for r in records:
+            if r.get("test") == test and r.get("errors"):
+                errors.setdefault(r["target"], []).append(r["errors"])
+        w("")
+        w("Connection failures: " + ("; ".join(f"{t}: {e}" for t, e in errors.items()) if errors else "none") + ".")
+        w("")
+    if any(r.get("test") == "idle" for r in records):
+        w("The recipe's `worker_connections 1024` (one worker) caps nginx at about 1,020 connections; "
+          "when they run out, nginx closes idle keep-alive connections to accept new ones, so beyond "
+          "that it answers every request but keeps only about a thousand open. Compare per open "
+          "connection. At the smaller count (6b) nginx drains a few idle connections too (while "
+          "the requests are in flight each also holds an upstream connection).")
+        w("")
+
+    w("### 7. Physical bounds of this machine")
+    w("")
+    w("| | MB/s |")
+    w("|---|---|")
+    bounds = [r for r in records if r.get("test") == "bound"]
+    lo_mib = None
+    aes = {}
+    for r in bounds:
+        if "mb_s" in r:
+            w(f"| `{r['what']}` | {r['mb_s']:,.0f} (MiB/s: {r['mb_s'] * 1e6 / 1048576:,.0f}) |")
+            aes[r["what"].split()[3]] = r["mb_s"] * 1e6 / 1048576
+        else:
+            w(f"| {r['what']} | MiB/s: {r['mib_s']:,.0f} |")
+            lo_mib = r["mib_s"]
+    w("")
+    tls = {r["target"]: r["info"] for r in records if r.get("test") == "tls"}
+    if tls:
+        w("Negotiated with OpenSSL 3 clients (wrk, curl): " +
+          "; ".join(f"{TITLES[t]}: {i}" for t, i in tls.items()) + ".")
+        w("")
+    if lo_mib:
+        w("Transfers as a fraction of the loopback copy rate (one core sends, one receives; a TLS "
+          "proxy adds a decrypt and an encrypt per byte on top):")
+        w("")
+        w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
+        w("|---" * 5 + "|")
+        for test, label in [("up", "upload"), ("down", "download")]:
+            row = [label]
+            for t in TARGETS:
+                s = d.stat(t, test, None, "mib_s")
+                row.append("n/a" if not s else f"{s[0] / lo_mib:.0%}")
+            w("| " + " | ".join(row) + " |")
+        w("")
+
+    # --- targets -------------------------------------------------------------------------
+    w("## The issue's targets")
+    w("")
+    w("| target | measured (median, per-repetition range) | met? |")
+    w("|---|---|---|")
+
+    def target(label, r, ok):
+        if r is None:
+            w(f"| {label} | n/a | not measured |")
+            return
+        w(f"| {label} | {rcell(r, reps)} | {'met' if ok(r[0]) else '**missed**'} |")
+
+    target("cost 10: ≥ 100× nginx", d.ratio("gate", "nginx", "get", "u10", "u10"), lambda x: x >= 100)
+    target("cost 10: ≥ 1.3× Caddy", d.ratio("gate", "caddy", "get", "u10", "u10"), lambda x: x >= 1.3)
+    target("cost 5: ≥ 3× nginx", d.ratio("gate", "nginx", "get", "u5", "u5"), lambda x: x >= 3)
+    target("cost 5: ≥ 1.3× Caddy", d.ratio("gate", "caddy", "get", "u5", "u5"), lambda x: x >= 1.3)
+    target("cost 10: ≥ 0.8× direct", d.ratio("gate", "direct", "get", "u10", "none"), lambda x: x >= 0.8)
+    target("cost 5: ≥ 0.8× direct", d.ratio("gate", "direct", "get", "u5", "none"), lambda x: x >= 0.8)
+    target("overhead, {SHA} user: ≥ 1.0× nginx req/s", d.ratio("gate", "nginx", "overhead", "usha", "usha"),
+           lambda x: x >= 1.0)
+    target("overhead, {SHA} user: p99 no worse than nginx (nginx p99 / gate p99 ≥ 1)",
+           d.ratio("gate", "nginx", "overhead", "usha", "usha", "p99_ms", invert=True), lambda x: x >= 1.0)
+    target("overhead, cost-5 user: ≥ 1.0× nginx req/s", d.ratio("gate", "nginx", "overhead", "u5", "u5"),
+           lambda x: x >= 1.0)
+    target("overhead, cost-5 user: p99 no worse than nginx (nginx p99 / gate p99 ≥ 1)",
+           d.ratio("gate", "nginx", "overhead", "u5", "u5", "p99_ms", invert=True), lambda x: x >= 1.0)
+    target("upload: ≥ 1.5× nginx", d.ratio("gate", "nginx", "up", field="mib_s"), lambda x: x >= 1.5)
+    target("upload: ≥ 0.9× direct", d.ratio("gate", "direct", "up", field="mib_s"), lambda x: x >= 0.9)
+    disk = d.stat("gate", "up", None, "disk_bytes")
+    w(f"| upload: 0 bytes to disk | {'n/a' if not disk else num(disk[2], 'bytes') + ' (largest)'} | "
+      f"{'not measured' if not disk else ('met' if disk[2] == 0 else '**missed**')} |")
+    rss = d.stat("gate", "up", None, "peak_rss_kib")
+    w(f"| upload: peak RSS ≤ 64 MiB | {'n/a' if not rss else num(rss[2], 'mib') + ' MiB (largest)'} | "
+      f"{'not measured' if not rss else ('met' if rss[2] <= 65536 else '**missed**')} |")
+    target("download: ≥ 1.3× nginx", d.ratio("gate", "nginx", "down", field="mib_s"), lambda x: x >= 1.3)
+    target("full handshakes/s, {SHA} user, fast upstream: ≥ 1.0× nginx",
+           d.ratio("gate", "nginx", "handshake", "usha", "usha"), lambda x: x >= 1.0)
+    target("full handshakes/s, cost-5 user, fast upstream: ≥ 1.0× nginx",
+           d.ratio("gate", "nginx", "handshake", "u5", "u5"), lambda x: x >= 1.0)
+    target("full handshakes/s, cost-5 user, registry upstream: ≥ 1.0× nginx",
+           d.ratio("gate", "nginx", "handshake-registry", "u5", "u5"), lambda x: x >= 1.0)
+    target("(resumed reconnects, {SHA} user, fast upstream: ≥ 1.0× nginx)",
+           d.ratio("gate", "nginx", "resume", "usha", "usha"), lambda x: x >= 1.0)
+    target("(resumed reconnects, cost-5 user, fast upstream: ≥ 1.0× nginx)",
+           d.ratio("gate", "nginx", "resume", "u5", "u5"), lambda x: x >= 1.0)
+    target("(resumed reconnects, cost-5 user, registry upstream: ≥ 1.0× nginx)",
+           d.ratio("gate", "nginx", "resume-registry", "u5", "u5"), lambda x: x >= 1.0)
+    target(f"idle connections ({meta['idle']:,}): RSS increase per open connection ≤ nginx's",
+           d.ratio("gate", "nginx", "idle", field="per_conn_kib"), lambda x: x <= 1.0)
+    if meta.get("idle_small"):
+        target(f"idle connections ({meta['idle_small']:,}; nginx keeps fewer open, see 6b): total RSS ≤ nginx's",
+               d.ratio("gate", "nginx", "idle-small", field="rss_kib"), lambda x: x <= 1.0)
+    w("")
+
+    w("<details><summary>Raw records (benches/e2e/run.sh output, one JSON object a line)</summary>")
+    w("")
+    w("```json")
+    for r in records:
+        r = dict(r)
+        r.pop("wrk", None)
+        w(json.dumps(r, separators=(",", ":")))
+    w("```")
+    w("")
+    w("</details>")
+    w("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(o))
+
+
+if __name__ == "__main__":
+    main()
