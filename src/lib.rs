@@ -29,13 +29,16 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod authz;
 pub mod basic;
 pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod headers;
 pub mod htpasswd_edit;
+pub mod metrics;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod route;
 pub mod server;

@@ -1,0 +1,382 @@
+//! What the gate counts, for `/metrics` on the admin listener.
+//!
+//! One [`Metrics`] lives as long as the process: reloads carry it over, so
+//! counters only ever grow. Every label has a fixed, small set of values
+//! (method, status class, outcome), never a user name, path or address, so the
+//! number of series stays bounded whatever clients send. The text is the
+//! OpenMetrics format of `prometheus-client`, which Prometheus scrapes natively.
+
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A request method, folded to a fixed set.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Method {
+    /// `GET`.
+    GET,
+    /// `HEAD`.
+    HEAD,
+    /// `POST`.
+    POST,
+    /// `PUT`.
+    PUT,
+    /// `PATCH`.
+    PATCH,
+    /// `DELETE`.
+    DELETE,
+    /// Any other method.
+    OTHER,
+}
+
+impl From<&http::Method> for Method {
+    fn from(m: &http::Method) -> Method {
+        match *m {
+            http::Method::GET => Method::GET,
+            http::Method::HEAD => Method::HEAD,
+            http::Method::POST => Method::POST,
+            http::Method::PUT => Method::PUT,
+            http::Method::PATCH => Method::PATCH,
+            http::Method::DELETE => Method::DELETE,
+            _ => Method::OTHER,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: Method,
+    /// `2xx`, `4xx`, ...
+    status: &'static str,
+}
+
+/// How a login check ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AuthResult {
+    /// Valid credentials, checked by hashing.
+    success,
+    /// Valid credentials, found in the login cache.
+    cache_hit,
+    /// Unknown user or wrong password.
+    failure,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    result: AuthResult,
+}
+
+/// How a TLS handshake (or the PROXY header before it) failed.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum HandshakeFailure {
+    /// The TLS handshake failed.
+    error,
+    /// The client did not finish within `listen.handshake_timeout`.
+    timeout,
+    /// `listen.proxy_protocol` is on and the PROXY header was missing or malformed.
+    proxy_protocol,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    reason: HandshakeFailure,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+/// The gate's counters, gauges and histograms.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    auth: Family<AuthLabels, Counter>,
+    throttled: Counter,
+    received_bytes: Counter,
+    sent_bytes: Counter,
+    upstream_latency: Histogram,
+    active_uploads: Gauge,
+    open_connections: Gauge,
+    handshake_failures: Family<HandshakeLabels, Counter>,
+    reloads: Family<ReloadLabels, Counter>,
+    last_reload_success: Gauge,
+    last_reload_time: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `registry_gate_` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("registry_gate");
+        let m = Metrics {
+            requests: Family::default(),
+            auth: Family::default(),
+            throttled: Counter::default(),
+            received_bytes: Counter::default(),
+            sent_bytes: Counter::default(),
+            // 1 ms to ~65 s.
+            upstream_latency: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            active_uploads: Gauge::default(),
+            open_connections: Gauge::default(),
+            handshake_failures: Family::default(),
+            reloads: Family::default(),
+            last_reload_success: Gauge::default(),
+            last_reload_time: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "Requests answered, by method and status class",
+            m.requests.clone(),
+        );
+        registry.register(
+            "auth",
+            "Login checks by result (cache_hit: valid credentials found in the login cache)",
+            m.auth.clone(),
+        );
+        registry.register(
+            "throttled",
+            "Requests refused with 429 for too many failed logins",
+            m.throttled.clone(),
+        );
+        registry.register_with_unit(
+            "received",
+            "Request body bytes received from clients",
+            Unit::Bytes,
+            m.received_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "sent",
+            "Response body bytes sent to clients",
+            Unit::Bytes,
+            m.sent_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "upstream_duration",
+            "Time from sending a request to the registry to its response head",
+            Unit::Seconds,
+            m.upstream_latency.clone(),
+        );
+        registry.register(
+            "active_uploads",
+            "Request bodies (blob and manifest uploads) being streamed to the registry",
+            m.active_uploads.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Client connections open",
+            m.open_connections.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "Connections dropped before the first request: TLS handshake error or timeout, or a bad PROXY header",
+            m.handshake_failures.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Configuration reloads by result",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "last_reload_success",
+            "1 if the last reload (or the start) succeeded, 0 if it failed",
+            m.last_reload_success.clone(),
+        );
+        registry.register_with_unit(
+            "last_reload_timestamp",
+            "Unix time of the last reload attempt (or the start)",
+            Unit::Seconds,
+            m.last_reload_time.clone(),
+        );
+        m.last_reload_success.set(1);
+        m.last_reload_time.set(unix_now());
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, method: &http::Method, status: http::StatusCode) {
+        let status = match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.into(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Counts one login check.
+    pub fn auth(&self, result: AuthResult) {
+        self.auth.get_or_create(&AuthLabels { result }).inc();
+    }
+
+    /// Counts one request refused by the throttle.
+    pub fn throttled(&self) {
+        self.throttled.inc();
+    }
+
+    /// Adds request and response body bytes.
+    pub fn bytes(&self, received: u64, sent: u64) {
+        self.received_bytes.inc_by(received);
+        self.sent_bytes.inc_by(sent);
+    }
+
+    /// Records how long the registry took to answer.
+    pub fn upstream_latency(&self, elapsed: Duration) {
+        self.upstream_latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// The active-uploads gauge, for [`Tracked`].
+    pub fn active_uploads(&self) -> &Gauge {
+        &self.active_uploads
+    }
+
+    /// The open-connections gauge, for [`Tracked`].
+    pub fn open_connections(&self) -> &Gauge {
+        &self.open_connections
+    }
+
+    /// Counts one connection dropped before its first request.
+    pub fn handshake_failure(&self, reason: HandshakeFailure) {
+        self.handshake_failures
+            .get_or_create(&HandshakeLabels { reason })
+            .inc();
+    }
+
+    /// Records a reload attempt.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads.get_or_create(&ReloadLabels { result }).inc();
+        self.last_reload_success.set(i64::from(ok));
+        self.last_reload_time.set(unix_now());
+    }
+
+    /// The text exposition, ending in `# EOF`.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        text
+    }
+}
+
+/// Holds a gauge up by one while alive.
+#[derive(Debug)]
+pub struct Tracked(Gauge);
+
+impl Tracked {
+    /// Increments `gauge` until the returned guard is dropped.
+    pub fn new(gauge: &Gauge) -> Tracked {
+        gauge.inc();
+        Tracked(gauge.clone())
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting with {prefix:?} in\n{text}"))
+    }
+
+    #[test]
+    fn counters_move_and_labels_stay_bounded() {
+        let m = Metrics::new();
+        m.request(&http::Method::GET, http::StatusCode::OK);
+        m.request(&http::Method::GET, http::StatusCode::NO_CONTENT);
+        m.request(
+            &http::Method::from_bytes(b"PROPFIND").expect("method"),
+            http::StatusCode::NOT_FOUND,
+        );
+        m.auth(AuthResult::cache_hit);
+        m.bytes(10, 20);
+        m.upstream_latency(Duration::from_millis(3));
+        m.handshake_failure(HandshakeFailure::timeout);
+        m.reload(false);
+        let text = m.render();
+        assert_eq!(
+            line(&text, "registry_gate_requests_total{method=\"GET\""),
+            "registry_gate_requests_total{method=\"GET\",status=\"2xx\"} 2"
+        );
+        assert!(
+            text.contains("registry_gate_requests_total{method=\"OTHER\",status=\"4xx\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_auth_total{result=\"cache_hit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_received_bytes_total 10"),
+            "{text}"
+        );
+        assert!(text.contains("registry_gate_sent_bytes_total 20"), "{text}");
+        assert!(
+            text.contains("registry_gate_upstream_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_tls_handshake_failures_total{reason=\"timeout\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_reloads_total{result=\"failure\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_last_reload_success 0"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn tracked_gauges_fall_back_when_dropped() {
+        let m = Metrics::new();
+        let a = Tracked::new(m.active_uploads());
+        let b = Tracked::new(m.active_uploads());
+        assert!(m.render().contains("registry_gate_active_uploads 2"));
+        drop(a);
+        drop(b);
+        assert!(m.render().contains("registry_gate_active_uploads 0"));
+    }
+}
