@@ -7,10 +7,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{self, Config, LogFormat};
 use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
+use crate::reload::Source;
 use crate::state::{State, Strictness};
-use crate::{reload, server, signals, tls};
+use crate::{admin, reload, server, signals, tls};
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
 /// Sub-directory of `certs generate --out` holding only `ca.crt`: docker, skopeo and
@@ -22,8 +23,9 @@ const TRUST_DIR: &str = "trust";
 #[derive(Debug, Parser)]
 #[command(name = "registry-gate", version, about)]
 pub struct Cli {
-    /// The config file (for `serve` and `check-config`).
-    #[arg(long, short, global = true, default_value = DEFAULT_CONFIG)]
+    /// The config file (for `serve` and `check-config`). Any key in it can be
+    /// overridden by a REGISTRY_GATE_<SECTION>_<KEY> environment variable.
+    #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "REGISTRY_GATE_CONFIG")]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,7 +35,8 @@ pub struct Cli {
 enum Command {
     /// Run the gate (the default command).
     Serve,
-    /// Validate the config and every file it names, then exit.
+    /// Validate the config and every file it names, then print the resolved
+    /// config (file, environment overrides and defaults) as TOML.
     CheckConfig,
     /// Certificates for development and tests.
     #[command(subcommand)]
@@ -115,9 +118,14 @@ impl Failure {
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Logging is set up here, once the config (and
+/// with it the log format) is known.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        init_logging(LogFormat::Text);
+    }
+    match command {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::Certs(CertsCommand::Generate { sans, out, force }) => {
@@ -171,22 +179,63 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
     }
 }
 
-fn load(path: &Path, strictness: Strictness) -> Result<State, Failure> {
-    let config = Config::load(path).map_err(|e| Failure::Config(e.into()))?;
-    State::build(&config, strictness)
+/// Logs go to stderr, as text or one JSON object per line; `RUST_LOG` sets the
+/// level (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// The config file with the environment's `REGISTRY_GATE_*` overrides.
+fn source(path: &Path) -> Result<(Source, Config), Failure> {
+    let overrides =
+        config::env::overrides(std::env::vars_os()).map_err(|e| Failure::Config(e.into()))?;
+    let config = Config::load_with(path, &overrides).map_err(|e| Failure::Config(e.into()))?;
+    let source = Source {
+        path: path.to_path_buf(),
+        overrides,
+    };
+    Ok((source, config))
+}
+
+fn build(config: &Config, path: &Path, strictness: Strictness) -> Result<State, Failure> {
+    State::build(config, strictness)
         .with_context(|| format!("config {}", path.display()))
         .map_err(Failure::Config)
 }
 
 /// Strict: an htpasswd line that `serve` would skip with a warning fails the check.
+/// The resolved config goes to stdout as TOML, itself a valid config file. It holds
+/// no secret values: secrets stay in the files it names.
 fn check_config(path: &Path) -> Result<(), Failure> {
-    let state = load(path, Strictness::Strict)?;
-    println!("{}: ok ({})", path.display(), state.summary());
+    let (source, config) = source(path)?;
+    let state = build(&config, path, Strictness::Strict)?;
+    let resolved = toml::to_string(&config)
+        .context("printing the resolved config")
+        .map_err(Failure::Runtime)?;
+    let from_env: Vec<_> = source.overrides.iter().map(|o| o.var.as_str()).collect();
+    println!("# {}: ok ({})", path.display(), state.summary());
+    if !from_env.is_empty() {
+        println!("# environment overrides: {}", from_env.join(", "));
+    }
+    print!("{resolved}");
     Ok(())
 }
 
 fn serve(path: &Path) -> Result<(), Failure> {
-    let state = load(path, Strictness::Lenient)?;
+    let (source, config) = source(path)?;
+    init_logging(config.log.format);
+    for o in &source.overrides {
+        tracing::info!(var = %o.var, key = %o.key_path(), "config key set from the environment");
+    }
+    let state = build(&config, path, Strictness::Lenient)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,10 +250,30 @@ fn serve(path: &Path) -> Result<(), Failure> {
             .local_addr()
             .context("reading the bound address")
             .map_err(Failure::Runtime)?;
+        let admin = match state.admin_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding admin.addr {addr}"))
+                    .map_err(Failure::Runtime)?,
+            ),
+            None => None,
+        };
         tracing::info!(addr = %bound, upstream = %state.upstream.uri_for(None).map(|u| u.to_string()).unwrap_or_default(), summary = %state.summary(), "listening");
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(state));
-        tokio::spawn(reload::run(path.to_path_buf(), tx));
-        server::run(listener, rx, signals::shutdown()).await;
+        let (draining_tx, draining) = tokio::sync::watch::channel(false);
+        if let Some(admin) = admin {
+            if let Ok(addr) = admin.local_addr() {
+                tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz)");
+            }
+            tokio::spawn(admin::run(admin, rx.clone(), draining));
+        }
+        tokio::spawn(reload::run(source, tx));
+        let shutdown = async move {
+            signals::shutdown().await;
+            draining_tx.send_replace(true);
+        };
+        server::run(listener, rx, shutdown).await;
         tracing::info!("stopped");
         Ok(())
     })

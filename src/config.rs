@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+pub mod env;
+pub use self::env::Override;
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
 pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$";
@@ -29,6 +32,7 @@ const DEFAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_MAX_FAILURES_PER_ADDRESS: u32 = 100;
 const DEFAULT_MAX_FAILURES_PER_USER: u32 = 10;
 const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9143";
 
 /// Errors from reading or checking the config file.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,15 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An environment override is unusable, or the config with overrides applied
+    /// is invalid.
+    #[error("{var}: {message}")]
+    Env {
+        /// The variable, or the variables applied when the error cannot be pinned on one.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A check across keys failed.
     #[error("{}{key}: {message}", prefix(path))]
     Invalid {
@@ -75,7 +88,7 @@ fn prefix(path: &Option<PathBuf>) -> String {
 }
 
 /// The whole configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[listen]`: where the gate accepts TLS connections.
@@ -105,10 +118,16 @@ pub struct Config {
     /// `[reload]`: watching the files for changes.
     #[serde(default)]
     pub reload: ReloadConfig,
+    /// `[admin]`: the plain-HTTP listener for metrics and health checks.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// `[log]`: the format of log and access-log lines.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `[listen]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// Socket address to bind, such as `0.0.0.0:443`.
@@ -120,6 +139,10 @@ pub struct ListenConfig {
     /// Connections served at once; further connections wait in the kernel backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: Count,
+    /// Every connection starts with a PROXY protocol v1 or v2 header (from an AWS
+    /// NLB, an ELB in TCP mode or HAProxy), whose client address the gate then uses.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 impl Default for ListenConfig {
@@ -128,12 +151,13 @@ impl Default for ListenConfig {
             addr: default_listen_addr(),
             handshake_timeout: default_handshake_timeout(),
             max_connections: default_max_connections(),
+            proxy_protocol: false,
         }
     }
 }
 
 /// `[tls]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, leaf first.
@@ -143,7 +167,7 @@ pub struct TlsConfig {
 }
 
 /// `[upstream]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// The registry's base URL, `http://host:port` or `https://host:port`.
@@ -165,7 +189,7 @@ pub struct UpstreamConfig {
 }
 
 /// `[auth]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The htpasswd file.
@@ -182,7 +206,7 @@ pub struct AuthConfig {
 }
 
 /// `[forwarding]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardingConfig {
     /// Peers (load balancers) whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are kept.
@@ -191,7 +215,7 @@ pub struct ForwardingConfig {
 }
 
 /// `[user_agent]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserAgentConfig {
     /// Patterns (with look-around) whose match on `User-Agent` gets a 404 under `/v2/`.
@@ -208,7 +232,7 @@ impl Default for UserAgentConfig {
 }
 
 /// `[limits]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body in bytes; no limit when absent (nginx's `client_max_body_size 0`).
@@ -217,7 +241,7 @@ pub struct LimitsConfig {
 }
 
 /// `[shutdown]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// How long in-flight requests may continue after SIGTERM before connections are closed.
@@ -234,7 +258,7 @@ impl Default for ShutdownConfig {
 }
 
 /// `[throttle]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Whether failed logins are throttled.
@@ -263,7 +287,7 @@ impl Default for ThrottleConfig {
 }
 
 /// `[reload]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReloadConfig {
     /// How often the config, certificate, key and htpasswd files are checked for
@@ -280,6 +304,52 @@ impl Default for ReloadConfig {
     }
 }
 
+/// `[admin]`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Whether the admin listener runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Plain-HTTP address of `/metrics`, `/healthz` and `/readyz`; keep it off the internet.
+    #[serde(default = "default_admin_addr")]
+    pub addr: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            addr: default_admin_addr(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `"text"` (the default) or `"json"`, one object per line.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable `key=value` lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_admin_addr() -> SocketAddr {
+    DEFAULT_ADMIN_ADDR
+        .parse()
+        .expect("DEFAULT_ADMIN_ADDR is a valid socket address")
+}
 fn default_true() -> bool {
     true
 }
@@ -337,14 +407,35 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses TOML text with environment overrides set on top of it, then validates.
+    /// Errors in the file keep their line and column; errors in an override name it.
+    pub fn from_toml_str_with(text: &str, overrides: &[Override]) -> Result<Config, Error> {
+        if overrides.is_empty() {
+            return Config::from_toml_str(text);
+        }
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
+        env::apply(&mut table, overrides)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| merged_error(text, overrides, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Reads, parses and validates a file; relative paths in it are resolved
     /// against the file's directory.
     pub fn load(path: &Path) -> Result<Config, Error> {
+        Config::load_with(path, &[])
+    }
+
+    /// [`Config::load`] with environment overrides (see [`env`]).
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
             path: path.to_path_buf(),
             error,
         })?;
-        let mut config = Config::from_toml_str(&text).map_err(|e| e.with_path(path))?;
+        let mut config =
+            Config::from_toml_str_with(&text, overrides).map_err(|e| e.with_path(path))?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.resolve_paths(base);
         Ok(config)
@@ -414,8 +505,35 @@ impl Error {
                 message,
             },
             Error::Invalid { key, message, .. } => Error::Invalid { path, key, message },
-            e @ Error::Read { .. } => e,
+            e @ (Error::Read { .. } | Error::Env { .. }) => e,
         }
+    }
+}
+
+/// Blames an error of the merged config on the file, with its line, when the file
+/// alone fails the same way on a key no override sets; else on the overrides.
+fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
+    let message = e.message().trim();
+    if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
+        if let Error::Parse {
+            key, message: m, ..
+        } = &located
+        {
+            let overridden = overrides
+                .iter()
+                .any(|o| key.starts_with(&format!("{}: ", o.key_path())));
+            if m == message && !overridden {
+                return located;
+            }
+        }
+    }
+    Error::Env {
+        var: overrides
+            .iter()
+            .map(|o| o.var.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        message: message.to_string(),
     }
 }
 
@@ -453,9 +571,15 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
 }
 
 /// A duration written like `"30s"`, `"15m"` or `"1h 30m"`.
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct HumanDuration(pub Duration);
+
+impl From<HumanDuration> for String {
+    fn from(d: HumanDuration) -> String {
+        humantime::format_duration(d.0).to_string()
+    }
+}
 
 impl TryFrom<String> for HumanDuration {
     type Error = String;
@@ -473,14 +597,20 @@ impl fmt::Debug for HumanDuration {
 }
 
 /// A positive count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct Count(pub usize);
 
 /// A size in bytes, written as an integer or a string like `"10GiB"`, `"500MB"`, `"4k"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "toml::Value")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "toml::Value", into = "u64")]
 pub struct ByteSize(pub u64);
+
+impl From<ByteSize> for u64 {
+    fn from(b: ByteSize) -> u64 {
+        b.0
+    }
+}
 
 impl TryFrom<toml::Value> for ByteSize {
     type Error = String;
@@ -521,9 +651,15 @@ fn parse_byte_size(s: &str) -> Result<u64, String> {
 }
 
 /// The registry's base URL: `http` or `https`, a host, no path, query or credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct UpstreamUrl(http::Uri);
+
+impl From<UpstreamUrl> for String {
+    fn from(u: UpstreamUrl) -> String {
+        u.0.to_string().trim_end_matches('/').to_string()
+    }
+}
 
 impl UpstreamUrl {
     /// The scheme, `http` or `https`.
@@ -574,9 +710,15 @@ impl TryFrom<String> for UpstreamUrl {
 }
 
 /// The Basic realm: printable ASCII without `"` or `\`, so it fits a quoted-string as is.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Realm(String);
+
+impl From<Realm> for String {
+    fn from(r: Realm) -> String {
+        r.0
+    }
+}
 
 impl Realm {
     /// The realm text.
@@ -608,9 +750,15 @@ impl TryFrom<String> for Realm {
 }
 
 /// A user-agent pattern, compiled with look-around support.
-#[derive(Clone, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct UaPattern(pub fancy_regex::Regex);
+
+impl From<UaPattern> for String {
+    fn from(p: UaPattern) -> String {
+        p.0.as_str().to_string()
+    }
+}
 
 impl TryFrom<String> for UaPattern {
     type Error = String;

@@ -28,6 +28,7 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod basic;

@@ -1,17 +1,12 @@
-//! The `registry-gate` binary: parse the command line, set up logging, run.
+//! The `registry-gate` binary: parse the command line, run, map the error to an exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Logging is set up by `cli::run`, once the config's log format is known.
     let cli = registry_gate::cli::Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     match registry_gate::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::chain::error_chain;
-use crate::config::Config;
+use crate::config::{Config, Override};
 use crate::signals;
 use crate::state::{State, Strictness};
 
@@ -31,13 +31,20 @@ pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
     if old.max_connections != new.max_connections {
         keys.push("listen.max_connections".to_string());
     }
+    if old.admin_addr != new.admin_addr {
+        keys.push("admin.addr / admin.enabled".to_string());
+    }
+    if old.log_format != new.log_format {
+        keys.push("log.format".to_string());
+    }
     keys
 }
 
-/// Re-reads the config file and everything it names. Returns whether the new
-/// state was swapped in.
-pub fn reload(config_path: &Path, state: &watch::Sender<Arc<State>>) -> bool {
-    let built = Config::load(config_path)
+/// Re-reads the config file (with the environment's overrides) and everything it
+/// names. Returns whether the new state was swapped in.
+pub fn reload(source: &Source, state: &watch::Sender<Arc<State>>) -> bool {
+    let config_path = source.path.as_path();
+    let built = Config::load_with(config_path, &source.overrides)
         .map_err(|e| e.to_string())
         .and_then(|config| State::build(&config, Strictness::Strict).map_err(|e| error_chain(&e)));
     match built {
@@ -45,6 +52,7 @@ pub fn reload(config_path: &Path, state: &watch::Sender<Arc<State>>) -> bool {
             new.carry_over_from(&state.borrow());
             let pending = needs_restart(&state.borrow(), &new);
             let summary = new.summary();
+            new.metrics.reload(true);
             state.send_replace(Arc::new(new));
             tracing::info!(%summary, "configuration reloaded");
             if !pending.is_empty() {
@@ -53,6 +61,7 @@ pub fn reload(config_path: &Path, state: &watch::Sender<Arc<State>>) -> bool {
             true
         }
         Err(error) => {
+            state.borrow().metrics.reload(false);
             tracing::error!(%error, path = %config_path.display(), "reload failed; keeping the running configuration");
             false
         }
@@ -73,8 +82,19 @@ fn stamps(config_path: &Path, state: &State) -> Vec<Stamp> {
         .collect()
 }
 
+/// Where the configuration comes from: the file and the environment's overrides
+/// (read once at start).
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The config file.
+    pub path: PathBuf,
+    /// `REGISTRY_GATE_*` overrides.
+    pub overrides: Vec<Override>,
+}
+
 /// Reloads on SIGHUP and when a watched file changes, until the process ends.
-pub async fn run(config_path: PathBuf, state: watch::Sender<Arc<State>>) {
+pub async fn run(source: Source, state: watch::Sender<Arc<State>>) {
+    let config_path = source.path.clone();
     let mut hangups = signals::hangups();
     let mut seen = stamps(&config_path, &state.borrow());
     loop {
@@ -111,8 +131,8 @@ pub async fn run(config_path: PathBuf, state: watch::Sender<Arc<State>>) {
             "a watched file changed"
         };
         tracing::info!(cause, "reloading");
-        let (path, sender) = (config_path.clone(), state.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || reload(&path, &sender)).await {
+        let (source, sender) = (source.clone(), state.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || reload(&source, &sender)).await {
             tracing::error!(error = %e, "reload task failed");
         }
     }

@@ -18,7 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::metrics::{HandshakeFailure, Tracked};
 use crate::proxy;
+use crate::proxy_protocol::{self, Header};
 use crate::state::State;
 
 /// Pause after a failed `accept` (such as too many open files), so the loop
@@ -119,18 +121,38 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, tcp: TcpStream, peer: SocketAddr) {
+    async fn serve(self, mut tcp: TcpStream, mut peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let snapshot = self.state.borrow().clone();
+        let metrics = snapshot.metrics.clone();
+        let _open = Tracked::new(metrics.open_connections());
+        let deadline = tokio::time::Instant::now() + snapshot.handshake_timeout;
+        if snapshot.proxy_protocol {
+            match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
+                Ok(Ok(Header::Proxied { source, .. })) => peer = source,
+                Ok(Ok(Header::Unknown)) => {}
+                Ok(Err(e)) => {
+                    metrics.handshake_failure(HandshakeFailure::proxy_protocol);
+                    tracing::warn!(peer = %peer, error = %e, "PROXY protocol header refused");
+                    return;
+                }
+                Err(_) => {
+                    metrics.handshake_failure(HandshakeFailure::timeout);
+                    tracing::debug!(peer = %peer, "no PROXY protocol header in time");
+                    return;
+                }
+            }
+        }
         let acceptor = TlsAcceptor::from(snapshot.tls.clone());
-        let tls = match tokio::time::timeout(snapshot.handshake_timeout, acceptor.accept(tcp)).await
-        {
+        let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
+                metrics.handshake_failure(HandshakeFailure::error);
                 tracing::debug!(client.addr = %peer, error = %e, "tls handshake failed");
                 return;
             }
             Err(_) => {
+                metrics.handshake_failure(HandshakeFailure::timeout);
                 tracing::debug!(client.addr = %peer, "tls handshake timed out");
                 return;
             }

@@ -15,6 +15,7 @@ use crate::auth::htpasswd::{self, Htpasswd};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::headers::TrustedProxies;
+use crate::metrics::Metrics;
 use crate::throttle::{Limits, Throttle};
 use crate::tls;
 use crate::ua::UaBlocklist;
@@ -60,6 +61,14 @@ pub enum Strictness {
 pub struct State {
     /// The configured listen address (changing it needs a restart).
     pub listen_addr: SocketAddr,
+    /// Whether connections start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// The admin listener's address, if it runs (changing it needs a restart).
+    pub admin_addr: Option<SocketAddr>,
+    /// The log format (changing it needs a restart).
+    pub log_format: crate::config::LogFormat,
+    /// The counters behind `/metrics` (carried over across reloads).
+    pub metrics: Arc<Metrics>,
     /// The TLS server configuration.
     pub tls: Arc<rustls::ServerConfig>,
     /// Time allowed for a TLS handshake.
@@ -118,6 +127,10 @@ impl State {
                 .expect("Realm is validated to be printable ASCII without quotes");
         Ok(State {
             listen_addr: config.listen.addr,
+            proxy_protocol: config.listen.proxy_protocol,
+            admin_addr: config.admin.enabled.then_some(config.admin.addr),
+            log_format: config.log.format,
+            metrics: Arc::new(Metrics::new()),
             tls,
             handshake_timeout: config.listen.handshake_timeout.0,
             max_connections: config.listen.max_connections.0,
@@ -148,9 +161,10 @@ impl State {
     }
 
     /// Keeps what must outlive a reload from the state being replaced: the
-    /// failed-login counters.
+    /// failed-login counters and the metrics.
     pub fn carry_over_from(&mut self, old: &State) {
         self.throttle = old.throttle.carry_over(self.throttle.limits());
+        self.metrics = old.metrics.clone();
     }
 
     /// A one-line summary for the log after start or reload.

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Empty;
+
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -17,6 +20,8 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[derive(Clone, Debug)]
 pub struct Upstream {
     client: Client<Connector, RequestBody>,
+    /// A separate small pool for readiness probes, which have no client body.
+    probe_client: Client<Connector, Empty<Bytes>>,
     scheme: Scheme,
     authority: Authority,
     /// Longest silence from the registry: before its answer (counted from the last
@@ -47,10 +52,16 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(config.pool_idle_timeout.0)
+            .build(connector.clone());
+        let probe_client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_max_idle_per_host(1)
             .build(connector);
         let uri = config.url.uri();
         Ok(Upstream {
             client,
+            probe_client,
             scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
             authority: uri
                 .authority()
@@ -71,6 +82,25 @@ impl Upstream {
                     .unwrap_or_else(|| PathAndQuery::from_static("/")),
             )
             .build()
+    }
+
+    /// Asks the registry for `GET /v2/` and returns its status (any status means it
+    /// is up: 200 without auth, 401 with); an error says why it could not be reached.
+    pub async fn probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        let uri = self
+            .uri_for(Some(&PathAndQuery::from_static("/v2/")))
+            .map_err(|e| e.to_string())?;
+        let req = http::Request::get(uri)
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(timeout, self.probe_client.request(req)).await {
+            Ok(Ok(response)) => Ok(response.status()),
+            Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            )),
+        }
     }
 
     /// The pooled client.

@@ -35,6 +35,15 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
+/// A successful verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Who the credentials belong to.
+    pub identity: Identity,
+    /// Whether they were found in the login cache rather than checked by hashing.
+    pub from_cache: bool,
+}
+
 /// A password: bytes whose `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(Vec<u8>);
@@ -105,9 +114,10 @@ impl Authenticator {
 
     /// Checks a user name and password. An unknown user costs the same as a known
     /// one: the password is checked against a dummy bcrypt hash.
-    pub async fn verify(&self, user: &str, password: &Password) -> Result<Identity, Error> {
+    pub async fn verify(&self, user: &str, password: &Password) -> Result<Verified, Error> {
         let fp = self.cache.fingerprint(user, password.expose());
-        if !self.cache.is_fresh(&fp) {
+        let from_cache = self.cache.is_fresh(&fp);
+        if !from_cache {
             let in_flight = self.cache.join(fp);
             let verified = in_flight
                 .get_or_try_init(|| self.check(user, password))
@@ -119,9 +129,12 @@ impl Authenticator {
             }
             self.cache.insert(fp);
         }
-        Ok(Identity {
-            user: user.to_owned(),
-            groups: Vec::new(),
+        Ok(Verified {
+            identity: Identity {
+                user: user.to_owned(),
+                groups: Vec::new(),
+            },
+            from_cache,
         })
     }
 

@@ -20,9 +20,10 @@ fn pw(s: &str) -> Password {
 #[tokio::test(start_paused = true)]
 async fn repeated_logins_cost_one_verification_until_the_ttl_ends() {
     let auth = authenticator(Duration::from_secs(300));
-    for _ in 0..5 {
-        let id = auth.verify("alice", &pw("pw")).await.expect("valid");
-        assert_eq!(id.user, "alice");
+    for i in 0..5 {
+        let v = auth.verify("alice", &pw("pw")).await.expect("valid");
+        assert_eq!(v.identity.user, "alice");
+        assert_eq!(v.from_cache, i > 0, "login {i}");
     }
     assert_eq!(auth.verifications(), 1);
     tokio::time::advance(Duration::from_secs(301)).await;
@@ -61,7 +62,11 @@ async fn concurrent_checks_of_the_same_credentials_are_merged() {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let auth = auth.clone();
-            tokio::spawn(async move { auth.verify("alice", &pw("pw")).await.map(|i| i.user) })
+            tokio::spawn(async move {
+                auth.verify("alice", &pw("pw"))
+                    .await
+                    .map(|v| v.identity.user)
+            })
         })
         .collect();
     for t in tasks {

@@ -19,6 +19,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::metrics::Tracked;
+
 /// The error type of both bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -88,17 +90,25 @@ pin_project_lite::pin_project! {
         inner: Incoming,
         progress: Arc<Progress>,
         limit: Option<u64>,
+        // Holds the active-uploads gauge up while the body streams.
+        upload: Option<Tracked>,
     }
 }
 
 impl RequestBody {
-    /// Wraps a client body, with an optional size limit in bytes.
-    pub fn new(inner: Incoming, limit: Option<u64>) -> (RequestBody, Arc<Progress>) {
+    /// Wraps a client body, with an optional size limit in bytes and a gauge
+    /// guard that is released when the body is dropped.
+    pub fn new(
+        inner: Incoming,
+        limit: Option<u64>,
+        upload: Option<Tracked>,
+    ) -> (RequestBody, Arc<Progress>) {
         let progress = Progress::new();
         let body = RequestBody {
             inner,
             progress: progress.clone(),
             limit,
+            upload,
         };
         (body, progress)
     }

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod error;
+pub mod record;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -20,68 +21,50 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, EXPECT, HOST};
 use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use self::body::{Outcome, Progress, RequestBody, ResponseBody};
 pub use self::error::{Error, Source};
+use self::record::{Logged, Record};
 use crate::auth::Identity;
-use crate::chain::error_chain;
+use crate::metrics::{AuthResult, Tracked};
 use crate::route::{self, Route};
 use crate::state::State;
 use crate::{basic, headers};
 
+/// The body of a response before it is wrapped for the log.
+type Answer = Either<ResponseBody, Full<Bytes>>;
 /// The body of every response the gate sends.
-pub type ProxyBody = Either<ResponseBody, Full<Bytes>>;
+pub type ProxyBody = Logged<Answer>;
 
-/// What the phases learn about a request, for the access log.
-#[derive(Debug)]
-struct Context {
-    peer: SocketAddr,
-    client: IpAddr,
-    user: Option<String>,
-    under_v2: bool,
-}
-
-/// Serves one request.
+/// Serves one request. `peer` is the TCP peer, or the client a PROXY protocol
+/// header named.
 pub async fn handle(
     state: Arc<State>,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut ctx = Context {
-        peer,
-        client: headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies),
-        user: None,
-        under_v2: path.starts_with("/v2/") || path == "/v2",
-    };
+    let client = headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies);
+    let mut ctx = Record::start(state.metrics.clone(), peer, client, &req);
     let (mut response, error) = match pipeline(&state, &mut ctx, req).await {
         Ok(response) => (response, None),
         Err(e) => (e.to_response(&state.challenge).map(Either::Right), Some(e)),
     };
-    if ctx.under_v2 {
+    if ctx.under_v2() {
         headers::ensure_api_version(response.headers_mut());
     }
-    record(
-        &ctx,
-        &method,
-        &path,
-        response.status(),
-        started,
-        error.as_ref(),
-    );
-    Ok(response)
+    record(&mut ctx, response.status(), error.as_ref());
+    Ok(response.map(|body| Logged::new(body, ctx)))
 }
 
 async fn pipeline(
     state: &State,
-    ctx: &mut Context,
+    ctx: &mut Record,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Error> {
+) -> Result<Response<Answer>, Error> {
     match route::classify(req.uri().path())? {
         Route::Registry => {}
         Route::RegistryNoSlash => return redirect_to_v2(&req),
@@ -91,13 +74,14 @@ async fn pipeline(
     let identity = authenticate(state, ctx.client, &req).await?;
     ctx.user = Some(identity.user);
     let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
+    ctx.track_body(progress.clone());
     let response = forward(state, upstream_req, &progress).await?;
     Ok(rewrite_response(state, response))
 }
 
 /// `/v2` → `301 Location: https://HOST/v2/`, before any check, as nginx answers
 /// for the recipe's `location /v2/`.
-fn redirect_to_v2(req: &Request<Incoming>) -> Result<Response<ProxyBody>, Error> {
+fn redirect_to_v2(req: &Request<Incoming>) -> Result<Response<Answer>, Error> {
     let host = client_host(req)?;
     let host = host.to_str().map_err(|_| Error::BadHost("not text"))?;
     let location = HeaderValue::from_str(&format!("https://{host}/v2/"))
@@ -134,20 +118,28 @@ async fn authenticate(
         Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
         Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
     };
-    state
-        .throttle
-        .check(client, &credentials.user)
-        .map_err(Error::Throttled)?;
+    if let Err(wait) = state.throttle.check(client, &credentials.user) {
+        state.metrics.throttled();
+        return Err(Error::Throttled(wait));
+    }
     match state
         .authenticator
         .verify(&credentials.user, &credentials.password)
         .await
     {
-        Ok(identity) => {
-            state.throttle.record_success(client, &identity.user);
-            Ok(identity)
+        Ok(verified) => {
+            state.metrics.auth(if verified.from_cache {
+                AuthResult::cache_hit
+            } else {
+                AuthResult::success
+            });
+            state
+                .throttle
+                .record_success(client, &verified.identity.user);
+            Ok(verified.identity)
         }
         Err(crate::auth::Error::InvalidCredentials) => {
+            state.metrics.auth(AuthResult::failure);
             state.throttle.record_failure(client, &credentials.user);
             Err(Error::Unauthorized("invalid credentials"))
         }
@@ -160,7 +152,7 @@ async fn authenticate(
 /// credentials removed.
 fn rewrite_request(
     state: &State,
-    ctx: &mut Context,
+    ctx: &Record,
     req: Request<Incoming>,
 ) -> Result<(Request<RequestBody>, Arc<Progress>), Error> {
     let host = client_host(&req)?;
@@ -186,7 +178,10 @@ fn rewrite_request(
         host,
         &state.trusted_proxies,
     );
-    let (body, progress) = RequestBody::new(incoming, state.max_body_size);
+    let upload = (matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
+        && !incoming.is_end_stream())
+    .then(|| Tracked::new(state.metrics.active_uploads()));
+    let (body, progress) = RequestBody::new(incoming, state.max_body_size, upload);
     Ok((Request::from_parts(parts, body), progress))
 }
 
@@ -216,7 +211,12 @@ async fn forward(
     progress: &Progress,
 ) -> Result<Response<Incoming>, Error> {
     let timeout = state.upstream.read_timeout;
-    let call = state.upstream.client().request(req);
+    let sent = Instant::now();
+    let call = async {
+        let result = state.upstream.client().request(req).await;
+        state.metrics.upstream_latency(sent.elapsed());
+        result
+    };
     tokio::pin!(call);
     loop {
         let deadline = progress.last_activity() + timeout;
@@ -246,47 +246,15 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
 
 /// Passes the registry's answer on: status, headers and body untouched but for
 /// hop-by-hop headers.
-fn rewrite_response(state: &State, response: Response<Incoming>) -> Response<ProxyBody> {
+fn rewrite_response(state: &State, response: Response<Incoming>) -> Response<Answer> {
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     let body = ResponseBody::new(incoming, state.upstream.read_timeout);
     Response::from_parts(parts, Either::Left(body))
 }
 
-/// Writes the one access-log line of a request.
-fn record(
-    ctx: &Context,
-    method: &Method,
-    path: &str,
-    status: StatusCode,
-    started: Instant,
-    error: Option<&Error>,
-) {
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let user = ctx.user.as_deref().unwrap_or("-");
-    match error {
-        None => tracing::info!(
-            target: "access",
-            client = %ctx.client, peer = %ctx.peer, user, %method, path,
-            status = status.as_u16(), elapsed_ms,
-            "request"
-        ),
-        Some(e) => {
-            let chain = error_chain(e);
-            match e.source_kind() {
-                Source::Client => tracing::info!(
-                    target: "access",
-                    client = %ctx.client, peer = %ctx.peer, user, %method, path,
-                    status = status.as_u16(), elapsed_ms, error = %chain,
-                    "request refused"
-                ),
-                Source::Upstream | Source::Internal => tracing::warn!(
-                    target: "access",
-                    client = %ctx.client, peer = %ctx.peer, user, %method, path,
-                    status = status.as_u16(), elapsed_ms, error = %chain,
-                    "request failed"
-                ),
-            }
-        }
-    }
+/// Notes the answer in the request's record; the line itself is written when
+/// the response body ends (see [`record`](self::record)).
+fn record(ctx: &mut Record, status: StatusCode, error: Option<&Error>) {
+    ctx.respond(status, error);
 }

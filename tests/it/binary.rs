@@ -21,10 +21,99 @@ fn check_config_accepts_a_valid_setup() {
     write_valid_setup(dir.path());
     let o = gate(&["check-config"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "proxy.toml: ok (1 users, 0 trusted proxy networks, 1 user-agent patterns)\n"
+        out.lines().next(),
+        Some("# proxy.toml: ok (1 users, 0 trusted proxy networks, 1 user-agent patterns)")
     );
+    // The rest is the resolved config, defaults included, itself a valid config.
+    let resolved: toml::Table = toml::from_str(&out).expect("check-config prints TOML");
+    assert_eq!(
+        resolved["upstream"]["url"].as_str(),
+        Some("http://127.0.0.1:9")
+    );
+    assert_eq!(resolved["auth"]["cache_ttl"].as_str(), Some("5m"));
+    assert_eq!(resolved["throttle"]["enabled"].as_bool(), Some(true));
+}
+
+fn check_config_with_env(dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(crate::support::gate::BIN)
+        .arg("check-config")
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run check-config")
+}
+
+#[test]
+fn environment_overrides_any_key_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_setup(dir.path());
+    let o = check_config_with_env(
+        dir.path(),
+        &[
+            ("REGISTRY_GATE_UPSTREAM_URL", "http://registry:5000"),
+            ("REGISTRY_GATE_THROTTLE_ENABLED", "false"),
+            (
+                "REGISTRY_GATE_FORWARDING_TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\"]",
+            ),
+            ("REGISTRY_GATE_SHUTDOWN_GRACE_PERIOD", "2m"),
+            ("REGISTRY_GATE_LOG_FORMAT", "json"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("# environment overrides: REGISTRY_GATE_FORWARDING_TRUSTED_PROXIES, REGISTRY_GATE_LOG_FORMAT, REGISTRY_GATE_SHUTDOWN_GRACE_PERIOD, REGISTRY_GATE_THROTTLE_ENABLED, REGISTRY_GATE_UPSTREAM_URL"), "{out}");
+    let resolved: toml::Table = toml::from_str(&out).expect("TOML");
+    assert_eq!(
+        resolved["upstream"]["url"].as_str(),
+        Some("http://registry:5000")
+    );
+    assert_eq!(resolved["throttle"]["enabled"].as_bool(), Some(false));
+    assert_eq!(resolved["shutdown"]["grace_period"].as_str(), Some("2m"));
+    assert_eq!(resolved["log"]["format"].as_str(), Some("json"));
+    assert_eq!(
+        resolved["forwarding"]["trusted_proxies"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let cases = [
+        (
+            ("REGISTRY_GATE_UPSTREAM_URL", "ftp://x"),
+            "REGISTRY_GATE_UPSTREAM_URL: invalid upstream URL",
+        ),
+        (
+            ("REGISTRY_GATE_UPSTRAEM_URL", "http://x"),
+            "REGISTRY_GATE_UPSTRAEM_URL: names no config key",
+        ),
+        (
+            ("REGISTRY_GATE_UPSTREAM_URLS", "http://x"),
+            "unknown field `urls`",
+        ),
+    ];
+    for ((var, value), want) in cases {
+        let o = check_config_with_env(dir.path(), &[(var, value)]);
+        assert_eq!(o.status.code(), Some(64), "{var}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{var}: {}", stderr(&o));
+    }
+    // An error in the file keeps its line even when overrides are set.
+    let text = std::fs::read_to_string(dir.path().join("proxy.toml")).expect("read");
+    std::fs::write(
+        dir.path().join("proxy.toml"),
+        format!("{text}[shutdown]\ngrace_period = \"soon\"\n"),
+    )
+    .expect("write");
+    let o = check_config_with_env(dir.path(), &[("REGISTRY_GATE_THROTTLE_ENABLED", "false")]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shutdown.grace_period: invalid duration"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("line "), "{}", stderr(&o));
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod errors;
 mod forwarding;
 mod harness;
 mod htpasswd_cmd;
+mod operations;
 mod registry;
 mod reload;
 mod streaming;

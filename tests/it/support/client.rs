@@ -171,6 +171,21 @@ impl Client {
         let tcp = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("connect to the gate");
+        self.send_over(tcp, proto, req).await
+    }
+
+    /// Sends a request over an already connected TCP stream (on which, say, a PROXY
+    /// protocol header was written first): TLS handshake, then HTTP.
+    pub async fn send_over<B>(
+        &self,
+        tcp: tokio::net::TcpStream,
+        proto: Proto,
+        req: Request<B>,
+    ) -> Result<Response<Incoming>, hyper::Error>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
         let connector = match proto {
             Proto::H1 => &self.h1,

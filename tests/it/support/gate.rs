@@ -42,6 +42,7 @@ pub fn write_setup(dir: &Path, upstream: &str, extra: &str) {
         dir.join("proxy.toml"),
         format!(
             "[listen]\naddr = \"127.0.0.1:0\"\n\
+             [admin]\naddr = \"127.0.0.1:0\"\n\
              [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n\
              [upstream]\nurl = \"{upstream}\"\n\
              [auth]\nhtpasswd = \"htpasswd\"\n{extra}\n"
@@ -71,6 +72,8 @@ pub fn replace_file(path: &Path, text: &str) {
 pub struct GateProcess {
     /// The address it logged as bound.
     pub addr: SocketAddr,
+    /// The admin listener's address, if it logged one.
+    pub admin: Option<SocketAddr>,
     /// Its working directory.
     pub dir: PathBuf,
     child: Child,
@@ -80,11 +83,17 @@ pub struct GateProcess {
 impl GateProcess {
     /// Starts `serve` in `dir` and waits (at most 10 s) for its listening line.
     pub fn start(dir: &Path) -> GateProcess {
+        GateProcess::start_with_env(dir, &[])
+    }
+
+    /// [`GateProcess::start`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, env: &[(&str, &str)]) -> GateProcess {
         let mut child = Command::new(BIN)
             .arg("serve")
             .current_dir(dir)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn serve");
@@ -100,23 +109,26 @@ impl GateProcess {
         });
         let mut gate = GateProcess {
             addr: "0.0.0.0:0".parse().expect("placeholder"),
+            admin: None,
             dir: dir.to_path_buf(),
             child,
             log,
         };
         let addr = poll(Duration::from_secs(10), Duration::from_millis(20), || {
-            let log = gate.log();
-            let line = log.lines().find(|l| l.contains("listening"))?;
-            line.split("addr=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+            logged_addr(&gate.log(), "listening")
         });
         gate.addr =
             addr.unwrap_or_else(|| panic!("no listening line within 10 s:\n{}", gate.log()));
+        gate.admin = logged_addr(&gate.log(), "admin listening");
         gate
+    }
+
+    /// The admin listener's `http://ADDR`, which this setup always has.
+    pub fn admin_url(&self) -> String {
+        format!(
+            "http://{}",
+            self.admin.expect("the admin listener's address was logged")
+        )
     }
 
     /// Everything it has logged so far.
@@ -138,6 +150,31 @@ impl GateProcess {
                 self.log()
             )
         })
+    }
+
+    /// `GET path` on the admin listener (plain HTTP, `Connection: close`): status and body.
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let addr = self.admin.expect("the admin listener's address was logged");
+        let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .expect("connect to the admin listener");
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        write!(
+            tcp,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send the admin request");
+        let mut text = String::new();
+        tcp.read_to_string(&mut text)
+            .expect("read the admin answer");
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.to_string())
     }
 
     /// A client trusting the generated CA.
@@ -163,6 +200,24 @@ impl GateProcess {
         })
         .unwrap_or_else(|| panic!("serve did not exit within {limit:?}"))
     }
+}
+
+/// The `addr=` of the first log line whose message starts with `message`, as text
+/// (`... cli: listening addr=...`) or JSON (`"message":"listening","addr":"..."`).
+fn logged_addr(log: &str, message: &str) -> Option<SocketAddr> {
+    let text = format!(": {message} ");
+    let json = format!("\"message\":\"{message}");
+    log.lines()
+        .find(|l| l.contains(&text) || l.contains(&json))
+        .and_then(|line| {
+            let rest = line.split("addr").nth(1)?;
+            let value = rest.trim_start_matches(['=', '"', ':']);
+            value
+                .split(|c: char| c.is_whitespace() || c == '"')
+                .next()?
+                .parse()
+                .ok()
+        })
 }
 
 impl Drop for GateProcess {
