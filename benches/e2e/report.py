@@ -206,6 +206,8 @@ def main():
     w(f"- **Full handshakes**: {conns} parallel `openssl s_time -new` processes for {dur} s, each "
       "connection a new TLS session carrying one authenticated `GET /v2/`. **Reconnects**: the "
       "request load with `Connection: close`; wrk then resumes the TLS session on every reconnect.")
+    w("- **Blobs** go over HTTP/1.1 for every target (`curl --http1.1`): the recipe offers no h2, "
+      "and curl would otherwise pick h2 with the gate and Caddy, which frames the body differently.")
     w(f"- **Upload**: curl, as the cost-5 user: `POST .../blobs/uploads/`, one `PATCH` of a {blob_text} "
       "random file with `Transfer-Encoding: chunked` (`-T FILE`, `Expect:` off), `PUT ?digest=`; time "
       "is all three. Disk bytes: `write_bytes` of `/proc/PID/io` over the proxy's processes (logs are "

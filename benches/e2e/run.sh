@@ -473,7 +473,9 @@ location_of() { # HEADERS_FILE BASE: the Location header, made absolute against 
 blob() {
   local rep=$1 target=$2 dir=$3 base=$4 server=$5
   shift 5
-  local curl_args=(-sS --max-time "$CURL_MAX" --cacert "$CA" "$@")
+  # HTTP/1.1 everywhere: the recipe offers no h2, and curl would pick h2 with the gate
+  # and Caddy (ALPN), which changes what is compared.
+  local curl_args=(-sS --http1.1 --max-time "$CURL_MAX" --cacert "$CA" "$@")
   local name="bench/$target-$rep" t0 t1 io0 io1 c0 c1 rss0 ok=true code loc sizes timing="$W/curl.time"
   if [ "$server" != none ]; then
     reset_peak_rss "$server"

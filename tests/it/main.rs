@@ -9,6 +9,7 @@ mod clients;
 mod differential;
 mod elb;
 mod errors;
+mod examples;
 mod forwarding;
 mod harness;
 mod htpasswd_cmd;

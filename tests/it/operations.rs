@@ -418,6 +418,44 @@ async fn a_stalled_upload_does_not_hold_the_exit_past_the_grace_period() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once_without_waiting_for_the_drain() {
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(
+        dir.path(),
+        &upstream.url(),
+        "[shutdown]\ngrace_period = \"60s\"",
+    );
+    let mut gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let (tx, body) = streamed();
+    let req = client
+        .request(Proto::H1, "PATCH", "/v2/stall/blobs/uploads/u2")
+        .header("authorization", basic("alice", "pw"))
+        .body(body)
+        .expect("request");
+    let _sending = {
+        let client = client.clone();
+        tokio::spawn(async move { client.send(Proto::H1, req).await })
+    };
+    tx.send(Ok(Frame::data(Bytes::from(vec![1u8; 1024]))))
+        .await
+        .expect("feed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.signal("TERM");
+    gate.wait_for_log(&["shutting down"], Duration::from_secs(5));
+    gate.signal("INT");
+    let status = gate.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130), "{}", gate.log());
+    assert!(
+        gate.log().contains("second shutdown signal"),
+        "{}",
+        gate.log()
+    );
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn certificate_rotates_under_load_without_a_failed_request() {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
