@@ -1,5 +1,5 @@
 //! Command-line interface: `serve` (the default), `check-config`, `certs generate`,
-//! `htpasswd add|verify`.
+//! `htpasswd add|verify`, `acl explain`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,6 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::auth::Identity;
+use crate::authz::access::Action;
+use crate::authz::rules::Request;
 use crate::config::{self, Config, LogFormat};
 use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
 use crate::reload::Source;
@@ -44,6 +47,26 @@ enum Command {
     /// Manage the users of an htpasswd file.
     #[command(subcommand)]
     Htpasswd(HtpasswdCommand),
+    /// Inspect the `[authz]` rules.
+    #[command(subcommand)]
+    Acl(AclCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AclCommand {
+    /// Show which rule decides whether USER may do ACTION on REPOSITORY, with the
+    /// groups the user is in; exit 0 if allowed, 1 if denied.
+    ///
+    /// USER `anonymous` is a client without credentials. ACTION is pull, push,
+    /// delete or catalog (then REPOSITORY is ignored; write `_catalog`).
+    Explain {
+        /// The user name (as in the htpasswd file), or `anonymous`.
+        user: String,
+        /// The repository, such as `team-a/app`.
+        repository: String,
+        /// pull, push, delete or catalog.
+        action: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +155,70 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             generate_certs(&sans, &out, force).map_err(Failure::Runtime)
         }
         Command::Htpasswd(command) => htpasswd(command),
+        Command::Acl(AclCommand::Explain {
+            user,
+            repository,
+            action,
+        }) => acl_explain(&cli.config, &user, &repository, &action),
+    }
+}
+
+/// `acl explain`: the deciding rule for one (user, repository, action).
+fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Result<(), Failure> {
+    let (_, config) = source(path)?;
+    let state = build(&config, path, Strictness::Lenient)?;
+    let Some(rules) = &state.rules else {
+        println!("no [authz] rules: every authenticated user may do everything");
+        return if user == "anonymous" {
+            Err(Failure::Runtime(anyhow::anyhow!(
+                "denied: anonymous clients need a rule naming them"
+            )))
+        } else {
+            Ok(())
+        };
+    };
+    let who = (user != "anonymous").then(|| Identity {
+        user: user.to_string(),
+        groups: state.groups.of(user),
+    });
+    let (request, needs): (Request<'_>, Option<Action>) = match action {
+        "pull" => (Request::Repository(repository), Some(Action::Pull)),
+        "push" => (Request::Repository(repository), Some(Action::Push)),
+        "delete" => (Request::Repository(repository), Some(Action::Delete)),
+        "catalog" => (Request::Catalog, None),
+        other => {
+            return Err(Failure::Config(anyhow::anyhow!(
+                "unknown action {other:?}: use pull, push, delete or catalog"
+            )))
+        }
+    };
+    match &who {
+        Some(i) if i.groups.is_empty() => println!("{user}: in no group"),
+        Some(i) => println!("{user}: in groups {}", i.groups.join(", ")),
+        None => println!("anonymous: a client without credentials"),
+    }
+    let decision = rules.decide(who.as_ref(), request);
+    match decision.rule {
+        Some(index) => println!("decided by {}", rules.describe(index)),
+        None => println!("no rule matches: denied"),
+    }
+    println!("grants: {}", decision.rights);
+    let allowed = match needs {
+        Some(a) => decision.rights.allows(a),
+        None => decision.rights.catalog,
+    };
+    let subject = if action == "catalog" {
+        "the catalog".to_string()
+    } else {
+        repository.to_string()
+    };
+    if allowed {
+        println!("allowed: {user} may {action} {subject}");
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!(
+            "denied: {user} may not {action} {subject}"
+        )))
     }
 }
 

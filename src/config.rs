@@ -6,6 +6,7 @@
 //! [`Config::validate`] and name the key path. Relative paths are resolved against
 //! the directory of the config file by [`Config::load`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,9 @@ pub struct Config {
     /// `[log]`: the format of log and access-log lines.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[authz]`: who may pull, push and delete which repositories.
+    #[serde(default)]
+    pub authz: AuthzConfig,
 }
 
 /// `[listen]`.
@@ -203,6 +207,9 @@ pub struct AuthConfig {
     /// How many successful verifications are remembered at most.
     #[serde(default = "default_cache_size")]
     pub cache_size: Count,
+    /// An Apache-style group file (`group: user1 user2`), for `[authz]` rules.
+    #[serde(default)]
+    pub groups: Option<PathBuf>,
 }
 
 /// `[forwarding]`.
@@ -302,6 +309,46 @@ impl Default for ReloadConfig {
             watch_interval: default_watch_interval(),
         }
     }
+}
+
+/// `[authz]`. With none of its keys set, every authenticated user may do
+/// everything (the nginx recipe's behaviour).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzConfig {
+    /// Shorthand for the recipe's promise: any valid user pulls and lists the
+    /// catalog, members of this group also push and delete.
+    #[serde(default)]
+    pub push_group: Option<String>,
+    /// Groups defined here, name → members (added to those of `auth.groups`).
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Rules, first match wins; a request no rule matches is denied.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One `[[authz.rules]]` entry (or an inline table in `rules = [...]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Account pattern: a glob (`*` = any authenticated user), a `/regex/`, or
+    /// `anonymous` for clients without credentials. Absent: any authenticated user.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Group pattern (glob or `/regex/`): matches if any of the user's groups does.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Repository pattern: a glob where `*` stays within one path segment and `**`
+    /// crosses `/`, or a `/regex/`; `${account}` and `${group}` are substituted.
+    /// Absent: any repository.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the rule grants: `pull`, `push`, `delete`, `catalog`, or `*` for all.
+    pub actions: Vec<String>,
+    /// Free text shown by `acl explain`.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// `[admin]`.
@@ -462,6 +509,14 @@ impl Config {
                     .into(),
             });
         }
+        if self.authz.push_group.is_some() && !self.authz.rules.is_empty() {
+            return Err(Error::Invalid {
+                path: None,
+                key: "authz.push_group",
+                message: "set either push_group or rules, not both (write the push group as rules)"
+                    .into(),
+            });
+        }
         if self.listen.max_connections.0 == 0 {
             return Err(Error::Invalid {
                 path: None,
@@ -481,6 +536,9 @@ impl Config {
         resolve(&mut self.tls.cert);
         resolve(&mut self.tls.key);
         resolve(&mut self.auth.htpasswd);
+        if let Some(groups) = self.auth.groups.as_mut() {
+            resolve(groups);
+        }
         if let Some(ca) = self.upstream.ca.as_mut() {
             resolve(ca);
         }

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::auth::groups::{self, Groups};
 use crate::auth::htpasswd::{self, Htpasswd};
 use crate::auth::Authenticator;
+use crate::authz::rules::{self, Rules};
 use crate::config::Config;
 use crate::headers::TrustedProxies;
 use crate::metrics::Metrics;
@@ -33,6 +35,15 @@ pub enum Error {
     /// `[auth] htpasswd`.
     #[error("auth.htpasswd")]
     Htpasswd(#[source] htpasswd::Error),
+    /// `[auth] groups`.
+    #[error("auth.groups")]
+    Groups(#[source] groups::Error),
+    /// `[auth] groups` has lines that cannot be used (strict builds only).
+    #[error("auth.groups has unusable lines: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    GroupLines(Vec<groups::Warning>),
+    /// `[authz]`.
+    #[error("{0}")]
+    Rules(#[source] rules::Error),
     /// `[auth] htpasswd` has lines that cannot be used (strict builds only).
     #[error("auth.htpasswd has unusable lines: {}", join(.0))]
     HtpasswdLines(Vec<htpasswd::Warning>),
@@ -81,6 +92,10 @@ pub struct State {
     pub upstream: Upstream,
     /// The credential checker.
     pub authenticator: Authenticator,
+    /// Group membership (file and config).
+    pub groups: Groups,
+    /// The authorization rules; `None`: every authenticated user may do everything.
+    pub rules: Option<Rules>,
     /// `WWW-Authenticate` value for 401 answers.
     pub challenge: HeaderValue,
     /// Peers whose forwarding headers are kept.
@@ -122,6 +137,8 @@ impl State {
                 "htpasswd file has no usable user: every request will get 401"
             );
         }
+        let groups = load_groups(config, strictness)?;
+        let rules = Rules::compile(&config.authz).map_err(Error::Rules)?;
         let challenge =
             HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.auth.realm.as_str()))
                 .expect("Realm is validated to be printable ASCII without quotes");
@@ -141,6 +158,8 @@ impl State {
                 config.auth.cache_ttl.0,
                 config.auth.cache_size.0,
             ),
+            groups,
+            rules,
             challenge,
             trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
             user_agents: UaBlocklist::new(config.user_agent.block.clone()),
@@ -151,6 +170,7 @@ impl State {
                 Some(&config.tls.cert),
                 Some(&config.tls.key),
                 Some(&config.auth.htpasswd),
+                config.auth.groups.as_ref(),
                 config.upstream.ca.as_ref(),
             ]
             .into_iter()
@@ -169,13 +189,39 @@ impl State {
 
     /// A one-line summary for the log after start or reload.
     pub fn summary(&self) -> String {
+        let rules = match &self.rules {
+            Some(r) => format!("{} authorization rules", r.len()),
+            None => "no authorization rules (every user may push)".to_string(),
+        };
         format!(
-            "{} users, {} trusted proxy networks, {} user-agent patterns",
+            "{} users, {} groups, {rules}, {} trusted proxy networks, {} user-agent patterns",
             self.authenticator.user_count(),
+            self.groups.group_count(),
             self.trusted_proxies.len(),
             self.user_agents.len(),
         )
     }
+}
+
+/// The group file (if any) plus the groups written in `[authz] groups`.
+fn load_groups(config: &Config, strictness: Strictness) -> Result<Groups, Error> {
+    let mut groups = match &config.auth.groups {
+        Some(path) => {
+            let (groups, warnings) = Groups::load(path).map_err(Error::Groups)?;
+            if strictness == Strictness::Strict && !warnings.is_empty() {
+                return Err(Error::GroupLines(warnings));
+            }
+            for warning in &warnings {
+                tracing::warn!(%warning, "group file line ignored");
+            }
+            groups
+        }
+        None => Groups::default(),
+    };
+    for (group, members) in &config.authz.groups {
+        groups.add(group, members.iter().map(String::as_str));
+    }
+    Ok(groups)
 }
 
 fn throttle_limits(config: &Config) -> Limits {

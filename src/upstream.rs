@@ -20,8 +20,9 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[derive(Clone, Debug)]
 pub struct Upstream {
     client: Client<Connector, RequestBody>,
-    /// A separate small pool for readiness probes, which have no client body.
-    probe_client: Client<Connector, Empty<Bytes>>,
+    /// A separate small pool for the gate's own requests (readiness probes,
+    /// catalog pages), which have no client body.
+    own_client: Client<Connector, Empty<Bytes>>,
     scheme: Scheme,
     authority: Authority,
     /// Longest silence from the registry: before its answer (counted from the last
@@ -53,15 +54,15 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_idle_timeout(config.pool_idle_timeout.0)
             .build(connector.clone());
-        let probe_client = Client::builder(TokioExecutor::new())
+        let own_client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .pool_max_idle_per_host(1)
+            .pool_max_idle_per_host(4)
             .build(connector);
         let uri = config.url.uri();
         Ok(Upstream {
             client,
-            probe_client,
+            own_client,
             scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
             authority: uri
                 .authority()
@@ -93,13 +94,33 @@ impl Upstream {
         let req = http::Request::get(uri)
             .body(Empty::new())
             .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(timeout, self.probe_client.request(req)).await {
+        match tokio::time::timeout(timeout, self.own_client.request(req)).await {
             Ok(Ok(response)) => Ok(response.status()),
             Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
             Err(_) => Err(format!(
                 "no answer within {}",
                 humantime::format_duration(timeout)
             )),
+        }
+    }
+
+    /// A body-less request of the gate's own (such as a catalog page), with the
+    /// given headers, answered within `upstream.read_timeout`.
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        headers: http::HeaderMap,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        let pq: PathAndQuery = path_and_query.parse().map_err(|e| format!("{e}"))?;
+        let uri = self.uri_for(Some(&pq)).map_err(|e| e.to_string())?;
+        let mut req = http::Request::get(uri)
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        *req.headers_mut() = headers;
+        match tokio::time::timeout(self.read_timeout, self.own_client.request(req)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
+            Err(_) => Err("the registry did not answer in time".to_string()),
         }
     }
 

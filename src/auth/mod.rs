@@ -13,6 +13,7 @@
 //! queues behind that limit instead of stalling every connection.
 
 pub mod cache;
+pub mod groups;
 pub mod hash;
 pub mod htpasswd;
 

@@ -1,5 +1,7 @@
 //! Authorization: what a request needs ([`access`]: method + path → repository and
-//! actions). Pure functions, no HTTP types beyond the method; the per-repository
-//! rules of issue 7 will sit beside it.
+//! actions) and what the rules grant ([`rules`], with [`glob`] for their patterns).
+//! Pure functions; no HTTP types beyond the method.
 
 pub mod access;
+pub mod glob;
+pub mod rules;

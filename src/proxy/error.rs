@@ -56,6 +56,9 @@ pub enum Error {
     /// The client's connection broke while its body was streaming.
     #[error("client aborted the request body")]
     ClientAborted(#[source] BoxError),
+    /// The rules do not grant what the request needs (the text says what was asked).
+    #[error("denied: {0}")]
+    Denied(String),
     /// The registry could not be reached.
     #[error("registry unreachable")]
     UpstreamConnect(#[source] BoxError),
@@ -91,6 +94,7 @@ impl Error {
             Error::ClientAborted(_) => StatusCode::BAD_REQUEST,
             Error::NotFound | Error::BlockedUserAgent => StatusCode::NOT_FOUND,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Denied(_) => StatusCode::FORBIDDEN,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -110,6 +114,7 @@ impl Error {
             Error::BlockedUserAgent => ("UNSUPPORTED", "client version not supported"),
             Error::Unauthorized(_) => ("UNAUTHORIZED", "authentication required"),
             Error::BadAuthorization(_) => ("UNAUTHORIZED", "malformed authorization"),
+            Error::Denied(_) => ("DENIED", "requested access to the resource is denied"),
             Error::BadHost(_) => ("UNSUPPORTED", "missing or ambiguous host"),
             Error::BodyTooLarge => ("SIZE_INVALID", "request body too large"),
             Error::Throttled(_) => ("TOOMANYREQUESTS", "too many failed logins"),
@@ -181,6 +186,12 @@ mod tests {
                 "UNAUTHORIZED",
             ),
             (Error::BodyTooLarge, 413, Source::Client, "SIZE_INVALID"),
+            (
+                Error::Denied("push on team-b/app".into()),
+                403,
+                Source::Client,
+                "DENIED",
+            ),
             (
                 Error::Throttled(Duration::from_millis(1500)),
                 429,

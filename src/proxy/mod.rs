@@ -10,7 +10,9 @@
 //! `Docker-Distribution-Api-Version`, and [`record`] writes exactly one access-log
 //! line per request.
 
+mod authorize;
 pub mod body;
+mod catalog;
 pub mod error;
 pub mod record;
 
@@ -30,6 +32,7 @@ use self::body::{Outcome, Progress, RequestBody, ResponseBody};
 pub use self::error::{Error, Source};
 use self::record::{Logged, Record};
 use crate::auth::Identity;
+use crate::authz::access::{self, Access};
 use crate::metrics::{AuthResult, Tracked};
 use crate::route::{self, Route};
 use crate::state::State;
@@ -71,8 +74,23 @@ async fn pipeline(
         Route::Other => return Err(Error::NotFound),
     }
     block_user_agent(state, &req)?;
-    let identity = authenticate(state, ctx.client, &req).await?;
-    ctx.user = Some(identity.user);
+    let uri = req.uri();
+    let access = state
+        .rules
+        .as_ref()
+        .map(|_| access::classify(req.method(), uri.path(), uri.query()));
+    let who = authenticate(state, ctx.client, &req, access.as_ref()).await?;
+    ctx.user = Some(
+        who.as_ref()
+            .map_or("anonymous", |i| i.user.as_str())
+            .to_owned(),
+    );
+    if let (Some(rules), Some(access)) = (&state.rules, &access) {
+        authorize::check(rules, who.as_ref(), access, req.method(), req.headers())?;
+        if matches!(access, Ok(a) if a.target == access::Target::Catalog) {
+            return catalog::list(state, rules, who.as_ref(), req.uri().query()).await;
+        }
+    }
     let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
     ctx.track_body(progress.clone());
     let response = forward(state, upstream_req, &progress).await?;
@@ -106,15 +124,27 @@ fn block_user_agent(state: &State, req: &Request<Incoming>) -> Result<(), Error>
 }
 
 /// Checks Basic credentials against the user database, unless the client is
-/// throttled for too many failures.
+/// throttled for too many failures. `None` is an anonymous client, which only the
+/// rules can let in (reads of repositories they open to `anonymous`). The identity
+/// carries the user's groups.
 async fn authenticate(
     state: &State,
     client: IpAddr,
     req: &Request<Incoming>,
-) -> Result<Identity, Error> {
+    access: Option<&Result<Access, access::Error>>,
+) -> Result<Option<Identity>, Error> {
     let credentials = match basic::parse(req.headers()) {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(Error::Unauthorized("no credentials")),
+        Ok(None) => {
+            return match (&state.rules, access) {
+                (Some(rules), Some(Ok(access)))
+                    if authorize::anonymous_allowed(rules, req.method(), access) =>
+                {
+                    Ok(None)
+                }
+                _ => Err(Error::Unauthorized("no credentials")),
+            };
+        }
         Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
         Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
     };
@@ -136,7 +166,9 @@ async fn authenticate(
             state
                 .throttle
                 .record_success(client, &verified.identity.user);
-            Ok(verified.identity)
+            let mut identity = verified.identity;
+            identity.groups = state.groups.of(&identity.user);
+            Ok(Some(identity))
         }
         Err(crate::auth::Error::InvalidCredentials) => {
             state.metrics.auth(AuthResult::failure);

@@ -24,7 +24,7 @@ fn check_config_accepts_a_valid_setup() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         out.lines().next(),
-        Some("# proxy.toml: ok (1 users, 0 trusted proxy networks, 1 user-agent patterns)")
+        Some("# proxy.toml: ok (1 users, 0 groups, no authorization rules (every user may push), 0 trusted proxy networks, 1 user-agent patterns)")
     );
     // The rest is the resolved config, defaults included, itself a valid config.
     let resolved: toml::Table = toml::from_str(&out).expect("check-config prints TOML");
@@ -256,4 +256,66 @@ fn unusable_htpasswd_lines_fail_check_config_but_not_serve() {
     });
     // The upstream (port 9) is down: 502 proves alice got past authentication.
     assert_eq!(status, 502);
+}
+
+#[test]
+fn acl_explain_names_the_deciding_rule_and_exits_by_the_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[authz]\nrules = [\n  { account = \"bob\", name = \"team-b/*\", actions = [\"pull\"], comment = \"read-only\" },\n  { group = \"pushers\", name = \"**\", actions = [\"pull\", \"push\"] },\n  { account = \"anonymous\", name = \"public/**\", actions = [\"pull\"] },\n]\n",
+    );
+    let text = std::fs::read_to_string(dir.path().join("proxy.toml")).expect("read");
+    std::fs::write(
+        dir.path().join("proxy.toml"),
+        text.replace(
+            "htpasswd = \"htpasswd\"",
+            "htpasswd = \"htpasswd\"\ngroups = \"groups\"",
+        ),
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("groups"), "pushers: alice\n").expect("groups");
+    let explain = |args: &[&str]| {
+        let mut all = vec!["acl", "explain"];
+        all.extend_from_slice(args);
+        gate(&all, dir.path())
+    };
+    let o = explain(&["alice", "team-a/app", "push"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("alice: in groups pushers"), "{out}");
+    assert!(out.contains("decided by authz.rules[2]"), "{out}");
+    assert!(out.contains("allowed: alice may push team-a/app"), "{out}");
+
+    let o = explain(&["bob", "team-b/app", "push"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("decided by authz.rules[1]") && out.contains("# read-only"),
+        "{out}"
+    );
+    assert!(out.contains("grants: pull"), "{out}");
+    assert!(
+        stderr(&o).contains("denied: bob may not push team-b/app"),
+        "{}",
+        stderr(&o)
+    );
+
+    // `*` stays within a segment: bob's rule does not reach team-b/x/y.
+    let o = explain(&["bob", "team-b/x/y", "pull"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no rule matches: denied"));
+
+    assert!(explain(&["anonymous", "public/base", "pull"])
+        .status
+        .success());
+    assert_eq!(
+        explain(&["anonymous", "team-a/app", "pull"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        explain(&["alice", "team-a/app", "fly"]).status.code(),
+        Some(64)
+    );
 }

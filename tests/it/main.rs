@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod authz;
 mod binary;
 mod clients;
 mod differential;

@@ -1,0 +1,241 @@
+//! The authorize phase: the rights a request needs ([`access`]) against what the
+//! rules grant the identity ([`Rules`]).
+//!
+//! Only runs when `[authz]` has rules (or `push_group`). Then:
+//! - `/v2/` is open to every authenticated user (clients ping it to log in);
+//! - a path the registry API does not define is denied;
+//! - a repository request needs every action the registry itself would record
+//!   (push needs pull too), and `?from=REPO` (cross-repository mount) also needs
+//!   pull on REPO;
+//! - a body the registry would read as a form is refused on repository routes,
+//!   since Go's `FormValue` would take `from`/`mount` from it unseen;
+//! - an anonymous client that is refused gets 401 with the challenge, not 403, so
+//!   a client holding credentials sends them.
+
+use http::{HeaderMap, Method};
+
+use super::Error;
+use crate::auth::Identity;
+use crate::authz::access::{self, Access, Action, Target};
+use crate::authz::rules::{Request, Rules};
+
+/// Whether a request without credentials may go on as anonymous: only reads of
+/// a repository, and only when some rule names `anonymous`.
+pub fn anonymous_allowed(rules: &Rules, method: &Method, access: &Access) -> bool {
+    rules.allows_anonymous()
+        && matches!(*method, Method::GET | Method::HEAD)
+        && access.repository.is_some()
+}
+
+/// Checks the request against the rules.
+pub fn check(
+    rules: &Rules,
+    who: Option<&Identity>,
+    access: &Result<Access, access::Error>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(), Error> {
+    let refuse = |what: String| match who {
+        Some(_) => Error::Denied(what),
+        None => Error::Unauthorized("anonymous access denied"),
+    };
+    let access = match access {
+        Ok(a) => a,
+        Err(e) => return Err(refuse(format!("not a registry API request: {e}"))),
+    };
+    match (&access.target, &access.repository) {
+        (Target::Base, _) => return Ok(()),
+        (Target::Catalog, _) => {
+            let decision = rules.decide(who, Request::Catalog);
+            return if decision.rights.catalog {
+                Ok(())
+            } else {
+                Err(refuse("catalog".to_string()))
+            };
+        }
+        (_, None) => return Err(refuse("no repository".to_string())),
+        (_, Some(repository)) => {
+            if access::reads_form_body(method, headers) {
+                return Err(refuse(format!(
+                    "a form body on {repository} (the registry would read parameters from it)"
+                )));
+            }
+            let rights = rules.decide(who, Request::Repository(repository)).rights;
+            for action in &access.actions {
+                if !rights.allows(*action) {
+                    return Err(refuse(format!("{action} on {repository}")));
+                }
+            }
+            if let Some(from) = &access.mount_from {
+                let from_rights = rules.decide(who, Request::Repository(from)).rights;
+                if !from_rights.allows(Action::Pull) {
+                    return Err(refuse(format!("pull on {from} (mount source)")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthzConfig, RuleConfig};
+
+    fn rules() -> Rules {
+        let rule = |account: &str, name: Option<&str>, actions: &[&str]| RuleConfig {
+            account: Some(account.into()),
+            name: name.map(Into::into),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            ..RuleConfig::default()
+        };
+        let config = AuthzConfig {
+            rules: vec![
+                rule("alice", Some("team-a/**"), &["pull", "push"]),
+                rule("alice", Some("shared/*"), &["pull"]),
+                rule("anonymous", Some("public/*"), &["pull"]),
+            ],
+            ..AuthzConfig::default()
+        };
+        Rules::compile(&config).expect("valid").expect("rules set")
+    }
+
+    /// Who, method, path, query, headers, and the refusal's status (None: allowed).
+    type Case<'a> = (
+        Option<Identity>,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a HeaderMap,
+        Option<u16>,
+    );
+
+    fn alice() -> Identity {
+        Identity {
+            user: "alice".into(),
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn requests_against_rules() {
+        let rules = rules();
+        let form = {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            h
+        };
+        let none = HeaderMap::new();
+        let cases: &[Case<'_>] = &[
+            (Some(alice()), "GET", "/v2/", None, &none, None),
+            (
+                Some(alice()),
+                "PUT",
+                "/v2/team-a/x/manifests/v1",
+                None,
+                &none,
+                None,
+            ),
+            (
+                Some(alice()),
+                "DELETE",
+                "/v2/team-a/x/manifests/v1",
+                None,
+                &none,
+                Some(403),
+            ),
+            (
+                Some(alice()),
+                "PUT",
+                "/v2/shared/x/manifests/v1",
+                None,
+                &none,
+                Some(403),
+            ),
+            (
+                Some(alice()),
+                "GET",
+                "/v2/shared/x/manifests/v1",
+                None,
+                &none,
+                None,
+            ),
+            // Mount: pull on the source is needed as well.
+            (
+                Some(alice()),
+                "POST",
+                "/v2/team-a/x/blobs/uploads/",
+                Some("mount=sha256:ab&from=shared/y"),
+                &none,
+                None,
+            ),
+            (
+                Some(alice()),
+                "POST",
+                "/v2/team-a/x/blobs/uploads/",
+                Some("mount=sha256:ab&from=secret/y"),
+                &none,
+                Some(403),
+            ),
+            // A form body could carry `from` unseen.
+            (
+                Some(alice()),
+                "POST",
+                "/v2/team-a/x/blobs/uploads/",
+                None,
+                &form,
+                Some(403),
+            ),
+            (
+                Some(alice()),
+                "GET",
+                "/v2/team-a/x/bogus",
+                None,
+                &none,
+                Some(403),
+            ),
+            (Some(alice()), "GET", "/v2/_catalog", None, &none, Some(403)),
+            // Anonymous refusals are 401, so that clients send their credentials.
+            (
+                None,
+                "GET",
+                "/v2/public/base/manifests/v1",
+                None,
+                &none,
+                None,
+            ),
+            (
+                None,
+                "GET",
+                "/v2/team-a/x/manifests/v1",
+                None,
+                &none,
+                Some(401),
+            ),
+        ];
+        for (who, method, path, query, headers, want) in cases {
+            let method: Method = method.parse().expect("method");
+            let access = access::classify(&method, path, *query);
+            let got = check(&rules, who.as_ref(), &access, &method, headers)
+                .err()
+                .map(|e| e.status().as_u16());
+            assert_eq!(got, *want, "{method} {path} {query:?} as {who:?}");
+        }
+    }
+
+    #[test]
+    fn anonymous_only_reads_repositories() {
+        let rules = rules();
+        let get = access::classify(&Method::GET, "/v2/public/a/manifests/v1", None).expect("ok");
+        assert!(anonymous_allowed(&rules, &Method::GET, &get));
+        assert!(!anonymous_allowed(&rules, &Method::PUT, &get));
+        let base = access::classify(&Method::GET, "/v2/", None).expect("ok");
+        assert!(
+            !anonymous_allowed(&rules, &Method::GET, &base),
+            "/v2/ always challenges"
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! `/v2/_catalog` under rules: the registry's list, filtered to the repositories
+//! the user may pull.
+//!
+//! The gate walks the registry's pages (`?n=1000&last=...`, following its
+//! `Link: ...; rel="next"`) from the client's `last`, keeps the names the rules
+//! let the user pull, and answers the client's page size `n` (default 100, at most
+//! 1000) with a `Link` to the next page when more remain, as the registry does.
+//! The walk is bounded: at most [`MAX_PAGES`] registry pages per client request.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, LINK};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt as _, Either, Full, Limited};
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, Error};
+use crate::auth::Identity;
+use crate::authz::rules::{Request, Rules};
+use crate::state::State;
+
+/// Names asked of the registry per page.
+const PAGE: usize = 1000;
+/// Registry pages read at most for one client request (a million names).
+const MAX_PAGES: usize = 1000;
+/// The client's page size when it gives none (the registry's default).
+const DEFAULT_N: usize = 100;
+/// The largest page a client gets.
+const MAX_N: usize = 1000;
+/// Largest registry page body accepted.
+const MAX_PAGE_BYTES: usize = 16 << 20;
+
+#[derive(Deserialize, Serialize)]
+struct Page {
+    repositories: Vec<String>,
+}
+
+/// Answers `/v2/_catalog` with only the repositories `who` may pull.
+pub async fn list(
+    state: &State,
+    rules: &Rules,
+    who: Option<&Identity>,
+    query: Option<&str>,
+) -> Result<Response<Answer>, Error> {
+    let (n, mut last) = page_request(query);
+    let mut kept: Vec<String> = Vec::new();
+    let mut more_upstream = true;
+    for _ in 0..MAX_PAGES {
+        if kept.len() > n || !more_upstream {
+            break;
+        }
+        let mut path = format!("/v2/_catalog?n={PAGE}");
+        if let Some(l) = &last {
+            path.push_str(&format!("&last={}", encode(l)));
+        }
+        let response = state
+            .upstream
+            .get(&path, http::HeaderMap::new())
+            .await
+            .map_err(|e| Error::Upstream(e.into()))?;
+        let status = response.status();
+        more_upstream = response.headers().contains_key(LINK);
+        let body = Limited::new(response.into_body(), MAX_PAGE_BYTES)
+            .collect()
+            .await
+            .map_err(Error::Upstream)?
+            .to_bytes();
+        if status != StatusCode::OK {
+            // Catalog disabled, or an error: the registry's answer as it is.
+            let mut r = Response::new(Either::Right(Full::new(body)));
+            *r.status_mut() = status;
+            return Ok(r);
+        }
+        let page: Page = serde_json::from_slice(&body)
+            .map_err(|e| Error::Upstream(format!("catalog page is not JSON: {e}").into()))?;
+        if page.repositories.is_empty() {
+            more_upstream = false;
+        }
+        last = page.repositories.last().cloned().or(last);
+        kept.extend(
+            page.repositories
+                .into_iter()
+                .filter(|name| rules.decide(who, Request::Repository(name)).rights.pull),
+        );
+    }
+    let more = kept.len() > n || more_upstream;
+    kept.truncate(n);
+    let body = serde_json::to_vec(&Page {
+        repositories: kept.clone(),
+    })
+    .map_err(|e| Error::Internal(e.into()))?;
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let (true, Some(tail)) = (more, kept.last()) {
+        let link = format!("</v2/_catalog?last={}&n={n}>; rel=\"next\"", encode(tail));
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            r.headers_mut().insert(LINK, v);
+        }
+    }
+    Ok(r)
+}
+
+/// The client's `n` and `last`.
+fn page_request(query: Option<&str>) -> (usize, Option<String>) {
+    let mut n = DEFAULT_N;
+    let mut last = None;
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("n", v)) => {
+                if let Ok(v) = v.parse::<usize>() {
+                    n = v.clamp(1, MAX_N);
+                }
+            }
+            Some(("last", v)) => last = Some(decode(v)),
+            _ => {}
+        }
+    }
+    (n, last)
+}
+
+/// Percent-encodes a repository name for a query (`/` as `%2F`).
+fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes (and `+` as a space, as Go's query parser does); a
+/// malformed escape stays as it is.
+fn decode(value: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_requests_and_escapes() {
+        assert_eq!(page_request(None), (100, None));
+        assert_eq!(
+            page_request(Some("n=5&last=team-a%2Fapp")),
+            (5, Some("team-a/app".to_string()))
+        );
+        assert_eq!(page_request(Some("n=0")).0, 1);
+        assert_eq!(page_request(Some("n=99999")).0, 1000);
+        assert_eq!(
+            page_request(Some("n=x&last=%zz")),
+            (100, Some("%zz".into()))
+        );
+        assert_eq!(encode("team-a/app_1.x"), "team-a%2Fapp_1.x");
+        assert_eq!(decode(&encode("a/b/c")), "a/b/c");
+        assert_eq!(decode("%"), "%");
+        assert_eq!(decode("a%2"), "a%2");
+    }
+}
