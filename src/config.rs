@@ -313,7 +313,7 @@ impl Default for ReloadConfig {
 
 /// `[authz]`. With none of its keys set, every authenticated user may do
 /// everything (the nginx recipe's behaviour).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzConfig {
     /// Shorthand for the recipe's promise: any valid user pulls and lists the
@@ -326,6 +326,28 @@ pub struct AuthzConfig {
     /// Rules, first match wins; a request no rule matches is denied.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// A TOML file holding the rules (`rules = [...]` or `[[rules]]` tables) instead
+    /// of `rules` here; watched and reloaded like the htpasswd file.
+    #[serde(default)]
+    pub rules_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+}
+
+/// Reads `[authz] rules_file`; errors name the file, line and key like the config's.
+pub fn load_rules_file(path: &Path) -> Result<Vec<RuleConfig>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let file: RulesFile =
+        toml::from_str(&text).map_err(|e| parse_error(&text, &e).with_path(path))?;
+    Ok(file.rules)
 }
 
 /// One `[[authz.rules]]` entry (or an inline table in `rules = [...]`).
@@ -509,6 +531,15 @@ impl Config {
                     .into(),
             });
         }
+        if self.authz.rules_file.is_some()
+            && (self.authz.push_group.is_some() || !self.authz.rules.is_empty())
+        {
+            return Err(Error::Invalid {
+                path: None,
+                key: "authz.rules_file",
+                message: "set either rules_file, rules or push_group".into(),
+            });
+        }
         if self.authz.push_group.is_some() && !self.authz.rules.is_empty() {
             return Err(Error::Invalid {
                 path: None,
@@ -538,6 +569,9 @@ impl Config {
         resolve(&mut self.auth.htpasswd);
         if let Some(groups) = self.auth.groups.as_mut() {
             resolve(groups);
+        }
+        if let Some(rules) = self.authz.rules_file.as_mut() {
+            resolve(rules);
         }
         if let Some(ca) = self.upstream.ca.as_mut() {
             resolve(ca);

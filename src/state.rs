@@ -44,6 +44,12 @@ pub enum Error {
     /// `[authz]`.
     #[error("{0}")]
     Rules(#[source] rules::Error),
+    /// `[authz] rules_file` holds no rule.
+    #[error("authz.rules_file {} has no rules (refused: it would allow every user everything)", .0.display())]
+    EmptyRulesFile(std::path::PathBuf),
+    /// `[authz] rules_file` could not be read or parsed.
+    #[error("authz.rules_file")]
+    RulesFile(#[source] crate::config::Error),
     /// `[auth] htpasswd` has lines that cannot be used (strict builds only).
     #[error("auth.htpasswd has unusable lines: {}", join(.0))]
     HtpasswdLines(Vec<htpasswd::Warning>),
@@ -138,7 +144,7 @@ impl State {
             );
         }
         let groups = load_groups(config, strictness)?;
-        let rules = Rules::compile(&config.authz).map_err(Error::Rules)?;
+        let rules = Rules::compile(&authz_config(config)?).map_err(Error::Rules)?;
         let challenge =
             HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.auth.realm.as_str()))
                 .expect("Realm is validated to be printable ASCII without quotes");
@@ -171,6 +177,7 @@ impl State {
                 Some(&config.tls.key),
                 Some(&config.auth.htpasswd),
                 config.auth.groups.as_ref(),
+                config.authz.rules_file.as_ref(),
                 config.upstream.ca.as_ref(),
             ]
             .into_iter()
@@ -201,6 +208,19 @@ impl State {
             self.user_agents.len(),
         )
     }
+}
+
+/// `[authz]` with the rules of `rules_file` in place, if it names one.
+fn authz_config(config: &Config) -> Result<crate::config::AuthzConfig, Error> {
+    let mut authz = config.authz.clone();
+    if let Some(path) = &config.authz.rules_file {
+        authz.rules = crate::config::load_rules_file(path).map_err(Error::RulesFile)?;
+        if authz.rules.is_empty() {
+            // No rules would mean no [authz] at all: every user allowed everything.
+            return Err(Error::EmptyRulesFile(path.clone()));
+        }
+    }
+    Ok(authz)
 }
 
 /// The group file (if any) plus the groups written in `[authz] groups`.

@@ -319,3 +319,45 @@ fn acl_explain_names_the_deciding_rule_and_exits_by_the_verdict() {
         Some(64)
     );
 }
+
+#[test]
+fn a_rules_file_is_checked_like_the_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[authz]\nrules_file = \"acl.toml\"\n",
+    );
+    let rules = dir.path().join("acl.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\naccount = \"alice\"\nname = \"team-a/**\"\nactions = [\"pull\", \"push\"]\n",
+    )
+    .expect("rules");
+    let o = gate(&["acl", "explain", "alice", "team-a/x", "push"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        gate(&["acl", "explain", "alice", "team-b/x", "pull"], dir.path())
+            .status
+            .code(),
+        Some(1)
+    );
+    // A bad line: exit 64 naming the file, line and key.
+    std::fs::write(
+        &rules,
+        "[[rules]]\naccount = \"alice\"\nactoins = [\"pull\"]\n",
+    )
+    .expect("rules");
+    let o = gate(&["check-config"], dir.path());
+    assert_eq!(o.status.code(), Some(64));
+    assert!(
+        stderr(&o).contains("acl.toml: line 3, column 1: rules.actoins: unknown field"),
+        "{}",
+        stderr(&o)
+    );
+    // An empty file would open everything: refused.
+    std::fs::write(&rules, "# nothing yet\n").expect("rules");
+    let o = gate(&["check-config"], dir.path());
+    assert_eq!(o.status.code(), Some(64));
+    assert!(stderr(&o).contains("has no rules"), "{}", stderr(&o));
+}
