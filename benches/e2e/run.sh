@@ -329,7 +329,8 @@ start_gate() { # NAME UPSTREAM(host:port)
   mkdir -p "$dir"
   PORT=$(free_port)
   cat >"$dir/proxy.toml" <<TOML
-# benches/e2e/run.sh: everything else at its default (login cache and throttle on).
+# benches/e2e/run.sh: everything else at its default (login cache and throttle on,
+# access log on). The admin listener gets a free port: two gates run at once here.
 [listen]
 addr = "127.0.0.1:$PORT"
 [tls]
@@ -339,6 +340,8 @@ key = "$CERTS/server.key"
 url = "http://$2"
 [auth]
 htpasswd = "$HTPASSWD"
+[admin]
+addr = "127.0.0.1:0"
 TOML
   spawn "$LOGS/$1.log" "$GATE" serve --config "$dir/proxy.toml"
   PGID=$SPAWNED

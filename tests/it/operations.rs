@@ -9,7 +9,7 @@ use hyper::body::Frame;
 use rustls_pki_types::pem::PemObject as _;
 use sha2::{Digest, Sha256};
 
-use crate::support::client::{basic, read, streamed, Client, Proto};
+use crate::support::client::{basic, read, streamed, BodyTx, Client, Proto};
 use crate::support::gate::{replace_file, run as gate_cmd, write_setup, GateProcess};
 use crate::support::oci;
 use crate::support::process::poll;
@@ -379,16 +379,20 @@ async fn sigterm_lets_a_streaming_upload_finish_while_new_connections_are_refuse
     assert!(status.success(), "exit status {status:?}\n{}", gate.log());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stalled_upload_does_not_hold_the_exit_past_the_grace_period() {
+/// A gate (the real binary) with `grace_period`, and an upload through it that has
+/// sent some bytes and then stalls: the sender is kept alive by the caller, and so
+/// are the gate's directory and the upstream.
+async fn stalled_upload(
+    grace_period: &str,
+) -> (GateProcess, BodyTx, TestUpstream, tempfile::TempDir) {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_setup(
         dir.path(),
         &upstream.url(),
-        "[shutdown]\ngrace_period = \"1s\"",
+        &format!("[shutdown]\ngrace_period = \"{grace_period}\""),
     );
-    let mut gate = GateProcess::start(dir.path());
+    let gate = GateProcess::start(dir.path());
     let client = gate.client();
     let (tx, body) = streamed();
     let req = client
@@ -396,14 +400,17 @@ async fn a_stalled_upload_does_not_hold_the_exit_past_the_grace_period() {
         .header("authorization", basic("alice", "pw"))
         .body(body)
         .expect("request");
-    let _sending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.send(Proto::H1, req).await })
-    };
+    tokio::spawn(async move { client.send(Proto::H1, req).await });
     tx.send(Ok(Frame::data(Bytes::from(vec![1u8; MIB]))))
         .await
         .expect("feed");
     tokio::time::sleep(Duration::from_millis(300)).await;
+    (gate, tx, upstream, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_upload_does_not_hold_the_exit_past_the_grace_period() {
+    let (mut gate, tx, _upstream, _dir) = stalled_upload("1s").await;
     let signalled = std::time::SystemTime::now();
     gate.signal("TERM");
     let status = gate.wait_exit(Duration::from_secs(6));
@@ -419,29 +426,7 @@ async fn a_stalled_upload_does_not_hold_the_exit_past_the_grace_period() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_signal_exits_at_once_without_waiting_for_the_drain() {
-    let upstream = TestUpstream::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(
-        dir.path(),
-        &upstream.url(),
-        "[shutdown]\ngrace_period = \"60s\"",
-    );
-    let mut gate = GateProcess::start(dir.path());
-    let client = gate.client();
-    let (tx, body) = streamed();
-    let req = client
-        .request(Proto::H1, "PATCH", "/v2/stall/blobs/uploads/u2")
-        .header("authorization", basic("alice", "pw"))
-        .body(body)
-        .expect("request");
-    let _sending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.send(Proto::H1, req).await })
-    };
-    tx.send(Ok(Frame::data(Bytes::from(vec![1u8; 1024]))))
-        .await
-        .expect("feed");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut gate, tx, _upstream, _dir) = stalled_upload("60s").await;
     gate.signal("TERM");
     gate.wait_for_log(&["shutting down"], Duration::from_secs(5));
     gate.signal("INT");
