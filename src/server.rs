@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -41,7 +41,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = http_builder();
+    let builders = http_builders();
     let limit = Arc::new(Semaphore::new(state.borrow().max_connections));
     tokio::pin!(shutdown);
     let mut at_limit = false;
@@ -74,7 +74,7 @@ pub async fn run(
         };
         let conn = Connection {
             state: state.clone(),
-            builder: builder.clone(),
+            builders: builders.clone(),
             watcher: graceful.watcher(),
             _permit: permit,
         };
@@ -92,30 +92,39 @@ pub async fn run(
     }
 }
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+/// The HTTP/1.1 and HTTP/2 connection settings, shared by every connection.
+#[derive(Clone)]
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+fn http_builders() -> Builders {
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
+        // max_buf_size alone is checked only while a head is incomplete, so a head
+        // that arrives whole in one large read would slip past it.
+        .max_header_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         // Header names as the registry (Go) and nginx write them (`Www-Authenticate`),
         // for scripts that grep them case-sensitively; HTTP/2 is lower case by rule.
         .title_case_headers(true)
         .keep_alive(true);
-    builder
-        .http2()
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEAD_BYTES as u32)
         .adaptive_window(true);
-    builder
+    Builders { http1, http2 }
 }
 
 /// One accepted TCP connection and what it needs.
 struct Connection {
     state: watch::Receiver<Arc<State>>,
-    builder: auto::Builder<TokioExecutor>,
+    builders: Builders,
     watcher: Watcher,
     _permit: OwnedSemaphorePermit,
 }
@@ -128,7 +137,10 @@ impl Connection {
         let _open = Tracked::new(metrics.open_connections());
         let deadline = tokio::time::Instant::now() + snapshot.handshake_timeout;
         if snapshot.proxy_protocol {
-            match tokio::time::timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
+            // Boxed: its 4 KiB header buffer would otherwise enlarge every
+            // connection's task, PROXY protocol or not, for its whole life.
+            let header = Box::pin(proxy_protocol::read_header(&mut tcp));
+            match tokio::time::timeout_at(deadline, header).await {
                 Ok(Ok(Header::Proxied { source, .. })) => peer = source,
                 Ok(Ok(Header::Unknown)) => {}
                 Ok(Err(e)) => {
@@ -158,6 +170,7 @@ impl Connection {
             }
         };
         drop(snapshot);
+        let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let state = self.state;
         let service = service_fn(move |req| {
             // Each request sees the newest state, so a reload applies to
@@ -165,11 +178,19 @@ impl Connection {
             let current = state.borrow().clone();
             proxy::handle(current, peer, req)
         });
-        let conn = self
-            .builder
-            .serve_connection(TokioIo::new(tls), service)
-            .into_owned();
-        if let Err(e) = self.watcher.watch(conn).await {
+        // The protocol is the one ALPN agreed on (HTTP/2 over TLS requires ALPN,
+        // RFC 9113 §3.2). HTTP/1.1 connections, nearly all of them, are served
+        // inline; an HTTP/2 connection's larger state is boxed, so that it does not
+        // enlarge every HTTP/1.1 connection's task.
+        let io = TokioIo::new(tls);
+        let served = if alpn_h2 {
+            let conn = self.builders.http2.serve_connection(io, service);
+            Box::pin(self.watcher.watch(conn)).await
+        } else {
+            let conn = self.builders.http1.serve_connection(io, service);
+            self.watcher.watch(conn).await
+        };
+        if let Err(e) = served {
             tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
         }
     }

@@ -1,14 +1,15 @@
 //! The request pipeline, as named phases:
 //!
 //! ```text
-//! route → block_user_agent → authenticate → rewrite_request → forward → rewrite_response → record
+//! route → block_user_agent → authenticate → authorize → rewrite_request → forward → rewrite_response → record
 //! ```
 //!
 //! [`handle`] runs them in order; any phase may stop the request with an
-//! [`Error`], which becomes the response in one place. Every response under
-//! `/v2/`, the gate's own included, carries exactly one
-//! `Docker-Distribution-Api-Version`, and [`record`] writes exactly one access-log
-//! line per request.
+//! [`Error`], which becomes the response in one place. `authorize` runs only under
+//! `[authz]` rules, and answers `/v2/_catalog` itself (filtered). Every response
+//! under `/v2/`, the gate's own included, carries exactly one
+//! `Docker-Distribution-Api-Version`, and [`record`](self::record) writes exactly one
+//! access-log line and one set of metric updates per request.
 
 mod authorize;
 pub mod body;
@@ -40,8 +41,10 @@ use crate::{basic, headers};
 
 /// The body of a response before it is wrapped for the log.
 type Answer = Either<ResponseBody, Full<Bytes>>;
-/// The body of every response the gate sends.
-pub type ProxyBody = Logged<Answer>;
+/// The body of every response the gate sends. Boxed: hyper keeps a response body's
+/// slot in every connection's state, idle ones included, so a pointer there keeps
+/// idle keep-alive connections small (the body with its log record is ~0.5 KiB).
+pub type ProxyBody = std::pin::Pin<Box<Logged<Answer>>>;
 
 /// Serves one request. `peer` is the TCP peer, or the client a PROXY protocol
 /// header named.
@@ -60,7 +63,7 @@ pub async fn handle(
         headers::ensure_api_version(response.headers_mut());
     }
     record(&mut ctx, response.status(), error.as_ref());
-    Ok(response.map(|body| Logged::new(body, ctx)))
+    Ok(response.map(|body| Box::pin(Logged::new(body, ctx))))
 }
 
 async fn pipeline(
