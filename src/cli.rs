@@ -267,12 +267,16 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
 }
 
 /// Logs go to stderr, as text or one JSON object per line; `RUST_LOG` sets the
-/// level (default `info`).
+/// level (default `info`). Colours only on a terminal (and not with `NO_COLOR`):
+/// a log file or a container log collector gets plain text.
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -361,3 +361,27 @@ fn a_rules_file_is_checked_like_the_config() {
     assert_eq!(o.status.code(), Some(64));
     assert!(stderr(&o).contains("has no rules"), "{}", stderr(&o));
 }
+
+#[test]
+fn logs_to_a_pipe_or_file_carry_no_colour_codes() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_setup(dir.path());
+    // As a container runtime or `serve 2> gate.log` runs it: stderr is not a
+    // terminal, and NO_COLOR is not set.
+    let mut child = std::process::Command::new(crate::support::gate::BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().expect("a log line").expect("utf-8");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("listening"), "{first}");
+    assert!(!first.contains('\u{1b}'), "escape codes in {first:?}");
+}
