@@ -170,9 +170,11 @@ pub async fn read_header(stream: &mut TcpStream) -> Result<Header, Error> {
         }
         match parse(&buf[..have + peeked])? {
             Parsed::Complete { header, len } => {
+                // parse said Incomplete for buf[..have], so len > have; checked, not
+                // trusted, since these are outside bytes.
                 let rest = buf
                     .get_mut(have..len)
-                    .expect("parse said Incomplete for buf[..have], a strict prefix of the header");
+                    .ok_or(Error::MalformedV2("inconsistent header length"))?;
                 stream.read_exact(rest).await?;
                 return Ok(header);
             }
@@ -182,7 +184,11 @@ pub async fn read_header(stream: &mut TcpStream) -> Result<Header, Error> {
             }
         }
     }
-    unreachable!("parse is never Incomplete for MAX_HEADER_LEN bytes")
+    // parse never says Incomplete for MAX_HEADER_LEN bytes; should it, the header is
+    // longer than any accepted.
+    Err(Error::MalformedV2(
+        "longer than the largest header accepted",
+    ))
 }
 
 /// Whether `buf` and `signature` are equal over their common length.
