@@ -29,9 +29,16 @@ const MAX_N: usize = 1000;
 /// Largest registry page body accepted.
 const MAX_PAGE_BYTES: usize = 16 << 20;
 
-#[derive(Deserialize, Serialize)]
+/// A page as the registry sends it.
+#[derive(Deserialize)]
 struct Page {
     repositories: Vec<String>,
+}
+
+/// A page as the gate answers it.
+#[derive(Serialize)]
+struct Answered<'a> {
+    repositories: &'a [String],
 }
 
 /// Answers `/v2/_catalog` with only the repositories `who` may pull.
@@ -84,8 +91,8 @@ pub async fn list(
     }
     let more = kept.len() > n || more_upstream;
     kept.truncate(n);
-    let body = serde_json::to_vec(&Page {
-        repositories: kept.clone(),
+    let body = serde_json::to_vec(&Answered {
+        repositories: &kept,
     })
     .map_err(|e| Error::Internal(e.into()))?;
     let mut r = Response::new(Either::Right(Full::new(Bytes::from(body))));

@@ -77,18 +77,16 @@ async fn pipeline(
         Route::Other => return Err(Error::NotFound),
     }
     block_user_agent(state, &req)?;
+    // Classified once: for the rules here, and for the audit line at the end.
     let uri = req.uri();
-    let access = state
-        .rules
-        .as_ref()
-        .map(|_| access::classify(req.method(), uri.path(), uri.query()));
-    let who = authenticate(state, ctx.client, &req, access.as_ref()).await?;
+    ctx.access = Some(access::classify(req.method(), uri.path(), uri.query()));
+    let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
     ctx.user = Some(
         who.as_ref()
             .map_or("anonymous", |i| i.user.as_str())
             .to_owned(),
     );
-    if let (Some(rules), Some(access)) = (&state.rules, &access) {
+    if let (Some(rules), Some(access)) = (&state.rules, &ctx.access) {
         authorize::check(rules, who.as_ref(), access, req.method(), req.headers())?;
         if matches!(access, Ok(a) if a.target == access::Target::Catalog) {
             return catalog::list(state, rules, who.as_ref(), req.uri().query()).await;

@@ -34,6 +34,8 @@ pub struct Record {
     pub client: IpAddr,
     /// The verified user.
     pub user: Option<String>,
+    /// What the request touches, once classified (by the pipeline, or here at the end).
+    pub access: Option<Result<Access, access::Error>>,
     method: Method,
     path: String,
     query: Option<String>,
@@ -56,6 +58,7 @@ impl Record {
             peer,
             client,
             user: None,
+            access: None,
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
             query: req.uri().query().map(str::to_owned),
@@ -82,12 +85,16 @@ impl Record {
     }
 
     /// Writes the line and updates the metrics.
-    fn finish(self, sent: u64, outcome: BodyOutcome) {
+    fn finish(mut self, sent: u64, outcome: BodyOutcome) {
         let received = self.received.as_ref().map_or(0, |p| p.bytes());
         self.metrics.request(&self.method, self.status);
         self.metrics.bytes(received, sent);
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let audit = Audit::of(&self.method, &self.path, self.query.as_deref());
+        let access = self
+            .access
+            .take()
+            .unwrap_or_else(|| access::classify(&self.method, &self.path, self.query.as_deref()));
+        let audit = Audit::of(access);
         let user = self.user.as_deref().unwrap_or("-");
         let (client, peer, method, path) = (self.client, self.peer, &self.method, &self.path);
         let status = self.status.as_u16();
@@ -141,8 +148,8 @@ struct Audit {
 }
 
 impl Audit {
-    fn of(method: &Method, path: &str, query: Option<&str>) -> Audit {
-        match access::classify(method, path, query) {
+    fn of(access: Result<Access, access::Error>) -> Audit {
+        match access {
             Ok(a) => Audit::from_access(a),
             Err(_) => Audit {
                 repository: None,
