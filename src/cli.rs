@@ -350,6 +350,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
             ),
             None => None,
         };
+        let termination = signals::Termination::install();
         tracing::info!(addr = %bound, upstream = %state.upstream.uri_for(None).map(|u| u.to_string()).unwrap_or_default(), summary = %state.summary(), "listening");
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(state));
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
@@ -361,7 +362,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
         }
         tokio::spawn(reload::run(source, tx));
         let shutdown = async move {
-            signals::shutdown().await;
+            termination.first().await;
             draining_tx.send_replace(true);
         };
         server::run(listener, rx, shutdown).await;

@@ -3,33 +3,48 @@
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Completes on the first SIGTERM or SIGINT; a second one ends the process with
-/// status 130 without draining.
-pub async fn shutdown() {
-    wait_for_termination().await;
-    tracing::info!("shutdown signal received; send it again to exit at once");
-    tokio::spawn(async {
-        wait_for_termination().await;
-        tracing::warn!("second shutdown signal: exiting now");
-        std::process::exit(130);
-    });
+/// SIGTERM and SIGINT, listened to from the moment [`Termination::install`] runs, so
+/// that neither a signal sent right after start-up nor a quick second one is missed.
+pub struct Termination {
+    streams: Option<(Signal, Signal)>,
 }
 
-async fn wait_for_termination() {
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+impl Termination {
+    /// Installs the handlers (logged when they cannot be: then only kill stops us).
+    pub fn install() -> Self {
+        let streams = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; shutdown only by kill");
+                None
             }
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; shutdown only by kill");
-            std::future::pending::<()>().await;
-        }
+        };
+        Termination { streams }
+    }
+
+    /// Completes on the first SIGTERM or SIGINT; a second one ends the process with
+    /// status 130 without draining.
+    pub async fn first(self) {
+        let Some(mut streams) = self.streams else {
+            return std::future::pending().await;
+        };
+        next(&mut streams).await;
+        tracing::info!("shutdown signal received; send it again to exit at once");
+        tokio::spawn(async move {
+            next(&mut streams).await;
+            tracing::warn!("second shutdown signal: exiting now");
+            std::process::exit(130);
+        });
+    }
+}
+
+async fn next((term, int): &mut (Signal, Signal)) {
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 
