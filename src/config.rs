@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod env;
+pub mod ldap;
 pub use self::env::Override;
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
@@ -128,6 +129,9 @@ pub struct Config {
     /// `[authz]`: who may pull, push and delete which repositories.
     #[serde(default)]
     pub authz: AuthzConfig,
+    /// `[ldap]`: users (and groups) from an LDAP directory or Active Directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<ldap::LdapConfig>,
 }
 
 /// `[listen]`.
@@ -196,8 +200,9 @@ pub struct UpstreamConfig {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// The htpasswd file.
-    pub htpasswd: PathBuf,
+    /// The htpasswd file; optional when `[ldap]` is set (its users are asked first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub htpasswd: Option<PathBuf>,
     /// The realm in the `WWW-Authenticate: Basic` challenge.
     #[serde(default)]
     pub realm: Realm,
@@ -512,6 +517,20 @@ impl Config {
 
     /// Cross-field checks, naming the key path.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.auth.htpasswd.is_none() && self.ldap.is_none() {
+            return Err(Error::Invalid {
+                path: None,
+                key: "auth.htpasswd",
+                message: "missing: set auth.htpasswd, an [ldap] section, or both".into(),
+            });
+        }
+        if let Some(ldap) = &self.ldap {
+            ldap.validate().map_err(|(key, message)| Error::Invalid {
+                path: None,
+                key,
+                message,
+            })?;
+        }
         if self.upstream.ca.is_some() && self.upstream.url.scheme() != "https" {
             return Err(Error::Invalid {
                 path: None,
@@ -566,7 +585,17 @@ impl Config {
         };
         resolve(&mut self.tls.cert);
         resolve(&mut self.tls.key);
-        resolve(&mut self.auth.htpasswd);
+        if let Some(htpasswd) = self.auth.htpasswd.as_mut() {
+            resolve(htpasswd);
+        }
+        if let Some(ldap) = self.ldap.as_mut() {
+            if let Some(ca) = ldap.ca.as_mut() {
+                resolve(ca);
+            }
+            if let Some(file) = ldap.bind_password_file.as_mut() {
+                resolve(file);
+            }
+        }
         if let Some(groups) = self.auth.groups.as_mut() {
             resolve(groups);
         }

@@ -69,6 +69,8 @@ pub enum AuthResult {
     cache_hit,
     /// Unknown user or wrong password.
     failure,
+    /// The sign-in directory could not be asked (answered 503).
+    unavailable,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -98,9 +100,76 @@ struct ReloadLabels {
     result: &'static str,
 }
 
+/// An LDAP operation.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LdapOp {
+    /// A simple bind: the search identity on a new connection, or a user's password check.
+    bind,
+    /// A search for a user or their groups.
+    search,
+}
+
+/// How an LDAP operation ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LdapOutcome {
+    /// Success.
+    ok,
+    /// The directory answered with an error code (a wrong password is one).
+    refused,
+    /// No answer: connection failure or timeout.
+    error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LdapLabels {
+    op: LdapOp,
+    result: LdapOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LdapOpLabels {
+    op: LdapOp,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The LDAP part of the metrics: a cheap handle the directory client keeps.
+#[derive(Clone, Debug)]
+pub struct LdapMetrics {
+    operations: Family<LdapLabels, Counter>,
+    duration: HistogramFamily<LdapOpLabels>,
+}
+
+impl LdapMetrics {
+    fn new() -> LdapMetrics {
+        fn buckets() -> Histogram {
+            // 0.5 ms to ~16 s.
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        }
+        LdapMetrics {
+            operations: Family::default(),
+            duration: Family::new_with_constructor(buckets),
+        }
+    }
+
+    /// Counts one operation and its duration.
+    pub fn record(&self, op: LdapOp, result: LdapOutcome, elapsed: Duration) {
+        self.operations
+            .get_or_create(&LdapLabels { op, result })
+            .inc();
+        self.duration
+            .get_or_create(&LdapOpLabels { op })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
 /// The gate's counters, gauges and histograms.
 #[derive(Debug)]
 pub struct Metrics {
+    /// LDAP binds and searches (a handle for the directory client).
+    pub ldap: LdapMetrics,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     auth: Family<AuthLabels, Counter>,
@@ -140,6 +209,7 @@ impl Metrics {
             reloads: Family::default(),
             last_reload_success: Gauge::default(),
             last_reload_time: Gauge::default(),
+            ldap: LdapMetrics::new(),
             registry: Registry::default(),
         };
         registry.register(
@@ -205,6 +275,17 @@ impl Metrics {
             "Unix time of the last reload attempt (or the start)",
             Unit::Seconds,
             m.last_reload_time.clone(),
+        );
+        registry.register(
+            "ldap_operations",
+            "LDAP binds and searches by result (refused: the directory said no, e.g. a wrong password; error: no answer)",
+            m.ldap.operations.clone(),
+        );
+        registry.register_with_unit(
+            "ldap_duration",
+            "Time an LDAP bind or search took",
+            Unit::Seconds,
+            m.ldap.duration.clone(),
         );
         m.last_reload_success.set(1);
         m.last_reload_time.set(unix_now());

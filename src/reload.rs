@@ -46,7 +46,10 @@ pub fn reload(source: &Source, state: &watch::Sender<Arc<State>>) -> bool {
     let config_path = source.path.as_path();
     let built = Config::load_with(config_path, &source.overrides)
         .map_err(|e| e.to_string())
-        .and_then(|config| State::build(&config, Strictness::Strict).map_err(|e| error_chain(&e)));
+        .and_then(|config| {
+            State::build_from(&config, Strictness::Strict, Some(&state.borrow()))
+                .map_err(|e| error_chain(&e))
+        });
     match built {
         Ok(mut new) => {
             new.carry_over_from(&state.borrow());

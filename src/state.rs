@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
+use crate::auth::directory::DirectoryLogins;
 use crate::auth::groups::{self, Groups};
 use crate::auth::htpasswd::{self, Htpasswd};
+use crate::auth::ldap::Directory;
 use crate::auth::Authenticator;
 use crate::authz::rules::{self, Rules};
 use crate::config::Config;
@@ -53,6 +55,17 @@ pub enum Error {
     /// `[auth] htpasswd` has lines that cannot be used (strict builds only).
     #[error("auth.htpasswd has unusable lines: {}", join(.0))]
     HtpasswdLines(Vec<htpasswd::Warning>),
+    /// `[ldap] bind_password_file` could not be read.
+    #[error("ldap.bind_password_file {}: {error}", .path.display())]
+    BindPassword {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+    /// `[ldap]`: the client could not be set up.
+    #[error("{0}")]
+    Ldap(#[source] crate::auth::ldap::BuildError),
 }
 
 fn join(warnings: &[htpasswd::Warning]) -> String {
@@ -125,9 +138,28 @@ impl State {
     /// `strictness` is [`Strictness::Strict`], an error. A duplicate user is
     /// only ever a warning: the first line wins.
     pub fn build(config: &Config, strictness: Strictness) -> Result<State, Error> {
+        State::build_from(config, strictness, None)
+    }
+
+    /// [`State::build`] for a reload: the metrics and failed-login counters of
+    /// `previous` are kept, and so is its directory client (with its connections
+    /// and login caches) when `[ldap]` and the bind password are unchanged.
+    pub fn build_from(
+        config: &Config,
+        strictness: Strictness,
+        previous: Option<&State>,
+    ) -> Result<State, Error> {
         let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
         let upstream = Upstream::build(&config.upstream).map_err(Error::Upstream)?;
-        let (users, warnings) = Htpasswd::load(&config.auth.htpasswd).map_err(Error::Htpasswd)?;
+        let metrics = previous.map_or_else(|| Arc::new(Metrics::new()), |p| p.metrics.clone());
+        let directory = match &config.ldap {
+            Some(ldap) => Some(directory(config, ldap, previous, &metrics)?),
+            None => None,
+        };
+        let (users, warnings) = match &config.auth.htpasswd {
+            Some(path) => Htpasswd::load(path).map_err(Error::Htpasswd)?,
+            None => (Htpasswd::default(), Vec::new()),
+        };
         let (duplicates, unusable): (Vec<_>, Vec<_>) = warnings
             .into_iter()
             .partition(|w| matches!(w.reason, htpasswd::Reason::Duplicate { .. }));
@@ -137,11 +169,16 @@ impl State {
         for warning in duplicates.iter().chain(&unusable) {
             tracing::warn!(%warning, "htpasswd line ignored");
         }
-        if users.is_empty() {
+        if let (Some(path), true, None) = (&config.auth.htpasswd, users.is_empty(), &directory) {
             tracing::warn!(
-                path = %config.auth.htpasswd.display(),
+                path = %path.display(),
                 "htpasswd file has no usable user: every request will get 401"
             );
+        }
+        let mut authenticator =
+            Authenticator::new(users, config.auth.cache_ttl.0, config.auth.cache_size.0);
+        if let Some(directory) = directory {
+            authenticator = authenticator.with_directory(directory);
         }
         let groups = load_groups(config, strictness)?;
         let rules = Rules::compile(&authz_config(config)?).map_err(Error::Rules)?;
@@ -153,17 +190,13 @@ impl State {
             proxy_protocol: config.listen.proxy_protocol,
             admin_addr: config.admin.enabled.then_some(config.admin.addr),
             log_format: config.log.format,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             tls,
             handshake_timeout: config.listen.handshake_timeout.0,
             max_connections: config.listen.max_connections.0,
             grace_period: config.shutdown.grace_period.0,
             upstream,
-            authenticator: Authenticator::new(
-                users,
-                config.auth.cache_ttl.0,
-                config.auth.cache_size.0,
-            ),
+            authenticator,
             groups,
             rules,
             challenge,
@@ -175,7 +208,12 @@ impl State {
             watched_files: [
                 Some(&config.tls.cert),
                 Some(&config.tls.key),
-                Some(&config.auth.htpasswd),
+                config.auth.htpasswd.as_ref(),
+                config
+                    .ldap
+                    .as_ref()
+                    .and_then(|l| l.bind_password_file.as_ref()),
+                config.ldap.as_ref().and_then(|l| l.ca.as_ref()),
                 config.auth.groups.as_ref(),
                 config.authz.rules_file.as_ref(),
                 config.upstream.ca.as_ref(),
@@ -187,11 +225,9 @@ impl State {
         })
     }
 
-    /// Keeps what must outlive a reload from the state being replaced: the
-    /// failed-login counters and the metrics.
+    /// Keeps the failed-login counters of the state being replaced.
     pub fn carry_over_from(&mut self, old: &State) {
         self.throttle = old.throttle.carry_over(self.throttle.limits());
-        self.metrics = old.metrics.clone();
     }
 
     /// A one-line summary for the log after start or reload.
@@ -200,14 +236,67 @@ impl State {
             Some(r) => format!("{} authorization rules", r.len()),
             None => "no authorization rules (every user may push)".to_string(),
         };
+        let users = match self.authenticator.directory() {
+            Some(d) => format!(
+                "{} htpasswd users then LDAP ({})",
+                self.authenticator.user_count(),
+                d.directory().config().url.list().join(", ")
+            ),
+            None => format!("{} users", self.authenticator.user_count()),
+        };
         format!(
-            "{} users, {} groups, {rules}, {} trusted proxy networks, {} user-agent patterns",
-            self.authenticator.user_count(),
+            "{users}, {} groups, {rules}, {} trusted proxy networks, {} user-agent patterns",
             self.groups.group_count(),
             self.trusted_proxies.len(),
             self.user_agents.len(),
         )
     }
+}
+
+/// The directory client: the previous one when nothing about it changed, else new.
+fn directory(
+    config: &Config,
+    ldap: &crate::config::ldap::LdapConfig,
+    previous: Option<&State>,
+    metrics: &Metrics,
+) -> Result<Arc<DirectoryLogins>, Error> {
+    let password = match &ldap.bind_password_file {
+        Some(path) => Some(read_secret(path)?),
+        None => None,
+    };
+    let kept = previous
+        .and_then(|p| p.authenticator.directory())
+        .filter(|d| {
+            d.directory().config() == ldap && d.directory().same_password(password.as_deref())
+        });
+    if let Some(kept) = kept {
+        return Ok(kept.clone());
+    }
+    let directory = Directory::new(ldap, password, metrics.ldap.clone()).map_err(Error::Ldap)?;
+    Ok(Arc::new(DirectoryLogins::new(
+        directory,
+        ldap,
+        config.auth.cache_ttl.0,
+        config.auth.cache_size.0,
+    )))
+}
+
+/// A secret from a file: the whole content, less one trailing newline.
+fn read_secret(path: &std::path::Path) -> Result<String, Error> {
+    let fail = |error: String| Error::BindPassword {
+        path: path.to_path_buf(),
+        error,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let secret = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        // An empty password makes the search bind an unauthenticated one (RFC 4513).
+        return Err(fail("empty".into()));
+    }
+    Ok(secret.to_string())
 }
 
 /// `[authz]` with the rules of `rules_file` in place, if it names one.

@@ -27,8 +27,10 @@ pub type InFlight = Arc<OnceCell<bool>>;
 pub struct CredentialCache {
     key: hmac::Key,
     ttl: Duration,
+    /// How long an entry is kept: the TTL, or longer for an outage grace period.
+    retain: Duration,
     capacity: usize,
-    /// Fingerprint → when the success stops counting.
+    /// Fingerprint → when the credentials were verified.
     entries: Mutex<HashMap<Fingerprint, Instant>>,
     /// Fingerprint → the verification running for it.
     in_flight: Mutex<HashMap<Fingerprint, InFlight>>,
@@ -38,12 +40,19 @@ impl CredentialCache {
     /// A cache holding at most `capacity` successes for `ttl` each. A zero `ttl`
     /// or `capacity` turns caching off (concurrent checks are still merged).
     pub fn new(ttl: Duration, capacity: usize) -> CredentialCache {
+        CredentialCache::with_grace(ttl, Duration::ZERO, capacity)
+    }
+
+    /// A cache that also keeps successes for `grace` (when longer than `ttl`), for
+    /// [`CredentialCache::verified_within`] while a directory is unreachable.
+    pub fn with_grace(ttl: Duration, grace: Duration, capacity: usize) -> CredentialCache {
         let rng = ring::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .expect("the system random source is available");
         CredentialCache {
             key,
             ttl,
+            retain: ttl.max(grace),
             capacity,
             entries: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
@@ -65,34 +74,47 @@ impl CredentialCache {
 
     /// Whether these credentials were verified within the TTL.
     pub fn is_fresh(&self, fp: &Fingerprint) -> bool {
+        self.verified_within(fp, self.ttl)
+    }
+
+    /// Whether these credentials were verified less than `age` ago (at most as long
+    /// as entries are kept).
+    pub fn verified_within(&self, fp: &Fingerprint, age: Duration) -> bool {
+        let now = Instant::now();
         let mut entries = self.entries.lock();
         match entries.get(fp) {
-            Some(expires) if *expires > Instant::now() => true,
-            Some(_) => {
+            Some(at) if *at + self.retain <= now => {
                 entries.remove(fp);
                 false
             }
+            Some(at) => *at + age.min(self.retain) > now,
             None => false,
         }
     }
 
     /// Records a success.
     pub fn insert(&self, fp: Fingerprint) {
-        if self.ttl.is_zero() || self.capacity == 0 {
+        if self.retain.is_zero() || self.capacity == 0 {
             return;
         }
         let now = Instant::now();
+        let retain = self.retain;
         let mut entries = self.entries.lock();
         if entries.len() >= self.capacity && !entries.contains_key(&fp) {
-            entries.retain(|_, expires| *expires > now);
+            entries.retain(|_, at| *at + retain > now);
             if entries.len() >= self.capacity {
-                // Still full of live entries: drop the one closest to expiry.
-                if let Some(oldest) = entries.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) {
+                // Still full of live entries: drop the oldest.
+                if let Some(oldest) = entries.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k) {
                     entries.remove(&oldest);
                 }
             }
         }
-        entries.insert(fp, now + self.ttl);
+        entries.insert(fp, now);
+    }
+
+    /// Forgets credentials (their user is gone from the directory).
+    pub fn remove(&self, fp: &Fingerprint) {
+        self.entries.lock().remove(fp);
     }
 
     /// The verification under way for `fp`, started if there is none.
@@ -163,6 +185,21 @@ mod tests {
         assert_ne!(a.fingerprint("alice", b"pw"), b.fingerprint("alice", b"pw"));
         assert_ne!(a.fingerprint("a:b", b"c"), a.fingerprint("a", b"b:c"));
         assert_ne!(a.fingerprint("alice", b"pw"), a.fingerprint("alice", b"pW"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn grace_keeps_entries_past_the_ttl_without_making_them_fresh() {
+        let cache =
+            CredentialCache::with_grace(Duration::from_secs(60), Duration::from_secs(600), 10);
+        let fp = cache.fingerprint("alice", b"pw");
+        cache.insert(fp);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(!cache.is_fresh(&fp), "past the TTL");
+        assert!(cache.verified_within(&fp, Duration::from_secs(600)));
+        assert!(!cache.verified_within(&fp, Duration::from_secs(30)));
+        tokio::time::advance(Duration::from_secs(540)).await;
+        assert!(!cache.verified_within(&fp, Duration::from_secs(600)));
+        assert!(cache.is_empty(), "dropped once past the grace period");
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //! Knows nothing of HTTP. The gate's request path (and, later, the token endpoint)
 //! hands it plain strings and gets an identity or a reason back. Backends live in
 //! their own files: [`htpasswd`] reads the file format, [`hash`] verifies every
-//! hash scheme users bring.
+//! hash scheme users bring, [`ldap`] talks to a directory and [`directory`] caches
+//! its answers. A user of the htpasswd file is decided there; any other user goes to
+//! the directory when one is configured.
 //!
 //! Successful verifications are cached ([`cache`]) and concurrent checks of the
 //! same credentials are merged, so a push's many requests cost one hash check.
@@ -13,9 +15,11 @@
 //! queues behind that limit instead of stalling every connection.
 
 pub mod cache;
+pub mod directory;
 pub mod groups;
 pub mod hash;
 pub mod htpasswd;
+pub mod ldap;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use self::cache::CredentialCache;
+use self::directory::DirectoryLogins;
 use self::htpasswd::Htpasswd;
 
 /// Who a request is, once verified.
@@ -72,6 +77,17 @@ pub enum Error {
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The directory cannot be asked now; the client should retry later.
+    #[error("directory unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong (logged, not shown to clients).
+        reason: String,
+        /// How long clients are told to wait.
+        retry_after: Duration,
+    },
+    /// The directory refused a search (a configuration error: base, filter, rights).
+    #[error("directory error: {0}")]
+    Directory(String),
     /// The verification task failed (a bug, never the client's fault).
     #[error("password verification failed: {0}")]
     Internal(String),
@@ -81,6 +97,7 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Authenticator {
     users: Arc<Htpasswd>,
+    directory: Option<Arc<DirectoryLogins>>,
     verifiers: Arc<Semaphore>,
     cache: CredentialCache,
     verifications: AtomicU64,
@@ -92,10 +109,22 @@ impl Authenticator {
     pub fn new(users: Htpasswd, cache_ttl: Duration, cache_size: usize) -> Self {
         Authenticator {
             users: Arc::new(users),
+            directory: None,
             verifiers: Arc::new(Semaphore::new(Self::verify_concurrency())),
             cache: CredentialCache::new(cache_ttl, cache_size),
             verifications: AtomicU64::new(0),
         }
+    }
+
+    /// Sends users who are not in the htpasswd file to a directory.
+    pub fn with_directory(mut self, directory: Arc<DirectoryLogins>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The directory, if one is configured.
+    pub fn directory(&self) -> Option<&Arc<DirectoryLogins>> {
+        self.directory.as_ref()
     }
 
     /// How many hash verifications run at once: one per core.
@@ -113,9 +142,16 @@ impl Authenticator {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Checks a user name and password. An unknown user costs the same as a known
-    /// one: the password is checked against a dummy bcrypt hash.
+    /// Checks a user name and password: against the htpasswd file when the user is
+    /// in it, else against the directory when there is one. Without a directory, an
+    /// unknown user costs the same as a known one: the password is checked against a
+    /// dummy bcrypt hash.
     pub async fn verify(&self, user: &str, password: &Password) -> Result<Verified, Error> {
+        if let Some(directory) = &self.directory {
+            if self.users.get(user).is_none() {
+                return directory.verify(user, password).await;
+            }
+        }
         let fp = self.cache.fingerprint(user, password.expose());
         let from_cache = self.cache.is_fresh(&fp);
         if !from_cache {

@@ -143,7 +143,7 @@ fn load_resolves_relative_paths_and_names_the_file() {
     std::fs::write(&path, MINIMAL).expect("write config");
     let c = Config::load(&path).expect("loads");
     assert_eq!(c.tls.cert, dir.path().join("certs/server.crt"));
-    assert_eq!(c.auth.htpasswd, dir.path().join("auth/htpasswd"));
+    assert_eq!(c.auth.htpasswd, Some(dir.path().join("auth/htpasswd")));
 
     std::fs::write(&path, format!("{MINIMAL}\nbogus = 1\n")).expect("write config");
     let e = Config::load(&path).expect_err("unknown key").to_string();

@@ -59,6 +59,9 @@ pub enum Error {
     /// The rules do not grant what the request needs (the text says what was asked).
     #[error("denied: {0}")]
     Denied(String),
+    /// The sign-in directory cannot be asked now; retry after this long.
+    #[error("sign-in directory unavailable: {1}")]
+    DirectoryUnavailable(Duration, String),
     /// The registry could not be reached.
     #[error("registry unreachable")]
     UpstreamConnect(#[source] BoxError),
@@ -77,9 +80,10 @@ impl Error {
     /// Whose fault it is.
     pub fn source_kind(&self) -> Source {
         match self {
-            Error::UpstreamConnect(_) | Error::UpstreamTimeout | Error::Upstream(_) => {
-                Source::Upstream
-            }
+            Error::UpstreamConnect(_)
+            | Error::UpstreamTimeout
+            | Error::Upstream(_)
+            | Error::DirectoryUnavailable(..) => Source::Upstream,
             Error::Internal(_) => Source::Internal,
             _ => Source::Client,
         }
@@ -99,6 +103,7 @@ impl Error {
             Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::UpstreamConnect(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Error::DirectoryUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +128,9 @@ impl Error {
                 ("UNAVAILABLE", "registry unavailable")
             }
             Error::UpstreamTimeout => ("UNAVAILABLE", "registry timed out"),
+            Error::DirectoryUnavailable(..) => {
+                ("UNAVAILABLE", "sign-in directory unavailable; retry later")
+            }
             Error::Internal(_) => ("UNKNOWN", "internal error"),
         }
     }
@@ -143,7 +151,7 @@ impl Error {
         if self.status() == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, challenge.clone());
         }
-        if let Error::Throttled(left) = self {
+        if let Error::Throttled(left) | Error::DirectoryUnavailable(left, _) = self {
             // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -186,6 +194,12 @@ mod tests {
                 "UNAUTHORIZED",
             ),
             (Error::BodyTooLarge, 413, Source::Client, "SIZE_INVALID"),
+            (
+                Error::DirectoryUnavailable(Duration::from_secs(30), "timeout".into()),
+                503,
+                Source::Upstream,
+                "UNAVAILABLE",
+            ),
             (
                 Error::Denied("push on team-b/app".into()),
                 403,

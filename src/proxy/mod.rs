@@ -168,13 +168,23 @@ async fn authenticate(
                 .throttle
                 .record_success(client, &verified.identity.user);
             let mut identity = verified.identity;
-            identity.groups = state.groups.of(&identity.user);
+            // Groups from the directory (if any) and from the group file and config.
+            identity.groups.extend(state.groups.of(&identity.user));
+            identity.groups.sort();
+            identity.groups.dedup();
             Ok(Some(identity))
         }
         Err(crate::auth::Error::InvalidCredentials) => {
             state.metrics.auth(AuthResult::failure);
             state.throttle.record_failure(client, &credentials.user);
             Err(Error::Unauthorized("invalid credentials"))
+        }
+        Err(crate::auth::Error::Unavailable {
+            reason,
+            retry_after,
+        }) => {
+            state.metrics.auth(AuthResult::unavailable);
+            Err(Error::DirectoryUnavailable(retry_after, reason))
         }
         Err(e) => Err(Error::Internal(Box::new(e))),
     }
