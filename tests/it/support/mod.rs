@@ -12,6 +12,7 @@ pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod skopeo;
+pub mod slapd;
 pub mod upstream;
 
 use std::time::Duration;
