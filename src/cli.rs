@@ -50,6 +50,22 @@ enum Command {
     /// Inspect the `[authz]` rules.
     #[command(subcommand)]
     Acl(AclCommand),
+    /// Check the `[ldap]` directory.
+    #[command(subcommand)]
+    Ldap(LdapCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LdapCommand {
+    /// Log USER in against the directory as the gate would: prints the DN found,
+    /// the groups and each step's timing; exit 0 if the password is accepted, 1 if not.
+    ///
+    /// On a terminal the password is asked without echo; otherwise it is the first
+    /// line of stdin.
+    Test {
+        /// The user name as clients send it.
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +171,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             generate_certs(&sans, &out, force).map_err(Failure::Runtime)
         }
         Command::Htpasswd(command) => htpasswd(command),
+        Command::Ldap(LdapCommand::Test { user }) => ldap_test(&cli.config, &user),
         Command::Acl(AclCommand::Explain {
             user,
             repository,
@@ -164,6 +181,68 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// `acl explain`: the deciding rule for one (user, repository, action).
+/// Runs `ldap test`: the directory's login steps for one user.
+fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
+    let (_, config) = source(path)?;
+    let Some(ldap) = &config.ldap else {
+        return Err(Failure::Config(anyhow::anyhow!(
+            "{}: no [ldap] section",
+            path.display()
+        )));
+    };
+    let state = build(&config, path, Strictness::Lenient)?;
+    let Some(logins) = state.authenticator.directory() else {
+        return Err(Failure::Config(anyhow::anyhow!("[ldap] is not in use")));
+    };
+    let password = htpasswd_edit::read_password(false)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("{e}")))?;
+    println!("directory: {}", ldap.url.list().join(", "));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .map_err(Failure::Runtime)?;
+    let report = runtime.block_on(crate::auth::ldap::diagnose::login(
+        logins.directory(),
+        user,
+        password.expose(),
+    ));
+    print!("{report}");
+    if state.authenticator.has_htpasswd_user(user) {
+        println!(
+            "note: {user} is in auth.htpasswd, so the gate decides it there, not in the directory"
+        );
+    }
+    if report.accepted {
+        println!("result: {user} may sign in");
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))
+    }
+}
+
+/// A directory user's groups, for `acl explain` (no password: found by search).
+fn directory_groups(
+    directory: &crate::auth::ldap::Directory,
+    user: &str,
+) -> Result<Vec<String>, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .map_err(Failure::Runtime)?;
+    match runtime.block_on(directory.lookup_groups(user)) {
+        Ok(Some(groups)) => Ok(groups),
+        Ok(None) => {
+            println!("{user}: not found in the directory");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(Failure::Runtime(anyhow::anyhow!(
+            "reading {user}'s groups from the directory: {e}"
+        ))),
+    }
+}
+
 fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Result<(), Failure> {
     let (_, config) = source(path)?;
     let state = build(&config, path, Strictness::Lenient)?;
@@ -177,9 +256,17 @@ fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Resul
             Ok(())
         };
     };
+    let mut groups = state.groups.of(user);
+    if let Some(logins) = state.authenticator.directory() {
+        if user != "anonymous" && !state.authenticator.has_htpasswd_user(user) {
+            groups.extend(directory_groups(logins.directory(), user)?);
+            groups.sort();
+            groups.dedup();
+        }
+    }
     let who = (user != "anonymous").then(|| Identity {
         user: user.to_string(),
-        groups: state.groups.of(user),
+        groups,
     });
     let (request, needs): (Request<'_>, Option<Action>) = match action {
         "pull" => (Request::Repository(repository), Some(Action::Pull)),

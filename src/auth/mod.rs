@@ -127,6 +127,11 @@ impl Authenticator {
         self.directory.as_ref()
     }
 
+    /// Whether the htpasswd file has `user` (who is then never asked of the directory).
+    pub fn has_htpasswd_user(&self, user: &str) -> bool {
+        self.users.get(user).is_some()
+    }
+
     /// How many hash verifications run at once: one per core.
     pub fn verify_concurrency() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())

@@ -14,6 +14,7 @@ mod examples;
 mod forwarding;
 mod harness;
 mod htpasswd_cmd;
+mod ldap;
 mod operations;
 mod registry;
 mod reload;

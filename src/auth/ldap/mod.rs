@@ -5,6 +5,7 @@
 //! an outage means). Every operation has a timeout, and every value that comes from
 //! the client is escaped before it enters a filter ([`filter`]).
 
+pub mod diagnose;
 pub mod filter;
 pub mod pool;
 
@@ -211,6 +212,15 @@ impl Directory {
         groups.sort();
         groups.dedup();
         Ok(groups)
+    }
+
+    /// The groups of `account` without checking a password (for `acl explain`);
+    /// `None` when the search finds no single entry.
+    pub async fn lookup_groups(&self, account: &str) -> Result<Option<Vec<String>>, Failure> {
+        match self.find_user(account).await? {
+            Found::One(entry) => self.groups(account, &entry).await.map(Some),
+            Found::Nobody | Found::Several(_) => Ok(None),
+        }
     }
 
     async fn search(
