@@ -100,7 +100,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// `[upstream]`: the registry behind the gate.
     pub upstream: UpstreamConfig,
-    /// `[auth]`: who may use the registry.
+    /// `[auth]`: who may use the registry (may be left out when `[ldap]` is set).
+    #[serde(default)]
     pub auth: AuthConfig,
     /// `[forwarding]`: which peers' `X-Forwarded-*` headers are believed.
     #[serde(default)]
@@ -215,6 +216,18 @@ pub struct AuthConfig {
     /// An Apache-style group file (`group: user1 user2`), for `[authz]` rules.
     #[serde(default)]
     pub groups: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            htpasswd: None,
+            realm: Realm::default(),
+            cache_ttl: default_cache_ttl(),
+            cache_size: default_cache_size(),
+            groups: None,
+        }
+    }
 }
 
 /// `[forwarding]`.

@@ -428,3 +428,57 @@ async fn ldap_test_command_shows_the_steps_and_metrics_count_operations() {
     }
     drop(directory);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
+    let directory = blocking(Slapd::start).await;
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &upstream.url(), "");
+    // No [auth] section and no htpasswd at all, and first a filter no user matches.
+    let text = std::fs::read_to_string(dir.path().join("proxy.toml")).expect("config");
+    let head = text.split("[auth]").next().expect("sections").to_string();
+    let config = |filter: &str| {
+        let section = ldap_section(dir.path(), &directory.ldap_url(), "")
+            .replace("(&(uid=${account})(objectClass=inetOrgPerson))", filter);
+        format!("{head}\n{section}")
+    };
+    std::fs::write(
+        dir.path().join("proxy.toml"),
+        config("(&(uid=${account})(objectClass=posixAccount))"),
+    )
+    .expect("write config");
+    let checked = crate::support::gate::run(&["check-config"], dir.path());
+    let printed = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(printed.contains("[ldap]") && printed.contains("outage_grace"), "{printed}");
+    assert!(!printed.contains(slapd::READER_PASSWORD), "the bind password was printed");
+
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let get = |user: &'static str, password: &'static str| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "GET", "/v2/")
+                .header("authorization", basic(user, password));
+            client.send_empty(Proto::H1, req).await.status.as_u16()
+        }
+    };
+    assert_eq!(get("alice", "alice-pw").await, 401, "posixAccount matches nobody");
+    crate::support::gate::replace_file(
+        &dir.path().join("proxy.toml"),
+        &config("(&(uid=${account})(objectClass=inetOrgPerson))"),
+    );
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(5));
+    assert_eq!(get("alice", "alice-pw").await, 200);
+
+    // A broken [ldap] keeps the running one and names the key.
+    crate::support::gate::replace_file(
+        &dir.path().join("proxy.toml"),
+        &config("(uid=${user})"),
+    );
+    gate.wait_for_log(&["reload failed", "ldap.filter"], Duration::from_secs(5));
+    assert_eq!(get("alice", "alice-pw").await, 200);
+    drop(directory);
+}
