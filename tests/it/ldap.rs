@@ -450,9 +450,19 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
     .expect("write config");
     let checked = crate::support::gate::run(&["check-config"], dir.path());
     let printed = String::from_utf8_lossy(&checked.stdout).into_owned();
-    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
-    assert!(printed.contains("[ldap]") && printed.contains("outage_grace"), "{printed}");
-    assert!(!printed.contains(slapd::READER_PASSWORD), "the bind password was printed");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        printed.contains("[ldap]") && printed.contains("outage_grace"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(slapd::READER_PASSWORD),
+        "the bind password was printed"
+    );
 
     let gate = GateProcess::start(dir.path());
     let client = gate.client();
@@ -465,7 +475,11 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
             client.send_empty(Proto::H1, req).await.status.as_u16()
         }
     };
-    assert_eq!(get("alice", "alice-pw").await, 401, "posixAccount matches nobody");
+    assert_eq!(
+        get("alice", "alice-pw").await,
+        401,
+        "posixAccount matches nobody"
+    );
     crate::support::gate::replace_file(
         &dir.path().join("proxy.toml"),
         &config("(&(uid=${account})(objectClass=inetOrgPerson))"),
@@ -474,10 +488,7 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
     assert_eq!(get("alice", "alice-pw").await, 200);
 
     // A broken [ldap] keeps the running one and names the key.
-    crate::support::gate::replace_file(
-        &dir.path().join("proxy.toml"),
-        &config("(uid=${user})"),
-    );
+    crate::support::gate::replace_file(&dir.path().join("proxy.toml"), &config("(uid=${user})"));
     gate.wait_for_log(&["reload failed", "ldap.filter"], Duration::from_secs(5));
     assert_eq!(get("alice", "alice-pw").await, 200);
     drop(directory);
