@@ -100,7 +100,13 @@ async fn ready(state: &State, draining: bool) -> Response<Full<Bytes>> {
             "not ready: shutting down\n",
         );
     }
-    match state.upstream.probe(READY_TIMEOUT).await {
+    let Some(upstream) = &state.upstream else {
+        return text(
+            StatusCode::OK,
+            "ready: token server (no registry behind it)\n",
+        );
+    };
+    match upstream.probe(READY_TIMEOUT).await {
         Ok(status) => text(
             StatusCode::OK,
             format!("ready: the registry answered {}\n", status.as_u16()),

@@ -438,7 +438,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
             None => None,
         };
         let termination = signals::Termination::install();
-        tracing::info!(addr = %bound, upstream = %state.upstream.uri_for(None).map(|u| u.to_string()).unwrap_or_default(), summary = %state.summary(), "listening");
+        tracing::info!(addr = %bound, upstream = %state.upstream.as_ref().and_then(|u| u.uri_for(None).ok()).map(|u| u.to_string()).unwrap_or_else(|| "none (token server)".into()), summary = %state.summary(), "listening");
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(state));
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
         if let Some(admin) = admin {

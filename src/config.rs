@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod env;
 pub mod ldap;
+pub mod token;
 pub use self::env::Override;
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
@@ -98,8 +99,10 @@ pub struct Config {
     pub listen: ListenConfig,
     /// `[tls]`: the server certificate.
     pub tls: TlsConfig,
-    /// `[upstream]`: the registry behind the gate.
-    pub upstream: UpstreamConfig,
+    /// `[upstream]`: the registry behind the gate (optional in token mode: a token
+    /// server alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamConfig>,
     /// `[auth]`: who may use the registry (may be left out when `[ldap]` is set).
     #[serde(default)]
     pub auth: AuthConfig,
@@ -133,6 +136,9 @@ pub struct Config {
     /// `[ldap]`: users (and groups) from an LDAP directory or Active Directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<ldap::LdapConfig>,
+    /// `[token]`: the token server of `auth.mode = "token"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<token::TokenConfig>,
 }
 
 /// `[listen]`.
@@ -197,10 +203,24 @@ pub struct UpstreamConfig {
     pub ca: Option<PathBuf>,
 }
 
+/// How clients prove who they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// The gate checks Basic credentials on every `/v2/` request itself.
+    #[default]
+    Basic,
+    /// The gate issues tokens at `[token] path`; the registry checks them.
+    Token,
+}
+
 /// `[auth]`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// `"basic"` (the default) or `"token"`.
+    #[serde(default)]
+    pub mode: AuthMode,
     /// The htpasswd file; optional when `[ldap]` is set (its users are asked first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub htpasswd: Option<PathBuf>,
@@ -221,6 +241,7 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
+            mode: AuthMode::Basic,
             htpasswd: None,
             realm: Realm::default(),
             cache_ttl: default_cache_ttl(),
@@ -544,12 +565,42 @@ impl Config {
                 message,
             })?;
         }
-        if self.upstream.ca.is_some() && self.upstream.url.scheme() != "https" {
-            return Err(Error::Invalid {
-                path: None,
-                key: "upstream.ca",
-                message: "set, but upstream.url is not https".into(),
-            });
+        let invalid = |key: &'static str, message: String| Error::Invalid {
+            path: None,
+            key,
+            message,
+        };
+        match (self.auth.mode, &self.token) {
+            (AuthMode::Token, None) => {
+                return Err(invalid(
+                    "token",
+                    "missing: auth.mode = \"token\" needs a [token] section".into(),
+                ))
+            }
+            (AuthMode::Basic, Some(_)) => {
+                return Err(invalid(
+                    "token",
+                    "set, but auth.mode is not \"token\"".into(),
+                ))
+            }
+            (_, Some(token)) => token.validate().map_err(|(k, m)| invalid(k, m))?,
+            (AuthMode::Basic, None) => {}
+        }
+        match &self.upstream {
+            None if self.auth.mode == AuthMode::Basic => {
+                return Err(invalid(
+                    "upstream",
+                    "missing: the registry behind the gate (only a token server may go without)"
+                        .into(),
+                ))
+            }
+            Some(upstream) if upstream.ca.is_some() && upstream.url.scheme() != "https" => {
+                return Err(invalid(
+                    "upstream.ca",
+                    "set, but upstream.url is not https".into(),
+                ));
+            }
+            _ => {}
         }
         if self.throttle.enabled
             && (self.throttle.max_failures_per_address == 0
@@ -615,8 +666,13 @@ impl Config {
         if let Some(rules) = self.authz.rules_file.as_mut() {
             resolve(rules);
         }
-        if let Some(ca) = self.upstream.ca.as_mut() {
+        if let Some(ca) = self.upstream.as_mut().and_then(|u| u.ca.as_mut()) {
             resolve(ca);
+        }
+        if let Some(token) = self.token.as_mut() {
+            resolve(&mut token.key);
+            resolve(&mut token.cert);
+            token.previous_certs.iter_mut().for_each(resolve);
         }
     }
 }

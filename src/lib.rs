@@ -47,5 +47,6 @@ pub mod signals;
 pub mod state;
 pub mod throttle;
 pub mod tls;
+pub mod token;
 pub mod ua;
 pub mod upstream;

@@ -108,7 +108,7 @@ pub struct State {
     /// How long in-flight requests may run after SIGTERM.
     pub grace_period: Duration,
     /// The registry.
-    pub upstream: Upstream,
+    pub upstream: Option<Upstream>,
     /// The credential checker.
     pub authenticator: Authenticator,
     /// Group membership (file and config).
@@ -150,7 +150,10 @@ impl State {
         previous: Option<&State>,
     ) -> Result<State, Error> {
         let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
-        let upstream = Upstream::build(&config.upstream).map_err(Error::Upstream)?;
+        let upstream = match &config.upstream {
+            Some(u) => Some(Upstream::build(u).map_err(Error::Upstream)?),
+            None => None,
+        };
         let metrics = previous.map_or_else(|| Arc::new(Metrics::new()), |p| p.metrics.clone());
         let directory = match &config.ldap {
             Some(ldap) => Some(directory(config, ldap, previous, &metrics)?),
@@ -216,7 +219,7 @@ impl State {
                 config.ldap.as_ref().and_then(|l| l.ca.as_ref()),
                 config.auth.groups.as_ref(),
                 config.authz.rules_file.as_ref(),
-                config.upstream.ca.as_ref(),
+                config.upstream.as_ref().and_then(|u| u.ca.as_ref()),
             ]
             .into_iter()
             .flatten()

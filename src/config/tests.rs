@@ -24,8 +24,14 @@ fn minimal_config_gets_documented_defaults() {
     let c = Config::from_toml_str(MINIMAL).expect("minimal config parses");
     assert_eq!(c.listen.addr, "0.0.0.0:5043".parse().expect("addr"));
     assert_eq!(c.listen.handshake_timeout.0, Duration::from_secs(10));
-    assert_eq!(c.upstream.read_timeout.0, Duration::from_secs(900));
-    assert_eq!(c.upstream.url.uri().to_string(), "http://127.0.0.1:5000/");
+    assert_eq!(
+        c.upstream.as_ref().expect("upstream").read_timeout.0,
+        Duration::from_secs(900)
+    );
+    assert_eq!(
+        c.upstream.as_ref().expect("upstream").url.uri().to_string(),
+        "http://127.0.0.1:5000/"
+    );
     assert_eq!(c.auth.realm.as_str(), "Registry realm");
     assert_eq!(c.auth.cache_ttl.0, Duration::from_secs(300));
     assert_eq!(c.auth.cache_size.0, 10_000);
@@ -209,7 +215,10 @@ fn overrides_set_keys_and_their_errors_name_the_variable() {
     ];
     let overrides = env::overrides(vars).expect("valid names");
     let c = Config::from_toml_str_with(MINIMAL, &overrides).expect("valid");
-    assert_eq!(c.upstream.url.uri().to_string(), "http://registry:5000/");
+    assert_eq!(
+        c.upstream.as_ref().expect("upstream").url.uri().to_string(),
+        "http://registry:5000/"
+    );
     assert_eq!(c.admin.addr, "0.0.0.0:9143".parse().expect("addr"));
     assert_eq!(c.limits.max_body_size, Some(ByteSize(20 << 30)));
     // A required key may come from the environment alone.

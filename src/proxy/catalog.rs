@@ -61,6 +61,8 @@ pub async fn list(
         }
         let response = state
             .upstream
+            .as_ref()
+            .ok_or(Error::NotFound)?
             .get(&path, http::HeaderMap::new())
             .await
             .map_err(|e| Error::Upstream(e.into()))?;

@@ -205,8 +205,7 @@ fn rewrite_request(
             return Err(Error::BodyTooLarge);
         }
     }
-    parts.uri = state
-        .upstream
+    parts.uri = registry(state)?
         .uri_for(parts.uri.path_and_query())
         .map_err(|e| Error::Internal(Box::new(e)))?;
     parts.version = Version::HTTP_11;
@@ -246,6 +245,11 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
+/// The registry behind the gate; a token server alone has none (404 under `/v2/`).
+fn registry(state: &State) -> Result<&crate::upstream::Upstream, Error> {
+    state.upstream.as_ref().ok_or(Error::NotFound)
+}
+
 /// Sends the request to the registry and waits for its answer, for at most
 /// `upstream.read_timeout` after the last body byte went out.
 async fn forward(
@@ -253,10 +257,11 @@ async fn forward(
     req: Request<RequestBody>,
     progress: &Progress,
 ) -> Result<Response<Incoming>, Error> {
-    let timeout = state.upstream.read_timeout;
+    let upstream = registry(state)?;
+    let timeout = upstream.read_timeout;
     let sent = Instant::now();
     let call = async {
-        let result = state.upstream.client().request(req).await;
+        let result = upstream.client().request(req).await;
         state.metrics.upstream_latency(sent.elapsed());
         result
     };
@@ -292,7 +297,11 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
 fn rewrite_response(state: &State, response: Response<Incoming>) -> Response<Answer> {
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let body = ResponseBody::new(incoming, state.upstream.read_timeout);
+    let read_timeout = state
+        .upstream
+        .as_ref()
+        .map_or(std::time::Duration::MAX, |u| u.read_timeout);
+    let body = ResponseBody::new(incoming, read_timeout);
     Response::from_parts(parts, Either::Left(body))
 }
 
