@@ -53,6 +53,16 @@ enum Command {
     /// Check the `[ldap]` directory.
     #[command(subcommand)]
     Ldap(LdapCommand),
+    /// Token mode's keys.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print the public keys of `[token]` (`cert` and `previous_certs`) as a JWKS, for
+    /// registry 3's `auth.token.jwks` file.
+    Jwks,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,11 +98,16 @@ enum AclCommand {
 #[derive(Debug, Subcommand)]
 enum CertsCommand {
     /// Write a CA (ca.crt, ca.key) and a server certificate signed by it
-    /// (server.crt, server.key) for the given names, and trust/ca.crt for clients.
+    /// (server.crt, server.key) for the given names, and trust/ca.crt for clients;
+    /// with --token also a token signing key (token.key, ES256) and its self-signed
+    /// certificate (token.crt: the registry's auth.token.rootcertbundle).
     Generate {
         /// DNS names or IP addresses the server certificate is valid for.
-        #[arg(long = "san", required = true)]
+        #[arg(long = "san", required_unless_present = "token")]
         sans: Vec<String>,
+        /// Also write token.key and token.crt for token mode.
+        #[arg(long)]
+        token: bool,
         /// Directory to write to (created if missing).
         #[arg(long, default_value = "certs")]
         out: PathBuf,
@@ -167,11 +182,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match command {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
-        Command::Certs(CertsCommand::Generate { sans, out, force }) => {
-            generate_certs(&sans, &out, force).map_err(Failure::Runtime)
+        Command::Certs(CertsCommand::Generate {
+            sans,
+            token,
+            out,
+            force,
+        }) => {
+            if !sans.is_empty() {
+                generate_certs(&sans, &out, force).map_err(Failure::Runtime)?;
+            }
+            if token {
+                generate_token_key(&out, force).map_err(Failure::Runtime)?;
+            }
+            Ok(())
         }
         Command::Htpasswd(command) => htpasswd(command),
         Command::Ldap(LdapCommand::Test { user }) => ldap_test(&cli.config, &user),
+        Command::Token(TokenCommand::Jwks) => token_jwks(&cli.config),
         Command::Acl(AclCommand::Explain {
             user,
             repository,
@@ -181,6 +208,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// `acl explain`: the deciding rule for one (user, repository, action).
+/// Prints the JWKS of the configured token keys.
+fn token_jwks(path: &Path) -> Result<(), Failure> {
+    let (_, config) = source(path)?;
+    let Some(token) = &config.token else {
+        return Err(Failure::Config(anyhow::anyhow!(
+            "{}: no [token] section",
+            path.display()
+        )));
+    };
+    let service = crate::token::service::TokenService::load(token)
+        .map_err(|e| Failure::Config(anyhow::Error::new(e)))?;
+    let text = serde_json::to_string_pretty(&service.jwks())
+        .context("encoding the JWKS")
+        .map_err(Failure::Runtime)?;
+    println!("{text}");
+    Ok(())
+}
+
 /// Runs `ldap test`: the directory's login steps for one user.
 fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
     let (_, config) = source(path)?;
@@ -488,6 +533,26 @@ fn generate_certs(sans: &[String], out: &Path, force: bool) -> anyhow::Result<()
         dir = out.display(),
         trust = trust.display(),
         names = sans.join(", "),
+    );
+    Ok(())
+}
+
+fn generate_token_key(out: &Path, force: bool) -> anyhow::Result<()> {
+    let (key, cert) = (out.join("token.key"), out.join("token.crt"));
+    if !force {
+        if let Some(existing) = [&key, &cert].into_iter().find(|p| p.exists()) {
+            anyhow::bail!("{} already exists; pass --force to replace it", existing.display());
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let generated = crate::token::keys::generate_es256("registry-gate token signer")?;
+    write_file(&key, &generated.key_pem, true)?;
+    write_file(&cert, &generated.cert_pem, false)?;
+    println!(
+        "wrote {} (ES256 signing key) and {}: set [token] key and cert to them, and the \
+         registry's auth.token.rootcertbundle to the certificate",
+        key.display(),
+        cert.display()
     );
     Ok(())
 }

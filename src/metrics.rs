@@ -170,6 +170,7 @@ impl LdapMetrics {
 pub struct Metrics {
     /// LDAP binds and searches (a handle for the directory client).
     pub ldap: LdapMetrics,
+    tokens: Counter,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     auth: Family<AuthLabels, Counter>,
@@ -210,6 +211,7 @@ impl Metrics {
             last_reload_success: Gauge::default(),
             last_reload_time: Gauge::default(),
             ldap: LdapMetrics::new(),
+            tokens: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -287,6 +289,11 @@ impl Metrics {
             Unit::Seconds,
             m.ldap.duration.clone(),
         );
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued by the token endpoint (token mode)",
+            m.tokens.clone(),
+        );
         m.last_reload_success.set(1);
         m.last_reload_time.set(unix_now());
         Metrics { registry, ..m }
@@ -312,6 +319,11 @@ impl Metrics {
     /// Counts one login check.
     pub fn auth(&self, result: AuthResult) {
         self.auth.get_or_create(&AuthLabels { result }).inc();
+    }
+
+    /// Counts one access token issued.
+    pub fn token_issued(&self) {
+        self.tokens.inc();
     }
 
     /// Counts one request refused by the throttle.

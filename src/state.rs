@@ -63,6 +63,9 @@ pub enum Error {
         /// Why.
         error: String,
     },
+    /// `[token]`: the signing key or a certificate.
+    #[error("{0}")]
+    Token(#[source] crate::token::service::Error),
     /// `[ldap]`: the client could not be set up.
     #[error("{0}")]
     Ldap(#[source] crate::auth::ldap::BuildError),
@@ -115,6 +118,8 @@ pub struct State {
     pub groups: Groups,
     /// The authorization rules; `None`: every authenticated user may do everything.
     pub rules: Option<Rules>,
+    /// Token mode's token server; `None` in Basic mode.
+    pub token: Option<Arc<crate::token::service::TokenService>>,
     /// `WWW-Authenticate` value for 401 answers.
     pub challenge: HeaderValue,
     /// Peers whose forwarding headers are kept.
@@ -184,6 +189,12 @@ impl State {
             authenticator = authenticator.with_directory(directory);
         }
         let groups = load_groups(config, strictness)?;
+        let token = match &config.token {
+            Some(t) => Some(Arc::new(
+                crate::token::service::TokenService::load(t).map_err(Error::Token)?,
+            )),
+            None => None,
+        };
         let rules = Rules::compile(&authz_config(config)?).map_err(Error::Rules)?;
         let challenge =
             HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.auth.realm.as_str()))
@@ -202,6 +213,7 @@ impl State {
             authenticator,
             groups,
             rules,
+            token,
             challenge,
             trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
             user_agents: UaBlocklist::new(config.user_agent.block.clone()),
@@ -212,6 +224,8 @@ impl State {
                 Some(&config.tls.cert),
                 Some(&config.tls.key),
                 config.auth.htpasswd.as_ref(),
+                config.token.as_ref().map(|t| &t.key),
+                config.token.as_ref().map(|t| &t.cert),
                 config
                     .ldap
                     .as_ref()
@@ -223,6 +237,7 @@ impl State {
             ]
             .into_iter()
             .flatten()
+            .chain(config.token.iter().flat_map(|t| &t.previous_certs))
             .cloned()
             .collect(),
         })

@@ -97,6 +97,29 @@ impl DirectoryLogins {
         }
     }
 
+    /// A user's groups without a password: cached, or searched; `None` when the
+    /// user is not (or no longer) in the directory.
+    pub async fn lookup(&self, user: &str) -> Result<Option<Vec<String>>, Error> {
+        if let Some(groups) = self.groups.fresh(user) {
+            return Ok(Some(groups));
+        }
+        match self.directory.lookup_groups(user).await {
+            Ok(Some(groups)) => {
+                self.groups.put(user, groups.clone());
+                Ok(Some(groups))
+            }
+            Ok(None) => {
+                self.groups.forget(user);
+                Ok(None)
+            }
+            Err(f) if f.is_unreachable() => match self.groups.any(user) {
+                Some(groups) => Ok(Some(groups)),
+                None => Err(self.error(f)),
+            },
+            Err(f) => Err(self.error(f)),
+        }
+    }
+
     /// One full login: search, bind, groups.
     async fn login(&self, user: &str, password: &Password) -> Result<bool, Error> {
         let entry = match self

@@ -132,6 +132,18 @@ impl Authenticator {
         self.users.get(user).is_some()
     }
 
+    /// The groups the backends know for `user` without a password (for refresh
+    /// tokens): `Some` (possibly empty) while the user exists, `None` once gone.
+    pub async fn current_groups(&self, user: &str) -> Result<Option<Vec<String>>, Error> {
+        if self.users.get(user).is_some() {
+            return Ok(Some(Vec::new()));
+        }
+        match &self.directory {
+            Some(directory) => directory.lookup(user).await,
+            None => Ok(None),
+        }
+    }
+
     /// How many hash verifications run at once: one per core.
     pub fn verify_concurrency() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())

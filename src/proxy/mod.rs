@@ -16,6 +16,7 @@ pub mod body;
 mod catalog;
 pub mod error;
 pub mod record;
+mod token;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -71,6 +72,11 @@ async fn pipeline(
     ctx: &mut Record,
     req: Request<Incoming>,
 ) -> Result<Response<Answer>, Error> {
+    if let Some(service) = &state.token {
+        if req.uri().path() == service.config().path {
+            return token::serve(state, service, ctx, req).await;
+        }
+    }
     match route::classify(req.uri().path())? {
         Route::Registry => {}
         Route::RegistryNoSlash => return redirect_to_v2(&req),
@@ -80,6 +86,13 @@ async fn pipeline(
     // Classified once: for the rules here, and for the audit line at the end.
     let uri = req.uri();
     ctx.access = Some(access::classify(req.method(), uri.path(), uri.query()));
+    if state.token.is_some() {
+        // Token mode: the registry checks the client's bearer token itself.
+        let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
+        ctx.track_body(progress.clone());
+        let response = forward(state, upstream_req, &progress).await?;
+        return Ok(rewrite_response(state, response));
+    }
     let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
     ctx.user = Some(
         who.as_ref()
@@ -149,6 +162,16 @@ async fn authenticate(
         Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
         Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
     };
+    verify_credentials(state, client, &credentials).await.map(Some)
+}
+
+/// Checks one user name and password (throttle first), with the user's groups from
+/// every source; for `/v2/` requests and the token endpoint alike.
+pub(crate) async fn verify_credentials(
+    state: &State,
+    client: IpAddr,
+    credentials: &basic::Credentials,
+) -> Result<Identity, Error> {
     if let Err(wait) = state.throttle.check(client, &credentials.user) {
         state.metrics.throttled();
         return Err(Error::Throttled(wait));
@@ -172,7 +195,7 @@ async fn authenticate(
             identity.groups.extend(state.groups.of(&identity.user));
             identity.groups.sort();
             identity.groups.dedup();
-            Ok(Some(identity))
+            Ok(identity)
         }
         Err(crate::auth::Error::InvalidCredentials) => {
             state.metrics.auth(AuthResult::failure);
@@ -210,7 +233,11 @@ fn rewrite_request(
         .map_err(|e| Error::Internal(Box::new(e)))?;
     parts.version = Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(AUTHORIZATION);
+    if state.token.is_none() {
+        // Basic mode: the credentials were for the gate. Token mode: the bearer
+        // token is for the registry.
+        parts.headers.remove(AUTHORIZATION);
+    }
     // The gate answers `Expect: 100-continue` itself when it starts reading the body.
     parts.headers.remove(EXPECT);
     headers::set_forwarding(

@@ -1,0 +1,176 @@
+//! The token endpoint of token mode (`[token] path`, GET and the OAuth2 POST): reads
+//! the request, authenticates the client with the same users and groups as Basic
+//! mode, grants requested ∩ allowed with the same rules, and answers a signed token.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use super::{verify_credentials, Answer, Error};
+use crate::auth::Identity;
+use crate::basic;
+use crate::proxy::record::Record;
+use crate::state::State;
+use crate::token::request::{self, Grant, OAuthError, TokenRequest, MAX_FORM_BYTES};
+use crate::token::scope;
+use crate::token::service::{scope_text, TokenService};
+
+/// The JSON answer (token spec, plus `scope` for OAuth2 POSTs).
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    token: &'a str,
+    access_token: &'a str,
+    expires_in: u64,
+    issued_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+/// Serves one request to the token endpoint.
+pub async fn serve(
+    state: &State,
+    service: &TokenService,
+    ctx: &mut Record,
+    req: Request<Incoming>,
+) -> Result<Response<Answer>, Error> {
+    let parsed = match *req.method() {
+        Method::GET => {
+            let basic = match basic::parse(req.headers()) {
+                Ok(c) => c,
+                Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
+                Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
+            };
+            request::from_query(req.uri().query(), basic)
+        }
+        Method::POST => {
+            let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
+                .collect()
+                .await
+                .map_err(Error::ClientAborted)?
+                .to_bytes();
+            request::from_form(&body)
+        }
+        _ => return Ok(oauth_error(StatusCode::METHOD_NOT_ALLOWED, &OAuthError::invalid_request("use GET or POST"))),
+    };
+    let request = match parsed {
+        Ok(r) => r,
+        Err(e) => return Ok(oauth_error(StatusCode::BAD_REQUEST, &e)),
+    };
+    if let Some(asked) = &request.service {
+        if *asked != service.config().service {
+            let e = OAuthError::invalid_request(format!("unknown service {asked:?}"));
+            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
+        }
+    }
+    let scopes = match scope::parse_scopes(request.scopes.iter().map(String::as_str)) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = OAuthError {
+                error: "invalid_scope",
+                description: e.to_string(),
+            };
+            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
+        }
+    };
+    let (who, presented_refresh) = identify(state, service, ctx.client, &request).await?;
+    ctx.user = Some(who.as_ref().map_or("anonymous", |i| i.user.as_str()).to_owned());
+    let granted = scope::grant(state.rules.as_ref(), who.as_ref(), &scopes);
+    let now = SystemTime::now();
+    let subject = who.as_ref().map_or("", |i| i.user.as_str());
+    let issued = service
+        .issue(subject, granted.clone(), now)
+        .map_err(|e| Error::Internal(Box::new(e)))?;
+    let refresh = match (request.offline, presented_refresh) {
+        // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
+        (_, Some(token)) => Some(token),
+        (true, None) => service
+            .refresh_token(subject, now)
+            .map_err(|e| Error::Internal(Box::new(e)))?,
+        (false, None) => None,
+    };
+    tracing::info!(
+        target: "token",
+        user = %ctx.user.as_deref().unwrap_or("-"),
+        client = %ctx.client,
+        client_id = %request.client_id.as_deref().unwrap_or("-"),
+        asked = %request.scopes.join(" "),
+        granted = %scope_text(&granted),
+        refresh = refresh.is_some(),
+        "token issued"
+    );
+    state.metrics.token_issued();
+    let body = TokenResponse {
+        token: &issued.token,
+        access_token: &issued.token,
+        expires_in: issued.expires_in,
+        issued_at: &issued.issued_at,
+        refresh_token: refresh.as_deref(),
+        scope: request.oauth.then(|| scope_text(&granted)),
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| Error::Internal(Box::new(e)))?;
+    Ok(json_response(StatusCode::OK, json))
+}
+
+/// Who the client is: `None` for an anonymous GET. A refresh grant also returns the
+/// refresh token it presented, which the answer repeats.
+async fn identify(
+    state: &State,
+    service: &TokenService,
+    client: IpAddr,
+    request: &TokenRequest,
+) -> Result<(Option<Identity>, Option<String>), Error> {
+    match &request.grant {
+        Grant::Basic(None) => Ok((None, None)),
+        Grant::Basic(Some(credentials)) | Grant::Password(credentials) => {
+            verify_credentials(state, client, credentials)
+                .await
+                .map(|i| (Some(i), None))
+        }
+        Grant::Refresh(token) => {
+            let user = service.check_refresh(token, SystemTime::now()).map_err(|e| {
+                tracing::info!(error = %e, "refresh token refused");
+                Error::Unauthorized("invalid refresh token")
+            })?;
+            // Still a user? Rights are computed afresh below from today's groups and rules.
+            let groups = match state.authenticator.current_groups(&user).await {
+                Ok(Some(groups)) => groups,
+                Ok(None) => {
+                    tracing::info!(user, "refresh token of a user who no longer exists refused");
+                    return Err(Error::Unauthorized("invalid refresh token"));
+                }
+                Err(crate::auth::Error::Unavailable { reason, retry_after }) => {
+                    return Err(Error::DirectoryUnavailable(retry_after, reason))
+                }
+                Err(e) => return Err(Error::Internal(Box::new(e))),
+            };
+            let mut groups: Vec<String> = groups.into_iter().chain(state.groups.of(&user)).collect();
+            groups.sort();
+            groups.dedup();
+            Ok((Some(Identity { user, groups }), Some(token.clone())))
+        }
+    }
+}
+
+fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Answer> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(json))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Tokens must not be cached (RFC 6749 §5.1).
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn oauth_error(status: StatusCode, e: &OAuthError) -> Response<Answer> {
+    let body = serde_json::json!({ "error": e.error, "error_description": e.description });
+    json_response(status, body.to_string().into_bytes())
+}

@@ -1,0 +1,233 @@
+//! Issuing tokens: access tokens for the registry, and refresh tokens any replica
+//! can check with nothing but the public keys (no shared store).
+//!
+//! Knows nothing of HTTP: the endpoint (`proxy::token`) authenticates the client and
+//! computes the granted access with [`super::scope::grant`]; this signs.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use super::jwt::{self, KeyHint};
+use super::keys::{self, SigningKey, VerifyingKey};
+use super::scope::Access;
+use crate::config::token::TokenConfig;
+
+/// How far `nbf` is set back, for clients and registries whose clocks run behind.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// The `aud` of refresh tokens: the service with a suffix, so that the registry (which
+/// accepts only `aud` = its service) never takes a refresh token as an access token.
+const REFRESH_AUDIENCE_SUFFIX: &str = "#refresh";
+
+/// The claims of an access token (distribution's `ClaimSet`; `aud` a single string,
+/// which registry 2.8 requires).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// `token.issuer`.
+    pub iss: String,
+    /// The user; empty for an anonymous client.
+    pub sub: String,
+    /// `token.service`.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Not before, Unix seconds (backdated by [`CLOCK_SKEW`]).
+    pub nbf: u64,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// A random ID.
+    pub jti: String,
+    /// What is granted.
+    pub access: Vec<Access>,
+}
+
+/// The claims of a refresh token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    /// `token.issuer`.
+    pub iss: String,
+    /// The user it was issued to.
+    pub sub: String,
+    /// `token.service` + `#refresh`.
+    pub aud: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// A random ID.
+    pub jti: String,
+}
+
+/// A signed access token and its times.
+#[derive(Debug)]
+pub struct Issued {
+    /// The compact JWS.
+    pub token: String,
+    /// Seconds it is valid for.
+    pub expires_in: u64,
+    /// When it was issued, RFC 3339.
+    pub issued_at: String,
+}
+
+/// Why a token service cannot be built or a refresh token is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `token.key` / `token.cert`.
+    #[error("token.key/token.cert: {0}")]
+    Key(#[source] keys::Error),
+    /// One of `token.previous_certs`.
+    #[error("token.previous_certs {}: {error}", .path.display())]
+    PreviousCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: keys::Error,
+    },
+    /// Signing failed (a bug or a broken key).
+    #[error("signing a token: {0}")]
+    Sign(#[source] jwt::Error),
+    /// The refresh token is forged, for another service, or expired.
+    #[error("refresh token refused: {0}")]
+    Refresh(String),
+    /// The system clock is before 1970.
+    #[error("system clock before the Unix epoch")]
+    Clock,
+}
+
+/// Signs tokens with the newest key and checks refresh tokens against every key.
+#[derive(Debug)]
+pub struct TokenService {
+    config: TokenConfig,
+    signing: SigningKey,
+    /// The signing key's public half first, then `previous_certs`.
+    verifying: Vec<VerifyingKey>,
+    random: SystemRandom,
+}
+
+impl TokenService {
+    /// Loads the keys `config` names.
+    pub fn load(config: &TokenConfig) -> Result<TokenService, Error> {
+        let signing = SigningKey::load(&config.key, &config.cert).map_err(Error::Key)?;
+        let mut verifying = vec![signing.verifying_key().clone()];
+        for path in &config.previous_certs {
+            let key = VerifyingKey::from_cert(path).map_err(|error| Error::PreviousCert {
+                path: path.clone(),
+                error,
+            })?;
+            verifying.push(key);
+        }
+        Ok(TokenService {
+            config: config.clone(),
+            signing,
+            verifying,
+            random: SystemRandom::new(),
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &TokenConfig {
+        &self.config
+    }
+
+    /// The signing key's ID.
+    pub fn kid(&self) -> &str {
+        self.signing.kid()
+    }
+
+    /// Every public key as a JWKS, for registry 3's `auth.token.jwks`.
+    pub fn jwks(&self) -> serde_json::Value {
+        jwt::jwks(&self.verifying)
+    }
+
+    /// Signs an access token for `subject` (empty: anonymous) granting `access`.
+    pub fn issue(&self, subject: &str, access: Vec<Access>, now: SystemTime) -> Result<Issued, Error> {
+        let iat = unix(now)?;
+        let expires_in = self.config.expiration.0.as_secs();
+        let claims = Claims {
+            iss: self.config.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: self.config.service.clone(),
+            exp: iat + expires_in,
+            nbf: iat.saturating_sub(CLOCK_SKEW.as_secs()),
+            iat,
+            jti: self.jti(),
+            access,
+        };
+        let token = jwt::sign(&self.signing, &claims, KeyHint::Chain).map_err(Error::Sign)?;
+        Ok(Issued {
+            token,
+            expires_in,
+            issued_at: humantime::format_rfc3339_seconds(now).to_string(),
+        })
+    }
+
+    /// A refresh token for `subject`, or `None` when `token.refresh_expiration` is 0.
+    pub fn refresh_token(&self, subject: &str, now: SystemTime) -> Result<Option<String>, Error> {
+        let lifetime = self.config.refresh_expiration.0.as_secs();
+        if lifetime == 0 || subject.is_empty() {
+            return Ok(None);
+        }
+        let iat = unix(now)?;
+        let claims = RefreshClaims {
+            iss: self.config.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: self.refresh_audience(),
+            exp: iat + lifetime,
+            iat,
+            jti: self.jti(),
+        };
+        jwt::sign(&self.signing, &claims, KeyHint::KidOnly)
+            .map(Some)
+            .map_err(Error::Sign)
+    }
+
+    /// The user a refresh token was issued to, if it is ours, for this service and
+    /// not expired. Whether the user still exists is the caller's question.
+    pub fn check_refresh(&self, token: &str, now: SystemTime) -> Result<String, Error> {
+        let claims: RefreshClaims =
+            jwt::verify(token, &self.verifying).map_err(|e| Error::Refresh(e.to_string()))?;
+        if claims.iss != self.config.issuer || claims.aud != self.refresh_audience() {
+            return Err(Error::Refresh("issued for another service".into()));
+        }
+        if claims.exp <= unix(now)? {
+            return Err(Error::Refresh("expired".into()));
+        }
+        if claims.sub.is_empty() {
+            return Err(Error::Refresh("no subject".into()));
+        }
+        Ok(claims.sub)
+    }
+
+    fn refresh_audience(&self) -> String {
+        format!("{}{REFRESH_AUDIENCE_SUFFIX}", self.config.service)
+    }
+
+    fn jti(&self) -> String {
+        let mut bytes = [0u8; 16];
+        // The system random source failing is not recoverable; a fixed ID would be
+        // wrong but not unsafe (jti is informational for the registry).
+        let _ = self.random.fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn unix(t: SystemTime) -> Result<u64, Error> {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| Error::Clock)
+}
+
+/// The space-separated scope text of granted access (the OAuth2 answer's `scope`):
+/// entries with no granted action are left out.
+pub fn scope_text(access: &[Access]) -> String {
+    access
+        .iter()
+        .filter(|a| !a.actions.is_empty())
+        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,313 @@
+//! Token mode end to end: the real registry (2.8) runs with `auth.token` pointing at the
+//! gate's `/auth`, and real clients (skopeo, podman, a curl-like script) go through
+//! the whole dance: 401 Bearer challenge, token request, token on the registry.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use registry_gate::config::Config;
+use registry_gate::state::{State, Strictness};
+use serde_json::Value;
+
+use crate::support::client::{basic, Proto};
+use crate::support::oci;
+use crate::support::podman::{self, Podman};
+use crate::support::proxy::TestProxy;
+use crate::support::registry::Registry;
+use crate::support::skopeo;
+
+const SERVICE: &str = "registry.test";
+
+const RULES: &str = r#"
+[authz]
+rules = [
+  { account = "admin", actions = ["*"] },
+  { account = "anonymous", name = "public/**", actions = ["pull"] },
+  { account = "alice", name = "**", actions = ["pull", "push"] },
+  { account = "bob", name = "**", actions = ["pull"] },
+]
+"#;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The gate in token mode in front of a registry that trusts its token certificate.
+async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
+    let generated =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    // The registry's address is not known yet: start with a placeholder upstream,
+    // then point the gate at the registry once it runs (as a reload would).
+    let proxy = TestProxy::builder("http://127.0.0.1:9")
+        .user("alice", "pw-a")
+        .user("bob", "pw-b")
+        .user("admin", "pw-admin")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{extra_token_keys}\n{RULES}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let realm = format!("https://{}/auth", proxy.authority());
+    let bundle = proxy.path("token.crt");
+    let registry = blocking(move || {
+        Registry::builder()
+            .auth_yaml(&format!(
+                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
+                bundle.display()
+            ))
+            .start()
+    })
+    .await;
+    let config_path = proxy.path("proxy.toml");
+    let text = std::fs::read_to_string(&config_path)
+        .expect("config")
+        .replace("http://127.0.0.1:9", &registry.url());
+    std::fs::write(&config_path, text).expect("rewrite config");
+    let config = Config::load(&config_path).expect("config");
+    let state = State::build(&config, Strictness::Lenient).expect("state");
+    proxy.state_tx.send_replace(Arc::new(state));
+    (registry, proxy)
+}
+
+/// `WWW-Authenticate: Bearer realm="..",service="..",scope=".."` as a map.
+fn challenge_params(value: &str) -> std::collections::HashMap<String, String> {
+    let rest = value.strip_prefix("Bearer ").expect("a Bearer challenge");
+    let mut params = std::collections::HashMap::new();
+    let mut chars = rest;
+    while let Some((key, after)) = chars.split_once("=\"") {
+        let Some((val, tail)) = after.split_once('"') else { break };
+        params.insert(key.trim_start_matches(',').trim().to_string(), val.to_string());
+        chars = tail;
+    }
+    params
+}
+
+fn claims(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let decode = |p: Option<&str>| -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p.expect("part")).expect("base64url"))
+            .expect("json")
+    };
+    (decode(parts.next()), decode(parts.next()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_and_podman_push_and_pull_with_tokens_the_registry_checks() {
+    let (registry, proxy) = token_setup("").await;
+    let (host, trust) = (proxy.authority(), proxy.trust_dir());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_owned();
+    blocking(move || {
+        let image = oci::build_image(&root.join("src"), "v1", &[64 * 1024, 3000], 21);
+        let push = |repo: &str, creds: &str| {
+            skopeo::copy(
+                &image.reference(),
+                &format!("docker://{host}/{repo}:v1"),
+                &["--dest-creds", creds, "--dest-cert-dir", &trust, "--preserve-digests"],
+            )
+        };
+        push("team/app", "alice:pw-a").expect_success();
+        push("public/base", "alice:pw-a").expect_success();
+        // bob may only pull: the registry refuses his push (his token grants pull only).
+        let refused = push("team/bob", "bob:pw-b").expect_failure();
+        assert!(
+            refused.stderr.to_lowercase().contains("denied")
+                || refused.stderr.contains("unauthorized"),
+            "{}",
+            refused.stderr
+        );
+        let wrong = push("team/app", "alice:wrong").expect_failure();
+        assert!(wrong.stderr.contains("401") || wrong.stderr.to_lowercase().contains("unauthorized"), "{}", wrong.stderr);
+        // bob pulls; an anonymous client pulls the open repository only.
+        skopeo::copy(
+            &format!("docker://{host}/team/app:v1"),
+            &format!("oci:{}:v1", root.join("bob").display()),
+            &["--src-creds", "bob:pw-b", "--src-cert-dir", &trust],
+        )
+        .expect_success();
+        skopeo::copy(
+            &format!("docker://{host}/public/base:v1"),
+            &format!("oci:{}:v1", root.join("anon").display()),
+            &["--src-no-creds", "--src-cert-dir", &trust],
+        )
+        .expect_success();
+        skopeo::copy(
+            &format!("docker://{host}/team/app:v1"),
+            &format!("oci:{}:v1", root.join("anon2").display()),
+            &["--src-no-creds", "--src-cert-dir", &trust],
+        )
+        .expect_failure();
+
+        // podman: login (which asks the realm for a token) and push.
+        let podman = Podman::new();
+        let login = podman
+            .run_with_stdin(
+                &["login", "--cert-dir", &trust, "-u", "alice", "--password-stdin", &host],
+                "pw-a\n",
+                podman::TIMEOUT,
+            )
+            .expect_success();
+        assert!(login.stdout.contains("Login Succeeded"), "{}", login.stdout);
+        let id = podman
+            .import_oci(&image.layout, &image.tag)
+            .expect_success()
+            .stdout
+            .trim()
+            .to_string();
+        let name = format!("{host}/team/podman:v1");
+        podman.run(&["tag", &id, &name]).expect_success();
+        podman
+            .run(&["push", "--signature-policy", &podman.policy(), "--cert-dir", &trust, &name])
+            .expect_success();
+    })
+    .await;
+    assert!(registry.log().contains("team/podman"), "podman's push reached the registry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_curl_script_reads_the_challenge_asks_the_realm_and_lists_the_catalog() {
+    let (_registry, proxy) = token_setup("").await;
+    let client = proxy.client();
+    // Step 1: the registry's challenge, passed through the gate.
+    let answer = client
+        .send_empty(Proto::H1, client.request(Proto::H1, "GET", "/v2/_catalog"))
+        .await;
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    let params = challenge_params(&answer.one("www-authenticate"));
+    assert_eq!(params["realm"], format!("https://{}/auth", proxy.authority()));
+    assert_eq!(params["service"], SERVICE);
+    assert_eq!(params["scope"], "registry:catalog:*");
+    // Step 2: the realm, with Basic credentials.
+    let path = format!("/auth?service={}&scope={}", params["service"], params["scope"]);
+    let req = client
+        .request(Proto::H1, "GET", &path)
+        .header("authorization", basic("admin", "pw-admin"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.one("cache-control"), "no-store");
+    let body: Value = serde_json::from_str(&answer.text()).expect("json");
+    let token = body["token"].as_str().expect("token").to_string();
+    assert_eq!(body["access_token"], body["token"]);
+    assert_eq!(body["expires_in"], 300);
+    assert!(body["issued_at"].as_str().expect("issued_at").ends_with('Z'));
+    assert!(body.get("refresh_token").is_none());
+    // Every claim, and the kid against the JWKS.
+    let (header, claims) = claims(&token);
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "JWT");
+    assert!(header["x5c"].as_array().is_some_and(|c| c.len() == 1), "{header}");
+    let jwks = proxy.state_tx.borrow().token.as_ref().expect("token mode").jwks();
+    assert_eq!(jwks["keys"][0]["kid"], header["kid"], "{jwks}");
+    assert_eq!(claims["iss"], "registry-gate");
+    assert_eq!(claims["sub"], "admin");
+    assert_eq!(claims["aud"], SERVICE);
+    let (iat, nbf, exp) = (
+        claims["iat"].as_u64().expect("iat"),
+        claims["nbf"].as_u64().expect("nbf"),
+        claims["exp"].as_u64().expect("exp"),
+    );
+    assert_eq!(exp, iat + 300);
+    assert!(nbf < iat, "nbf backdated");
+    assert_eq!(claims["jti"].as_str().map(str::len), Some(32));
+    assert_eq!(
+        claims["access"],
+        serde_json::json!([{ "type": "registry", "name": "catalog", "actions": ["*"] }])
+    );
+    // Step 3: the token on the catalog.
+    let req = client
+        .request(Proto::H1, "GET", "/v2/_catalog")
+        .header("authorization", format!("Bearer {token}"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.text().contains("\"repositories\""), "{}", answer.text());
+
+    // Wrong credentials: 401 with a Basic challenge; malformed scope: 400 OAuth error.
+    let req = client
+        .request(Proto::H1, "GET", "/auth?service=registry.test")
+        .header("authorization", basic("admin", "nope"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 401);
+    assert!(answer.one("www-authenticate").starts_with("Basic "));
+    let answer = client
+        .send_empty(Proto::H1, client.request(Proto::H1, "GET", "/auth?scope=repository:x"))
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("invalid_scope"), "{}", answer.text());
+    // bob asking pull and push on a repository gets pull only, without an error.
+    let req = client
+        .request(Proto::H1, "GET", "/auth?service=registry.test&scope=repository:team/app:pull,push")
+        .header("authorization", basic("bob", "pw-b"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    let body: Value = serde_json::from_str(&answer.text()).expect("json");
+    let (_, claims) = self::claims(body["token"].as_str().expect("token"));
+    assert_eq!(
+        claims["access"],
+        serde_json::json!([{ "type": "repository", "name": "team/app", "actions": ["pull"] }])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_post_password_and_refresh_grants() {
+    let (_registry, proxy) = token_setup("").await;
+    let client = proxy.client();
+    let post = |form: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "POST", "/auth")
+                .header("content-type", "application/x-www-form-urlencoded");
+            let answer = client.send_bytes(Proto::H1, req, form.into_bytes()).await;
+            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
+            (answer.status.as_u16(), body)
+        }
+    };
+    let (status, body) = post(format!(
+        "grant_type=password&username=alice&password=pw-a&service={SERVICE}&client_id=containerd&access_type=offline&scope=repository%3Ateam%2Fapp%3Apull%2Cpush"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "repository:team/app:pull,push");
+    let refresh = body["refresh_token"].as_str().expect("refresh token").to_string();
+    // The refresh token is no access token for the registry.
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", format!("Bearer {refresh}"));
+    assert_eq!(client.send_empty(Proto::H1, req).await.status, 401);
+
+    let (status, body) = post(format!(
+        "grant_type=refresh_token&refresh_token={refresh}&service={SERVICE}&client_id=containerd&scope=repository%3Ateam%2Fapp%3Apull"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["refresh_token"], refresh.as_str(), "the same refresh token comes back");
+    let token = body["access_token"].as_str().expect("access token");
+    let req = client
+        .request(Proto::H1, "GET", "/v2/team/app/tags/list")
+        .header("authorization", format!("Bearer {token}"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_ne!(answer.status, 401, "{}", answer.text());
+
+    // A forged refresh token, an unknown grant, a missing password.
+    let (status, _) = post(format!("grant_type=refresh_token&refresh_token={refresh}x")).await;
+    assert_eq!(status, 401);
+    let (status, body) = post("grant_type=authorization_code&code=x".into()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, _) = post("grant_type=password&username=alice".into()).await;
+    assert_eq!(status, 400);
+
+    // GET with offline_token=true also hands out a refresh token.
+    let req = client
+        .request(Proto::H1, "GET", &format!("/auth?service={SERVICE}&offline_token=true&client_id=docker"))
+        .header("authorization", basic("bob", "pw-b"));
+    let body: Value = serde_json::from_str(&client.send_empty(Proto::H1, req).await.text()).expect("json");
+    assert!(body["refresh_token"].is_string(), "{body}");
+}
