@@ -1,3 +1,4 @@
 //! Token mode: a token server per the distribution token spec.
 
+pub mod jwt;
 pub mod keys;
