@@ -14,7 +14,7 @@
 //! [`SigningKey::load`] refuses the pair at start-up: it reads the public key out of
 //! the certificate's SubjectPublicKeyInfo (with the small DER walk in `keys/der.rs`) and
 //! requires it to equal, field by field, the public key ring derives from the
-//! private key.
+//! private key. An expired certificate is refused too, for the same reason.
 //!
 //! # Key IDs
 //!
@@ -45,6 +45,7 @@
 //! what [`super::jwt::KeyHint::Chain`] sends, no registry looks at the `kid`.
 
 mod der;
+mod private;
 mod public;
 
 use std::fmt;
@@ -53,10 +54,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
+use self::private::Private;
 use self::public::PublicKey;
 use crate::tls;
 
@@ -143,6 +144,8 @@ pub struct VerifyingKey {
     public: PublicKey,
     /// The thumbprint of `public`; computed once.
     kid: String,
+    /// When the leaf certificate expires; registries refuse its tokens after that.
+    not_after: SystemTime,
     /// The certificate chain, leaf first; the leaf holds `public`.
     chain: Vec<CertificateDer<'static>>,
 }
@@ -163,20 +166,23 @@ impl VerifyingKey {
     fn from_chain(chain: Vec<CertificateDer<'static>>) -> Result<Self, String> {
         let mut leaf = None;
         for (i, cert) in chain.iter().enumerate() {
-            let spki = der::certificate_spki(cert).map_err(|der::Invalid(expected)| {
+            let read = der::certificate(cert).map_err(|der::Invalid(expected)| {
                 format!(
                     "certificate {} of {}: expected {expected}",
                     i + 1,
                     chain.len()
                 )
             })?;
-            leaf.get_or_insert(spki);
+            leaf.get_or_insert(read);
         }
         let leaf = leaf.ok_or_else(|| "no certificate".to_string())?;
-        let public = PublicKey::from_spki(leaf)?;
+        let public = PublicKey::from_spki(leaf.key)?;
+        let not_after = unix_time(leaf.not_after)
+            .ok_or_else(|| format!("certificate end time {} is out of range", leaf.not_after))?;
         Ok(VerifyingKey {
             kid: public.thumbprint(),
             public,
+            not_after,
             chain,
         })
     }
@@ -189,6 +195,12 @@ impl VerifyingKey {
     /// The one algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.public.algorithm()
+    }
+
+    /// When the leaf certificate expires (its `notAfter`). Registries verify the
+    /// chain of every token, so none signed with this key is accepted after that.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
     }
 
     /// The certificate chain, leaf first, as DER.
@@ -226,15 +238,13 @@ impl fmt::Debug for VerifyingKey {
         f.debug_struct("VerifyingKey")
             .field("kid", &self.kid)
             .field("alg", &self.algorithm())
+            .field(
+                "not_after",
+                &format_args!("{}", humantime::format_rfc3339_seconds(self.not_after)),
+            )
             .field("chain_len", &self.chain.len())
             .finish()
     }
-}
-
-/// The private half of a key pair.
-enum Private {
-    P256(EcdsaKeyPair),
-    Rsa(RsaKeyPair),
 }
 
 /// The key the token server signs with, with its certificate chain.
@@ -249,18 +259,28 @@ impl SigningKey {
     /// Reads a PEM private key and the PEM certificate chain issued for it (leaf
     /// first). Keys: EC P-256 as PKCS#8 (`BEGIN PRIVATE KEY`) or SEC1 (`BEGIN EC
     /// PRIVATE KEY`); RSA of at least 2048 bits as PKCS#8 or PKCS#1 (`BEGIN RSA
-    /// PRIVATE KEY`). Fails if the leaf certificate holds another key.
+    /// PRIVATE KEY`). Fails if the leaf certificate holds another key or has
+    /// expired.
     pub fn load(key: &Path, cert: &Path) -> Result<Self, Error> {
         let rng = SystemRandom::new();
-        let private = private_key(&tls::load_key(key)?, &rng).map_err(|reason| Error::Key {
+        let private = Private::parse(&tls::load_key(key)?, &rng).map_err(|reason| Error::Key {
             path: key.to_path_buf(),
             reason,
         })?;
         let public = VerifyingKey::from_cert(cert)?;
-        if private_public(&private) != public.public {
+        if private.public() != public.public {
             return Err(Error::Mismatch {
                 key: key.to_path_buf(),
                 cert: cert.to_path_buf(),
+            });
+        }
+        if public.not_after < SystemTime::now() {
+            let at = humantime::format_rfc3339_seconds(public.not_after);
+            return Err(Error::Cert {
+                path: cert.to_path_buf(),
+                reason: format!(
+                    "the certificate expired at {at}; registries would refuse its tokens"
+                ),
             });
         }
         Ok(SigningKey {
@@ -293,21 +313,11 @@ impl SigningKey {
     /// The JWS signature of `message`: `r || s` (64 bytes) for ES256, the PKCS#1
     /// v1.5 signature (the modulus' length) for RS256.
     pub fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let failed = |_| Error::Sign {
-            kid: self.kid().to_string(),
-        };
-        match &self.private {
-            Private::P256(pair) => pair
-                .sign(&self.rng, message)
-                .map(|sig| sig.as_ref().to_vec())
-                .map_err(failed),
-            Private::Rsa(pair) => {
-                let mut sig = vec![0; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
-                    .map_err(failed)?;
-                Ok(sig)
-            }
-        }
+        self.private
+            .sign(&self.rng, message)
+            .map_err(|_| Error::Sign {
+                kid: self.kid().to_string(),
+            })
     }
 }
 
@@ -320,79 +330,13 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// Parses a private key into ring's form, or says why it cannot be used.
-fn private_key(key: &PrivateKeyDer<'_>, rng: &SystemRandom) -> Result<Private, String> {
-    let rejected = |e: ring::error::KeyRejected| rejected_reason(&e.to_string());
-    let expected = |der::Invalid(what)| format!("expected {what}");
-    match key {
-        PrivateKeyDer::Pkcs8(pkcs8) => {
-            let der = pkcs8.secret_pkcs8_der();
-            match der::pkcs8_kind(der).map_err(expected)? {
-                der::Kind::P256 => {
-                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, rng)
-                        .map(Private::P256)
-                        .map_err(rejected)
-                }
-                der::Kind::Rsa => rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
-            }
-        }
-        PrivateKeyDer::Sec1(sec1) => {
-            let (scalar, point) = der::sec1_p256(sec1.secret_sec1_der()).map_err(expected)?;
-            EcdsaKeyPair::from_private_key_and_public_key(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                scalar,
-                point,
-                rng,
-            )
-            .map(Private::P256)
-            .map_err(rejected)
-        }
-        PrivateKeyDer::Pkcs1(pkcs1) => {
-            rsa(RsaKeyPair::from_der(pkcs1.secret_pkcs1_der()).map_err(rejected)?)
-        }
-        _ => Err("unsupported private key format".into()),
-    }
-}
-
-/// ring's reason for refusing a key, in words.
-fn rejected_reason(ring: &str) -> String {
-    let words = match ring {
-        "TooSmall" => "RSA key smaller than 2048 bits",
-        "TooLarge" => "RSA key larger than 8192 bits",
-        "PrivateModulusLenNotMultipleOf512Bits" => "RSA key size not a multiple of 512 bits",
-        "InconsistentComponents" => "the private and public parts of the key do not match",
-        "PublicKeyIsMissing" => "the EC key does not include its public key",
-        "InvalidEncoding" => "the key is not valid DER",
-        other => return format!("key refused ({other})"),
-    };
-    words.to_string()
-}
-
-fn rsa(pair: RsaKeyPair) -> Result<Private, String> {
-    let bits = pair.public().modulus_len() * 8;
-    if bits < MIN_RSA_BITS {
-        return Err(format!(
-            "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
-        ));
-    }
-    Ok(Private::Rsa(pair))
-}
-
-/// The public key ring derives from a private key.
-fn private_public(private: &Private) -> PublicKey {
-    match private {
-        Private::P256(pair) => PublicKey::P256(pair.public_key().as_ref().to_vec()),
-        Private::Rsa(pair) => {
-            let parts: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
-            let strip = |v: Vec<u8>| {
-                let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
-                v[start..].to_vec()
-            };
-            PublicKey::Rsa {
-                n: strip(parts.n),
-                e: strip(parts.e),
-            }
-        }
+/// `secs` seconds after (or before) the Unix epoch, if the platform can hold it.
+fn unix_time(secs: i64) -> Option<SystemTime> {
+    let offset = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(offset)
+    } else {
+        UNIX_EPOCH.checked_sub(offset)
     }
 }
 

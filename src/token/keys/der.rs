@@ -1,5 +1,6 @@
-//! Just enough DER to find a public key in the three structures token keys come in:
-//! an X.509 certificate, a PKCS#8 wrapper and a SEC1 `ECPrivateKey`.
+//! Just enough DER to find a public key in the three structures token keys come in
+//! (an X.509 certificate, a PKCS#8 wrapper and a SEC1 `ECPrivateKey`), and the
+//! certificate's expiry.
 //!
 //! Why not a crate: `x509-parser` would add a dozen crates for one field, and
 //! rustls-webpki (already built, through rustls) parses certificates but is not a
@@ -23,6 +24,8 @@ const BIT_STRING: u8 = 0x03;
 const OCTET_STRING: u8 = 0x04;
 const NULL: u8 = 0x05;
 const OID: u8 = 0x06;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
 /// `[0]` and `[1]`, constructed and context-specific: the certificate's version,
 /// and SEC1's curve and public key.
 const CONTEXT_0: u8 = 0xa0;
@@ -141,10 +144,19 @@ fn positive<'a>(contents: &'a [u8], what: &'static str) -> Result<&'a [u8], Inva
     }
 }
 
-/// The SubjectPublicKeyInfo of a certificate
-/// ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)): the seventh
-/// field of `tbsCertificate`, counting the optional `[0] version`.
-pub(super) fn certificate_spki(cert: &[u8]) -> Result<Spki<'_>, Invalid> {
+/// What [`certificate`] reads from an X.509 certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Certificate<'a> {
+    /// The validity's `notAfter`, in seconds since the Unix epoch.
+    pub(super) not_after: i64,
+    /// The SubjectPublicKeyInfo's key.
+    pub(super) key: Spki<'a>,
+}
+
+/// Reads the validity end and the SubjectPublicKeyInfo of a certificate
+/// ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)): the fifth
+/// and seventh fields of `tbsCertificate`, counting the optional `[0] version`.
+pub(super) fn certificate(cert: &[u8]) -> Result<Certificate<'_>, Invalid> {
     let certificate = only(cert, SEQUENCE, "an X.509 certificate")?;
     let tbs = Reader::new(certificate).read(SEQUENCE, "a tbsCertificate")?;
     let mut fields = Reader::new(tbs);
@@ -152,10 +164,72 @@ pub(super) fn certificate_spki(cert: &[u8]) -> Result<Spki<'_>, Invalid> {
     fields.read(INTEGER, "a certificate serial number")?;
     fields.read(SEQUENCE, "a certificate signature algorithm")?;
     fields.read(SEQUENCE, "a certificate issuer")?;
-    fields.read(SEQUENCE, "a certificate validity")?;
+    let mut validity = Reader::new(fields.read(SEQUENCE, "a certificate validity")?);
     fields.read(SEQUENCE, "a certificate subject")?;
     let spki = fields.read(SEQUENCE, "a certificate public key")?;
-    subject_public_key_info(spki)
+    time(&mut validity)?;
+    let not_after = time(&mut validity)?;
+    validity.finish("a validity of two times")?;
+    Ok(Certificate {
+        not_after,
+        key: subject_public_key_info(spki)?,
+    })
+}
+
+const TIME: &str = "a certificate time (YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)";
+
+/// An X.509 Time ([RFC 5280 §4.1.2.5](https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.5)),
+/// in seconds since the Unix epoch: UTCTime `YYMMDDHHMMSSZ` (years 1950 to 2049) or
+/// GeneralizedTime `YYYYMMDDHHMMSSZ`, the only forms RFC 5280 allows.
+fn time(reader: &mut Reader<'_>) -> Result<i64, Invalid> {
+    let (year, rest) = match reader.peek() {
+        Some(UTC_TIME) => {
+            let text = reader.read(UTC_TIME, TIME)?;
+            let yy = number(text.get(..2))?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        Some(GENERALIZED_TIME) => {
+            let text = reader.read(GENERALIZED_TIME, TIME)?;
+            (number(text.get(..4))?, &text[4..])
+        }
+        _ => return Err(Invalid(TIME)),
+    };
+    if rest.len() != 11 || rest[10] != b'Z' {
+        return Err(Invalid(TIME));
+    }
+    let field = |at: usize| number(rest.get(at..at + 2));
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(Invalid(TIME));
+    }
+    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// The decimal number written by `digits`, which must all be ASCII digits.
+fn number(digits: Option<&[u8]>) -> Result<i64, Invalid> {
+    match digits {
+        Some(d) if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
+            Ok(d.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
+        }
+        _ => Err(Invalid(TIME)),
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date: Howard Hinnant's
+/// `days_from_civil` (<https://howardhinnant.github.io/date_algorithms.html>).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Reads the contents of a SubjectPublicKeyInfo SEQUENCE.
@@ -291,10 +365,10 @@ mod tests {
         let key = rcgen::KeyPair::generate().expect("generate");
         let params = rcgen::CertificateParams::new(vec!["a.example".to_string()]).expect("params");
         let cert = params.self_signed(&key).expect("self-signed");
-        assert_eq!(
-            certificate_spki(cert.der()),
-            Ok(Spki::P256(key.public_key_raw()))
-        );
+        let got = certificate(cert.der()).expect("reads");
+        assert_eq!(got.key, Spki::P256(key.public_key_raw()));
+        // rcgen's default validity ends on 4096-01-01, a GeneralizedTime.
+        assert_eq!(got.not_after, days_from_civil(4096, 1, 1) * 86_400);
     }
 
     #[test]
@@ -307,11 +381,11 @@ mod tests {
             .der()
             .to_vec();
         for cut in [0, 1, 10, der.len() / 2, der.len() - 1] {
-            let got = certificate_spki(&der[..cut]);
+            let got = certificate(&der[..cut]).map(|c| c.not_after);
             assert!(got.is_err(), "cut at {cut} of {}: {got:?}", der.len());
         }
         assert_eq!(
-            certificate_spki(b"not DER"),
+            certificate(b"not DER").map(|c| c.not_after),
             Err(Invalid("an X.509 certificate"))
         );
     }
@@ -336,5 +410,26 @@ mod tests {
                 "an EC key on P-256 (other curves are not supported)"
             ))
         );
+    }
+
+    #[test]
+    fn certificate_times_are_read_in_both_forms() {
+        let cases: &[(u8, &str, Result<i64, Invalid>)] = &[
+            (UTC_TIME, "700101000000Z", Ok(0)),
+            (UTC_TIME, "491231235959Z", Ok(2_524_607_999)),
+            (UTC_TIME, "500101000000Z", Ok(-631_152_000)),
+            (GENERALIZED_TIME, "20500101000000Z", Ok(2_524_608_000)),
+            (GENERALIZED_TIME, "20240229120000Z", Ok(1_709_208_000)),
+            (UTC_TIME, "2402291200Z", Err(Invalid(TIME))),
+            (UTC_TIME, "240229120000+0100", Err(Invalid(TIME))),
+            (UTC_TIME, "241329120000Z", Err(Invalid(TIME))),
+            (UTC_TIME, "24022912000aZ", Err(Invalid(TIME))),
+            (GENERALIZED_TIME, "240229120000Z", Err(Invalid(TIME))),
+            (OCTET_STRING, "240229120000Z", Err(Invalid(TIME))),
+        ];
+        for (tag, text, want) in cases {
+            let der = [&[*tag, text.len() as u8][..], text.as_bytes()].concat();
+            assert_eq!(&time(&mut Reader::new(&der)), want, "{tag:#x} {text}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
 use sha2::{Digest, Sha256};
 
 use super::fixtures::{self, openssl, openssl_pair, openssl_pair_with, OPENSSL_KINDS};
@@ -346,8 +347,51 @@ fn debug_shows_the_kid_and_not_the_key() {
     assert_eq!(
         format!("{key:?}"),
         format!(
-            "SigningKey {{ public: VerifyingKey {{ kid: {:?}, alg: Es256, chain_len: 1 }}, .. }}",
-            key.kid()
+            "SigningKey {{ public: VerifyingKey {{ kid: {:?}, alg: Es256, not_after: {}, \
+             chain_len: 1 }}, .. }}",
+            key.kid(),
+            humantime::format_rfc3339_seconds(key.verifying_key().not_after())
         )
     );
+}
+
+#[test]
+fn an_expired_certificate_is_refused_and_the_end_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("generate");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let expired = params.self_signed(&key).expect("self-signed");
+    let key_path = fixtures::write(dir.path(), "old.key", &key.serialize_pem());
+    let cert_path = fixtures::write(dir.path(), "old.crt", &expired.pem());
+    let err = SigningKey::load(&key_path, &cert_path).expect_err("expired");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "token certificate file {}: the certificate expired at 2001-01-01T00:00:00Z; \
+             registries would refuse its tokens",
+            cert_path.display()
+        )
+    );
+    // A previous key's certificate still loads for verifying, and says when it ended.
+    let old = VerifyingKey::from_cert(&cert_path).expect("verifying key");
+    assert_eq!(
+        old.not_after(),
+        UNIX_EPOCH + Duration::from_secs(978_307_200)
+    );
+
+    // Generated: ten years from now. openssl `-days 2`: two days from now.
+    let generated = fixtures::generated_pair(dir.path(), "gen");
+    let openssl_made = openssl_pair(dir.path(), "ec-sec1");
+    let now = SystemTime::now();
+    for (pair, days) in [(generated, 3_652), (openssl_made, 2)] {
+        let key = SigningKey::load(&pair.key, &pair.cert).expect("loads");
+        let expected = now + Duration::from_secs(days * 86_400);
+        let off = match key.verifying_key().not_after().duration_since(expected) {
+            Ok(late) => late,
+            Err(early) => early.duration(),
+        };
+        assert!(off < Duration::from_secs(60), "{days} days: off by {off:?}");
+    }
 }
