@@ -22,6 +22,7 @@
 //! - [`headers`]: hop-by-hop removal, forwarding headers, the API-version header.
 //! - [`route`]: which paths go to the registry, and which are refused.
 //! - [`throttle`]: failed-login counters per client address and user; 429 past the limits.
+//! - [`token`]: token mode: the token server's scopes, keys and signed JWTs.
 //! - [`ua`]: the user-agent blocklist.
 
 #![forbid(unsafe_code)]

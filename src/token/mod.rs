@@ -1,4 +1,6 @@
 //! Token mode: a token server per the distribution token spec.
 
+pub mod jwt;
+pub mod keys;
 pub mod request;
 pub mod service;

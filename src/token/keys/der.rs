@@ -1,0 +1,435 @@
+//! Just enough DER to find a public key in the three structures token keys come in
+//! (an X.509 certificate, a PKCS#8 wrapper and a SEC1 `ECPrivateKey`), and the
+//! certificate's expiry.
+//!
+//! Why not a crate: `x509-parser` would add a dozen crates for one field, and
+//! rustls-webpki (already built, through rustls) parses certificates but is not a
+//! direct dependency and knows nothing of PKCS#8 or SEC1, which we must read anyway.
+//! The reader below is a walk over tag-length-value triples: one-byte tags,
+//! definite lengths of at most four bytes, every length checked against what is
+//! left, no allocation, no recursion. It does not validate a certificate (the
+//! registry does that with Go's `crypto/x509`); it only finds the key in it, and
+//! [`super::SigningKey::load`] then compares that key with the private key's.
+//!
+//! Each error is a phrase naming what was expected, for the caller to put after the
+//! file name.
+
+/// A DER structure did not have the expected shape; the text says what was expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Invalid(pub(super) &'static str);
+
+const SEQUENCE: u8 = 0x30;
+const INTEGER: u8 = 0x02;
+const BIT_STRING: u8 = 0x03;
+const OCTET_STRING: u8 = 0x04;
+const NULL: u8 = 0x05;
+const OID: u8 = 0x06;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
+/// `[0]` and `[1]`, constructed and context-specific: the certificate's version,
+/// and SEC1's curve and public key.
+const CONTEXT_0: u8 = 0xa0;
+const CONTEXT_1: u8 = 0xa1;
+
+/// 1.2.840.10045.2.1, id-ecPublicKey ([RFC 5480 §2.1.1](https://www.rfc-editor.org/rfc/rfc5480#section-2.1.1)).
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// 1.2.840.10045.3.1.7, secp256r1 alias prime256v1 alias P-256.
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// 1.2.840.113549.1.1.1, rsaEncryption ([RFC 3279 §2.3.1](https://www.rfc-editor.org/rfc/rfc3279#section-2.3.1)).
+const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+/// The kinds of key the token signer supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// ECDSA on P-256.
+    P256,
+    /// RSA.
+    Rsa,
+}
+
+/// A public key as found in a SubjectPublicKeyInfo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Spki<'a> {
+    /// The uncompressed point `04 || x || y`, 65 bytes.
+    P256(&'a [u8]),
+    /// Modulus and exponent, big-endian without leading zeros.
+    Rsa {
+        /// The modulus.
+        n: &'a [u8],
+        /// The public exponent.
+        e: &'a [u8],
+    },
+}
+
+/// A forward-only reader over a run of DER elements.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        Reader { rest: input }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    /// Reads one element, which must carry `tag`, and returns its contents.
+    fn read(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], Invalid> {
+        let (&found, after_tag) = self.rest.split_first().ok_or(Invalid(what))?;
+        if found != tag {
+            return Err(Invalid(what));
+        }
+        let (&first, mut after_len) = after_tag.split_first().ok_or(Invalid(what))?;
+        let len = match first {
+            0..=0x7f => usize::from(first),
+            0x81..=0x84 => {
+                let count = usize::from(first & 0x7f);
+                if after_len.len() < count {
+                    return Err(Invalid(what));
+                }
+                let (bytes, rest) = after_len.split_at(count);
+                after_len = rest;
+                bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b))
+            }
+            // 0x80 is BER's indefinite length, which DER forbids; longer lengths
+            // cannot fit any key or certificate we accept.
+            _ => return Err(Invalid(what)),
+        };
+        if after_len.len() < len {
+            return Err(Invalid(what));
+        }
+        let (contents, rest) = after_len.split_at(len);
+        self.rest = rest;
+        Ok(contents)
+    }
+
+    /// Reads the next element if it carries `tag`.
+    fn optional(&mut self, tag: u8, what: &'static str) -> Result<Option<&'a [u8]>, Invalid> {
+        if self.peek() == Some(tag) {
+            self.read(tag, what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Fails unless everything has been read.
+    fn finish(&self, what: &'static str) -> Result<(), Invalid> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(what))
+        }
+    }
+}
+
+/// `input` must be exactly one element with `tag`; returns its contents.
+fn only<'a>(input: &'a [u8], tag: u8, what: &'static str) -> Result<&'a [u8], Invalid> {
+    let mut reader = Reader::new(input);
+    let contents = reader.read(tag, what)?;
+    reader.finish(what)?;
+    Ok(contents)
+}
+
+/// The contents of a DER INTEGER that must be positive, without leading zeros.
+fn positive<'a>(contents: &'a [u8], what: &'static str) -> Result<&'a [u8], Invalid> {
+    match contents.first() {
+        Some(b) if b & 0x80 != 0 => Err(Invalid(what)),
+        Some(_) => {
+            let start = contents.iter().position(|&b| b != 0).ok_or(Invalid(what))?;
+            Ok(&contents[start..])
+        }
+        None => Err(Invalid(what)),
+    }
+}
+
+/// What [`certificate`] reads from an X.509 certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Certificate<'a> {
+    /// The validity's `notAfter`, in seconds since the Unix epoch.
+    pub(super) not_after: i64,
+    /// The SubjectPublicKeyInfo's key.
+    pub(super) key: Spki<'a>,
+}
+
+/// Reads the validity end and the SubjectPublicKeyInfo of a certificate
+/// ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)): the fifth
+/// and seventh fields of `tbsCertificate`, counting the optional `[0] version`.
+pub(super) fn certificate(cert: &[u8]) -> Result<Certificate<'_>, Invalid> {
+    let certificate = only(cert, SEQUENCE, "an X.509 certificate")?;
+    let tbs = Reader::new(certificate).read(SEQUENCE, "a tbsCertificate")?;
+    let mut fields = Reader::new(tbs);
+    fields.optional(CONTEXT_0, "a certificate version")?;
+    fields.read(INTEGER, "a certificate serial number")?;
+    fields.read(SEQUENCE, "a certificate signature algorithm")?;
+    fields.read(SEQUENCE, "a certificate issuer")?;
+    let mut validity = Reader::new(fields.read(SEQUENCE, "a certificate validity")?);
+    fields.read(SEQUENCE, "a certificate subject")?;
+    let spki = fields.read(SEQUENCE, "a certificate public key")?;
+    time(&mut validity)?;
+    let not_after = time(&mut validity)?;
+    validity.finish("a validity of two times")?;
+    Ok(Certificate {
+        not_after,
+        key: subject_public_key_info(spki)?,
+    })
+}
+
+const TIME: &str = "a certificate time (YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)";
+
+/// An X.509 Time ([RFC 5280 §4.1.2.5](https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.5)),
+/// in seconds since the Unix epoch: UTCTime `YYMMDDHHMMSSZ` (years 1950 to 2049) or
+/// GeneralizedTime `YYYYMMDDHHMMSSZ`, the only forms RFC 5280 allows.
+fn time(reader: &mut Reader<'_>) -> Result<i64, Invalid> {
+    let (year, rest) = match reader.peek() {
+        Some(UTC_TIME) => {
+            let text = reader.read(UTC_TIME, TIME)?;
+            let yy = number(text.get(..2))?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        Some(GENERALIZED_TIME) => {
+            let text = reader.read(GENERALIZED_TIME, TIME)?;
+            (number(text.get(..4))?, &text[4..])
+        }
+        _ => return Err(Invalid(TIME)),
+    };
+    if rest.len() != 11 || rest[10] != b'Z' {
+        return Err(Invalid(TIME));
+    }
+    let field = |at: usize| number(rest.get(at..at + 2));
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(Invalid(TIME));
+    }
+    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// The decimal number written by `digits`, which must all be ASCII digits.
+fn number(digits: Option<&[u8]>) -> Result<i64, Invalid> {
+    match digits {
+        Some(d) if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
+            Ok(d.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
+        }
+        _ => Err(Invalid(TIME)),
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date: Howard Hinnant's
+/// `days_from_civil` (<https://howardhinnant.github.io/date_algorithms.html>).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Reads the contents of a SubjectPublicKeyInfo SEQUENCE.
+fn subject_public_key_info(spki: &[u8]) -> Result<Spki<'_>, Invalid> {
+    let mut reader = Reader::new(spki);
+    let algorithm = reader.read(SEQUENCE, "a public key algorithm")?;
+    let bits = reader.read(BIT_STRING, "a public key bit string")?;
+    reader.finish("a public key with nothing after it")?;
+    let key = match bits.split_first() {
+        Some((0, key)) => key,
+        _ => return Err(Invalid("a public key bit string of whole bytes")),
+    };
+    match algorithm_kind(algorithm)? {
+        Kind::P256 if key.len() == 65 && key[0] == 0x04 => Ok(Spki::P256(key)),
+        Kind::P256 => Err(Invalid(
+            "an uncompressed P-256 point (65 bytes, 04 || x || y)",
+        )),
+        Kind::Rsa => {
+            let mut rsa = Reader::new(only(key, SEQUENCE, "an RSAPublicKey")?);
+            let n = positive(rsa.read(INTEGER, "an RSA modulus")?, "an RSA modulus")?;
+            let e = positive(rsa.read(INTEGER, "an RSA exponent")?, "an RSA exponent")?;
+            rsa.finish("an RSAPublicKey of two integers")?;
+            Ok(Spki::Rsa { n, e })
+        }
+    }
+}
+
+/// Reads an AlgorithmIdentifier's contents: EC on P-256, or RSA. Anything else
+/// (other curves, Ed25519, DSA) is refused with a phrase saying what is supported.
+fn algorithm_kind(algorithm: &[u8]) -> Result<Kind, Invalid> {
+    let mut reader = Reader::new(algorithm);
+    let oid = reader.read(OID, "a key algorithm identifier")?;
+    if oid == OID_EC_PUBLIC_KEY {
+        let curve = reader.read(OID, "a named EC curve")?;
+        if curve != OID_P256 {
+            return Err(Invalid(
+                "an EC key on P-256 (other curves are not supported)",
+            ));
+        }
+        reader.finish("an EC algorithm identifier")?;
+        Ok(Kind::P256)
+    } else if oid == OID_RSA {
+        reader.optional(NULL, "RSA algorithm parameters")?;
+        reader.finish("an RSA algorithm identifier")?;
+        Ok(Kind::Rsa)
+    } else {
+        Err(Invalid(
+            "an EC P-256 or RSA key (other key types are not supported)",
+        ))
+    }
+}
+
+/// The kind of key a PKCS#8 `PrivateKeyInfo` holds
+/// ([RFC 5208 §5](https://www.rfc-editor.org/rfc/rfc5208#section-5)); ring parses
+/// the rest.
+pub(super) fn pkcs8_kind(pkcs8: &[u8]) -> Result<Kind, Invalid> {
+    let mut reader = Reader::new(only(pkcs8, SEQUENCE, "a PKCS#8 private key")?);
+    reader.read(INTEGER, "a PKCS#8 version")?;
+    algorithm_kind(reader.read(SEQUENCE, "a PKCS#8 key algorithm")?)
+}
+
+/// The private scalar and public point of a SEC1 `ECPrivateKey`
+/// ([RFC 5915 §3](https://www.rfc-editor.org/rfc/rfc5915#section-3)), which must
+/// name P-256 (or no curve) and carry its public key, as OpenSSL writes it.
+pub(super) fn sec1_p256(sec1: &[u8]) -> Result<(&[u8], &[u8]), Invalid> {
+    let mut reader = Reader::new(only(sec1, SEQUENCE, "a SEC1 EC private key")?);
+    if reader.read(INTEGER, "a SEC1 version")? != [1] {
+        return Err(Invalid("SEC1 version 1"));
+    }
+    let private = reader.read(OCTET_STRING, "a SEC1 private key")?;
+    if let Some(curve) = reader.optional(CONTEXT_0, "SEC1 curve parameters")? {
+        if only(curve, OID, "a named EC curve")? != OID_P256 {
+            return Err(Invalid(
+                "an EC key on P-256 (other curves are not supported)",
+            ));
+        }
+    }
+    let public = reader
+        .optional(CONTEXT_1, "a SEC1 public key")?
+        .ok_or(Invalid("a SEC1 key that includes its public key"))?;
+    match only(public, BIT_STRING, "a SEC1 public key bit string")?.split_first() {
+        Some((0, point)) => Ok((private, point)),
+        _ => Err(Invalid("a SEC1 public key bit string of whole bytes")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An input and what reading it must give.
+    type Case = (&'static [u8], Result<&'static [u8], Invalid>);
+
+    #[test]
+    fn reader_reads_short_and_long_lengths_and_refuses_overruns() {
+        let long = [&[0x04, 0x81, 0x80][..], &[7u8; 0x80]].concat();
+        assert_eq!(only(&long, OCTET_STRING, "x"), Ok(&[7u8; 0x80][..]));
+        let cases: &[Case] = &[
+            (&[0x04, 0x02, 1, 2], Ok(&[1, 2])),
+            (&[0x04, 0x00], Ok(&[])),
+            (&[0x04, 0x03, 1, 2], Err(Invalid("x"))),
+            (&[0x04, 0x80, 1, 2, 0, 0], Err(Invalid("x"))),
+            (&[0x04, 0x85, 0, 0, 0, 0, 1, 9], Err(Invalid("x"))),
+            (&[0x04, 0x82, 0xff], Err(Invalid("x"))),
+            (&[0x04, 0x82, 0xff, 0xff], Err(Invalid("x"))),
+            (&[0x02, 0x01, 1], Err(Invalid("x"))),
+            (&[0x04, 0x01, 1, 0], Err(Invalid("x"))),
+            (&[0x04], Err(Invalid("x"))),
+            (&[], Err(Invalid("x"))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&only(input, OCTET_STRING, "x"), want, "input={input:02x?}");
+        }
+    }
+
+    #[test]
+    fn positive_integers_lose_their_leading_zeros_and_negatives_are_refused() {
+        let cases: &[Case] = &[
+            (&[0x01, 0x00, 0x01], Ok(&[0x01, 0x00, 0x01])),
+            (&[0x00, 0xc5], Ok(&[0xc5])),
+            (&[0x00, 0x00, 0x7f], Ok(&[0x7f])),
+            (&[0x80], Err(Invalid("n"))),
+            (&[0x00], Err(Invalid("n"))),
+            (&[], Err(Invalid("n"))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&positive(input, "n"), want, "input={input:02x?}");
+        }
+    }
+
+    #[test]
+    fn certificate_key_is_found_for_rcgen_certificates() {
+        let key = rcgen::KeyPair::generate().expect("generate");
+        let params = rcgen::CertificateParams::new(vec!["a.example".to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        let got = certificate(cert.der()).expect("reads");
+        assert_eq!(got.key, Spki::P256(key.public_key_raw()));
+        // rcgen's default validity ends on 4096-01-01, a GeneralizedTime.
+        assert_eq!(got.not_after, days_from_civil(4096, 1, 1) * 86_400);
+    }
+
+    #[test]
+    fn garbage_and_truncated_certificates_are_refused() {
+        let key = rcgen::KeyPair::generate().expect("generate");
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        let der = params
+            .self_signed(&key)
+            .expect("self-signed")
+            .der()
+            .to_vec();
+        for cut in [0, 1, 10, der.len() / 2, der.len() - 1] {
+            let got = certificate(&der[..cut]).map(|c| c.not_after);
+            assert!(got.is_err(), "cut at {cut} of {}: {got:?}", der.len());
+        }
+        assert_eq!(
+            certificate(b"not DER").map(|c| c.not_after),
+            Err(Invalid("an X.509 certificate"))
+        );
+    }
+
+    #[test]
+    fn unsupported_algorithms_are_named() {
+        // AlgorithmIdentifier contents for Ed25519 (1.3.101.112) and EC on P-384.
+        let ed25519 = [0x06, 0x03, 0x2b, 0x65, 0x70];
+        let p384 = [
+            0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04,
+            0x00, 0x22,
+        ];
+        assert_eq!(
+            algorithm_kind(&ed25519),
+            Err(Invalid(
+                "an EC P-256 or RSA key (other key types are not supported)"
+            ))
+        );
+        assert_eq!(
+            algorithm_kind(&p384),
+            Err(Invalid(
+                "an EC key on P-256 (other curves are not supported)"
+            ))
+        );
+    }
+
+    #[test]
+    fn certificate_times_are_read_in_both_forms() {
+        let cases: &[(u8, &str, Result<i64, Invalid>)] = &[
+            (UTC_TIME, "700101000000Z", Ok(0)),
+            (UTC_TIME, "491231235959Z", Ok(2_524_607_999)),
+            (UTC_TIME, "500101000000Z", Ok(-631_152_000)),
+            (GENERALIZED_TIME, "20500101000000Z", Ok(2_524_608_000)),
+            (GENERALIZED_TIME, "20240229120000Z", Ok(1_709_208_000)),
+            (UTC_TIME, "2402291200Z", Err(Invalid(TIME))),
+            (UTC_TIME, "240229120000+0100", Err(Invalid(TIME))),
+            (UTC_TIME, "241329120000Z", Err(Invalid(TIME))),
+            (UTC_TIME, "24022912000aZ", Err(Invalid(TIME))),
+            (GENERALIZED_TIME, "240229120000Z", Err(Invalid(TIME))),
+            (OCTET_STRING, "240229120000Z", Err(Invalid(TIME))),
+        ];
+        for (tag, text, want) in cases {
+            let der = [&[*tag, text.len() as u8][..], text.as_bytes()].concat();
+            assert_eq!(&time(&mut Reader::new(&der)), want, "{tag:#x} {text}");
+        }
+    }
+}
