@@ -1,0 +1,3 @@
+//! Token mode: a token server per the distribution token spec.
+
+pub mod scope;
