@@ -14,6 +14,7 @@
 //! - [`signals`], [`reload`]: SIGTERM/SIGINT shutdown and SIGHUP reload.
 //! - [`config`]: the `proxy.toml` structs, newtypes, defaults and validation.
 //! - [`tls`]: PEM files to rustls configs; certificate generation.
+//! - [`token`]: token mode: the token server's scope grammar, grants and JWTs.
 //! - [`upstream`]: the keep-alive connection pool to the registry.
 //! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
 //! - [`htpasswd_edit`]: the `htpasswd` subcommand's file edits and password checks.

@@ -451,8 +451,10 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// A repository name: path components joined by `/`, at most 255 bytes.
-fn check_name(name: &str) -> Result<(), NameError> {
+/// Checks a repository name: path components joined by `/`, at most 255 bytes, with no
+/// registry host in front (see the module documentation). The token endpoint checks the
+/// names in requested scopes with it, so both front doors accept the same names.
+pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.len() > NAME_MAX_LEN {
         return Err(NameError::TooLong(name.len()));
     }

@@ -3,4 +3,5 @@
 pub mod jwt;
 pub mod keys;
 pub mod request;
+pub mod scope;
 pub mod service;
