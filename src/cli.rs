@@ -541,7 +541,10 @@ fn generate_token_key(out: &Path, force: bool) -> anyhow::Result<()> {
     let (key, cert) = (out.join("token.key"), out.join("token.crt"));
     if !force {
         if let Some(existing) = [&key, &cert].into_iter().find(|p| p.exists()) {
-            anyhow::bail!("{} already exists; pass --force to replace it", existing.display());
+            anyhow::bail!(
+                "{} already exists; pass --force to replace it",
+                existing.display()
+            );
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

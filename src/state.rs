@@ -65,7 +65,7 @@ pub enum Error {
     },
     /// `[token]`: the signing key or a certificate.
     #[error("{0}")]
-    Token(#[source] crate::token::service::Error),
+    Token(#[source] Box<crate::token::service::Error>),
     /// `[ldap]`: the client could not be set up.
     #[error("{0}")]
     Ldap(#[source] crate::auth::ldap::BuildError),
@@ -191,7 +191,8 @@ impl State {
         let groups = load_groups(config, strictness)?;
         let token = match &config.token {
             Some(t) => Some(Arc::new(
-                crate::token::service::TokenService::load(t).map_err(Error::Token)?,
+                crate::token::service::TokenService::load(t)
+                    .map_err(|e| Error::Token(Box::new(e)))?,
             )),
             None => None,
         };

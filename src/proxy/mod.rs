@@ -162,7 +162,9 @@ async fn authenticate(
         Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
         Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
     };
-    verify_credentials(state, client, &credentials).await.map(Some)
+    verify_credentials(state, client, &credentials)
+        .await
+        .map(Some)
 }
 
 /// Checks one user name and password (throttle first), with the user's groups from

@@ -45,7 +45,9 @@ pub async fn serve(
         Method::GET => {
             let basic = match basic::parse(req.headers()) {
                 Ok(c) => c,
-                Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
+                Err(basic::Error::Malformed) => {
+                    return Err(Error::Unauthorized("malformed credentials"))
+                }
                 Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
             };
             request::from_query(req.uri().query(), basic)
@@ -58,7 +60,12 @@ pub async fn serve(
                 .to_bytes();
             request::from_form(&body)
         }
-        _ => return Ok(oauth_error(StatusCode::METHOD_NOT_ALLOWED, &OAuthError::invalid_request("use GET or POST"))),
+        _ => {
+            return Ok(oauth_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &OAuthError::invalid_request("use GET or POST"),
+            ))
+        }
     };
     let request = match parsed {
         Ok(r) => r,
@@ -81,7 +88,11 @@ pub async fn serve(
         }
     };
     let (who, presented_refresh) = identify(state, service, ctx.client, &request).await?;
-    ctx.user = Some(who.as_ref().map_or("anonymous", |i| i.user.as_str()).to_owned());
+    ctx.user = Some(
+        who.as_ref()
+            .map_or("anonymous", |i| i.user.as_str())
+            .to_owned(),
+    );
     let granted = scope::grant(state.rules.as_ref(), who.as_ref(), &scopes);
     let now = SystemTime::now();
     let subject = who.as_ref().map_or("", |i| i.user.as_str());
@@ -135,10 +146,12 @@ async fn identify(
                 .map(|i| (Some(i), None))
         }
         Grant::Refresh(token) => {
-            let user = service.check_refresh(token, SystemTime::now()).map_err(|e| {
-                tracing::info!(error = %e, "refresh token refused");
-                Error::Unauthorized("invalid refresh token")
-            })?;
+            let user = service
+                .check_refresh(token, SystemTime::now())
+                .map_err(|e| {
+                    tracing::info!(error = %e, "refresh token refused");
+                    Error::Unauthorized("invalid refresh token")
+                })?;
             // Still a user? Rights are computed afresh below from today's groups and rules.
             let groups = match state.authenticator.current_groups(&user).await {
                 Ok(Some(groups)) => groups,
@@ -146,12 +159,14 @@ async fn identify(
                     tracing::info!(user, "refresh token of a user who no longer exists refused");
                     return Err(Error::Unauthorized("invalid refresh token"));
                 }
-                Err(crate::auth::Error::Unavailable { reason, retry_after }) => {
-                    return Err(Error::DirectoryUnavailable(retry_after, reason))
-                }
+                Err(crate::auth::Error::Unavailable {
+                    reason,
+                    retry_after,
+                }) => return Err(Error::DirectoryUnavailable(retry_after, reason)),
                 Err(e) => return Err(Error::Internal(Box::new(e))),
             };
-            let mut groups: Vec<String> = groups.into_iter().chain(state.groups.of(&user)).collect();
+            let mut groups: Vec<String> =
+                groups.into_iter().chain(state.groups.of(&user)).collect();
             groups.sort();
             groups.dedup();
             Ok((Some(Identity { user, groups }), Some(token.clone())))

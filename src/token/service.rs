@@ -24,7 +24,7 @@ const REFRESH_AUDIENCE_SUFFIX: &str = "#refresh";
 
 /// The claims of an access token (distribution's `ClaimSet`; `aud` a single string,
 /// which registry 2.8 requires).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct Claims {
     /// `token.issuer`.
     pub iss: String,
@@ -77,7 +77,7 @@ pub struct Issued {
 pub enum Error {
     /// `token.key` / `token.cert`.
     #[error("token.key/token.cert: {0}")]
-    Key(#[source] keys::Error),
+    Key(#[source] Box<keys::Error>),
     /// One of `token.previous_certs`.
     #[error("token.previous_certs {}: {error}", .path.display())]
     PreviousCert {
@@ -85,7 +85,7 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         #[source]
-        error: keys::Error,
+        error: Box<keys::Error>,
     },
     /// Signing failed (a bug or a broken key).
     #[error("signing a token: {0}")]
@@ -111,12 +111,13 @@ pub struct TokenService {
 impl TokenService {
     /// Loads the keys `config` names.
     pub fn load(config: &TokenConfig) -> Result<TokenService, Error> {
-        let signing = SigningKey::load(&config.key, &config.cert).map_err(Error::Key)?;
+        let signing =
+            SigningKey::load(&config.key, &config.cert).map_err(|e| Error::Key(Box::new(e)))?;
         let mut verifying = vec![signing.verifying_key().clone()];
         for path in &config.previous_certs {
             let key = VerifyingKey::from_cert(path).map_err(|error| Error::PreviousCert {
                 path: path.clone(),
-                error,
+                error: Box::new(error),
             })?;
             verifying.push(key);
         }
@@ -144,7 +145,12 @@ impl TokenService {
     }
 
     /// Signs an access token for `subject` (empty: anonymous) granting `access`.
-    pub fn issue(&self, subject: &str, access: Vec<Access>, now: SystemTime) -> Result<Issued, Error> {
+    pub fn issue(
+        &self,
+        subject: &str,
+        access: Vec<Access>,
+        now: SystemTime,
+    ) -> Result<Issued, Error> {
         let iat = unix(now)?;
         let expires_in = self.config.expiration.0.as_secs();
         let claims = Claims {

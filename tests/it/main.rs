@@ -19,5 +19,5 @@ mod operations;
 mod registry;
 mod reload;
 mod streaming;
-mod token;
 mod tls;
+mod token;

@@ -84,8 +84,13 @@ fn challenge_params(value: &str) -> std::collections::HashMap<String, String> {
     let mut params = std::collections::HashMap::new();
     let mut chars = rest;
     while let Some((key, after)) = chars.split_once("=\"") {
-        let Some((val, tail)) = after.split_once('"') else { break };
-        params.insert(key.trim_start_matches(',').trim().to_string(), val.to_string());
+        let Some((val, tail)) = after.split_once('"') else {
+            break;
+        };
+        params.insert(
+            key.trim_start_matches(',').trim().to_string(),
+            val.to_string(),
+        );
         chars = tail;
     }
     params
@@ -112,7 +117,13 @@ async fn skopeo_and_podman_push_and_pull_with_tokens_the_registry_checks() {
             skopeo::copy(
                 &image.reference(),
                 &format!("docker://{host}/{repo}:v1"),
-                &["--dest-creds", creds, "--dest-cert-dir", &trust, "--preserve-digests"],
+                &[
+                    "--dest-creds",
+                    creds,
+                    "--dest-cert-dir",
+                    &trust,
+                    "--preserve-digests",
+                ],
             )
         };
         push("team/app", "alice:pw-a").expect_success();
@@ -126,7 +137,11 @@ async fn skopeo_and_podman_push_and_pull_with_tokens_the_registry_checks() {
             refused.stderr
         );
         let wrong = push("team/app", "alice:wrong").expect_failure();
-        assert!(wrong.stderr.contains("401") || wrong.stderr.to_lowercase().contains("unauthorized"), "{}", wrong.stderr);
+        assert!(
+            wrong.stderr.contains("401") || wrong.stderr.to_lowercase().contains("unauthorized"),
+            "{}",
+            wrong.stderr
+        );
         // bob pulls; an anonymous client pulls the open repository only.
         skopeo::copy(
             &format!("docker://{host}/team/app:v1"),
@@ -151,7 +166,15 @@ async fn skopeo_and_podman_push_and_pull_with_tokens_the_registry_checks() {
         let podman = Podman::new();
         let login = podman
             .run_with_stdin(
-                &["login", "--cert-dir", &trust, "-u", "alice", "--password-stdin", &host],
+                &[
+                    "login",
+                    "--cert-dir",
+                    &trust,
+                    "-u",
+                    "alice",
+                    "--password-stdin",
+                    &host,
+                ],
                 "pw-a\n",
                 podman::TIMEOUT,
             )
@@ -166,11 +189,21 @@ async fn skopeo_and_podman_push_and_pull_with_tokens_the_registry_checks() {
         let name = format!("{host}/team/podman:v1");
         podman.run(&["tag", &id, &name]).expect_success();
         podman
-            .run(&["push", "--signature-policy", &podman.policy(), "--cert-dir", &trust, &name])
+            .run(&[
+                "push",
+                "--signature-policy",
+                &podman.policy(),
+                "--cert-dir",
+                &trust,
+                &name,
+            ])
             .expect_success();
     })
     .await;
-    assert!(registry.log().contains("team/podman"), "podman's push reached the registry");
+    assert!(
+        registry.log().contains("team/podman"),
+        "podman's push reached the registry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -183,11 +216,17 @@ async fn the_curl_script_reads_the_challenge_asks_the_realm_and_lists_the_catalo
         .await;
     assert_eq!(answer.status, 401, "{}", answer.text());
     let params = challenge_params(&answer.one("www-authenticate"));
-    assert_eq!(params["realm"], format!("https://{}/auth", proxy.authority()));
+    assert_eq!(
+        params["realm"],
+        format!("https://{}/auth", proxy.authority())
+    );
     assert_eq!(params["service"], SERVICE);
     assert_eq!(params["scope"], "registry:catalog:*");
     // Step 2: the realm, with Basic credentials.
-    let path = format!("/auth?service={}&scope={}", params["service"], params["scope"]);
+    let path = format!(
+        "/auth?service={}&scope={}",
+        params["service"], params["scope"]
+    );
     let req = client
         .request(Proto::H1, "GET", &path)
         .header("authorization", basic("admin", "pw-admin"));
@@ -198,14 +237,26 @@ async fn the_curl_script_reads_the_challenge_asks_the_realm_and_lists_the_catalo
     let token = body["token"].as_str().expect("token").to_string();
     assert_eq!(body["access_token"], body["token"]);
     assert_eq!(body["expires_in"], 300);
-    assert!(body["issued_at"].as_str().expect("issued_at").ends_with('Z'));
+    assert!(body["issued_at"]
+        .as_str()
+        .expect("issued_at")
+        .ends_with('Z'));
     assert!(body.get("refresh_token").is_none());
     // Every claim, and the kid against the JWKS.
     let (header, claims) = claims(&token);
     assert_eq!(header["alg"], "ES256");
     assert_eq!(header["typ"], "JWT");
-    assert!(header["x5c"].as_array().is_some_and(|c| c.len() == 1), "{header}");
-    let jwks = proxy.state_tx.borrow().token.as_ref().expect("token mode").jwks();
+    assert!(
+        header["x5c"].as_array().is_some_and(|c| c.len() == 1),
+        "{header}"
+    );
+    let jwks = proxy
+        .state_tx
+        .borrow()
+        .token
+        .as_ref()
+        .expect("token mode")
+        .jwks();
     assert_eq!(jwks["keys"][0]["kid"], header["kid"], "{jwks}");
     assert_eq!(claims["iss"], "registry-gate");
     assert_eq!(claims["sub"], "admin");
@@ -228,7 +279,11 @@ async fn the_curl_script_reads_the_challenge_asks_the_realm_and_lists_the_catalo
         .header("authorization", format!("Bearer {token}"));
     let answer = client.send_empty(Proto::H1, req).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
-    assert!(answer.text().contains("\"repositories\""), "{}", answer.text());
+    assert!(
+        answer.text().contains("\"repositories\""),
+        "{}",
+        answer.text()
+    );
 
     // Wrong credentials: 401 with a Basic challenge; malformed scope: 400 OAuth error.
     let req = client
@@ -238,13 +293,20 @@ async fn the_curl_script_reads_the_challenge_asks_the_realm_and_lists_the_catalo
     assert_eq!(answer.status, 401);
     assert!(answer.one("www-authenticate").starts_with("Basic "));
     let answer = client
-        .send_empty(Proto::H1, client.request(Proto::H1, "GET", "/auth?scope=repository:x"))
+        .send_empty(
+            Proto::H1,
+            client.request(Proto::H1, "GET", "/auth?scope=repository:x"),
+        )
         .await;
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(answer.text().contains("invalid_scope"), "{}", answer.text());
     // bob asking pull and push on a repository gets pull only, without an error.
     let req = client
-        .request(Proto::H1, "GET", "/auth?service=registry.test&scope=repository:team/app:pull,push")
+        .request(
+            Proto::H1,
+            "GET",
+            "/auth?service=registry.test&scope=repository:team/app:pull,push",
+        )
         .header("authorization", basic("bob", "pw-b"));
     let answer = client.send_empty(Proto::H1, req).await;
     let body: Value = serde_json::from_str(&answer.text()).expect("json");
@@ -265,7 +327,7 @@ async fn oauth_post_password_and_refresh_grants() {
             let req = client
                 .request(Proto::H1, "POST", "/auth")
                 .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.into_bytes()).await;
+            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
             let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
             (answer.status.as_u16(), body)
         }
@@ -276,7 +338,10 @@ async fn oauth_post_password_and_refresh_grants() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "repository:team/app:pull,push");
-    let refresh = body["refresh_token"].as_str().expect("refresh token").to_string();
+    let refresh = body["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_string();
     // The refresh token is no access token for the registry.
     let req = client
         .request(Proto::H1, "GET", "/v2/")
@@ -288,7 +353,11 @@ async fn oauth_post_password_and_refresh_grants() {
     ))
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["refresh_token"], refresh.as_str(), "the same refresh token comes back");
+    assert_eq!(
+        body["refresh_token"],
+        refresh.as_str(),
+        "the same refresh token comes back"
+    );
     let token = body["access_token"].as_str().expect("access token");
     let req = client
         .request(Proto::H1, "GET", "/v2/team/app/tags/list")
@@ -300,14 +369,22 @@ async fn oauth_post_password_and_refresh_grants() {
     let (status, _) = post(format!("grant_type=refresh_token&refresh_token={refresh}x")).await;
     assert_eq!(status, 401);
     let (status, body) = post("grant_type=authorization_code&code=x".into()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let (status, _) = post("grant_type=password&username=alice".into()).await;
     assert_eq!(status, 400);
 
     // GET with offline_token=true also hands out a refresh token.
     let req = client
-        .request(Proto::H1, "GET", &format!("/auth?service={SERVICE}&offline_token=true&client_id=docker"))
+        .request(
+            Proto::H1,
+            "GET",
+            &format!("/auth?service={SERVICE}&offline_token=true&client_id=docker"),
+        )
         .header("authorization", basic("bob", "pw-b"));
-    let body: Value = serde_json::from_str(&client.send_empty(Proto::H1, req).await.text()).expect("json");
+    let body: Value =
+        serde_json::from_str(&client.send_empty(Proto::H1, req).await.text()).expect("json");
     assert!(body["refresh_token"].is_string(), "{body}");
 }
