@@ -72,10 +72,15 @@ async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
         .expect("config")
         .replace("http://127.0.0.1:9", &registry.url());
     std::fs::write(&config_path, text).expect("rewrite config");
-    let config = Config::load(&config_path).expect("config");
+    reload(&proxy);
+    (registry, proxy)
+}
+
+/// Rebuilds the gate's state from its files, as a reload does.
+fn reload(proxy: &TestProxy) {
+    let config = Config::load(&proxy.path("proxy.toml")).expect("config");
     let state = State::build(&config, Strictness::Lenient).expect("state");
     proxy.state_tx.send_replace(Arc::new(state));
-    (registry, proxy)
 }
 
 /// `WWW-Authenticate: Bearer realm="..",service="..",scope=".."` as a map.
@@ -375,6 +380,19 @@ async fn oauth_post_password_and_refresh_grants() {
     );
     let (status, _) = post("grant_type=password&username=alice".into()).await;
     assert_eq!(status, 400);
+
+    // Once alice is removed from the user file, her refresh token is refused.
+    let htpasswd: String = [("bob", "pw-b"), ("admin", "pw-admin")]
+        .iter()
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("hash")))
+        .collect();
+    std::fs::write(proxy.path("htpasswd"), htpasswd).expect("rewrite htpasswd");
+    reload(&proxy);
+    let (status, _) = post(format!(
+        "grant_type=refresh_token&refresh_token={refresh}&service={SERVICE}&client_id=containerd"
+    ))
+    .await;
+    assert_eq!(status, 401, "a removed user's refresh token");
 
     // GET with offline_token=true also hands out a refresh token.
     let req = client
