@@ -406,3 +406,96 @@ async fn oauth_post_password_and_refresh_grants() {
         serde_json::from_str(&client.send_empty(Proto::H1, req).await.text()).expect("json");
     assert!(body["refresh_token"].is_string(), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_server_alone_logs_each_token_and_prints_its_jwks() {
+    use crate::support::gate::{run, write_users, GateProcess};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generated = run(
+        &[
+            "certs",
+            "generate",
+            "--san",
+            "localhost",
+            "--token",
+            "--out",
+            "certs",
+        ],
+        dir.path(),
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    for file in ["server.crt", "server.key", "token.key", "token.crt"] {
+        assert!(dir.path().join("certs").join(file).exists(), "{file}");
+    }
+    let mode = |f: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(dir.path().join("certs").join(f))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("token.key"), 0o600);
+    write_users(dir.path(), &[("alice", "pw")]);
+    std::fs::write(
+        dir.path().join("proxy.toml"),
+        format!(
+            "[listen]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n\
+             [auth]\nmode = \"token\"\nhtpasswd = \"htpasswd\"\n\
+             [token]\nservice = \"{SERVICE}\"\nkey = \"certs/token.key\"\ncert = \"certs/token.crt\"\n"
+        ),
+    )
+    .expect("config");
+    let jwks_run = run(&["token", "jwks"], dir.path());
+    assert!(
+        jwks_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&jwks_run.stderr)
+    );
+    let jwks: Value = serde_json::from_slice(&jwks_run.stdout).expect("JWKS JSON");
+    assert_eq!(jwks["keys"][0]["kty"], "EC");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let req = client
+        .request(
+            Proto::H1,
+            "GET",
+            &format!("/auth?service={SERVICE}&scope=repository:team/app:pull&client_id=ci-robot"),
+        )
+        .header("authorization", basic("alice", "pw"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body: Value = serde_json::from_str(&answer.text()).expect("json");
+    let (header, _) = claims(body["token"].as_str().expect("token"));
+    assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
+    let line = gate.wait_for_log(
+        &["token issued", "ci-robot"],
+        std::time::Duration::from_secs(5),
+    );
+    for field in [
+        "user=alice",
+        "granted=repository:team/app:pull",
+        "asked=repository:team/app:pull",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    // No registry behind a token server: /v2/ is not found, and it is ready anyway.
+    let answer = client
+        .send_empty(Proto::H1, client.request(Proto::H1, "GET", "/v2/"))
+        .await;
+    assert_eq!(answer.status, 404);
+    let (code, text) = gate.admin_get("/readyz");
+    assert_eq!(code, 200, "{text}");
+    let (_, metrics) = gate.admin_get("/metrics");
+    assert!(
+        metrics.contains("registry_gate_tokens_issued_total 1"),
+        "{metrics}"
+    );
+}
