@@ -499,3 +499,48 @@ async fn a_token_server_alone_logs_each_token_and_prints_its_jwks() {
         "{metrics}"
     );
 }
+
+/// Seed 004's script, as published but for its first three assignments: read the
+/// registry's challenge with curl, ask the realm for a token, list the catalog.
+const SEED_004_SCRIPT: &str = r#"
+auth=$(curl --include -sk $URL |grep ^Www-Authenticate)
+
+realm=$(echo $auth | grep -o '\(realm\)="[^"]*"' | cut -d '"' -f 2)
+service=$(echo $auth | grep -o '\(service\)="[^"]*"' | cut -d '"' -f 2|sed 's, ,%20,')
+scope=$(echo $auth | grep -o '\(scope\)="[^"]*' | cut -d '"' -f 2)
+authurl="$realm?service=$service&scope=$scope"
+
+token=$(curl --user "$user:$password" -s -k "$authurl" |jq -r .token)
+
+curl -sk -H "Authorization: Bearer $token" $URL
+"#;
+
+/// The script greps `^Www-Authenticate`: a header name as HTTP/1.1 servers write it,
+/// from 2017, when curl spoke HTTP/1.1 over TLS by default. curl ≥ 7.62 negotiates
+/// HTTP/2, whose header names are lower case by definition (RFC 9113 §8.2.1), so with
+/// any HTTP/2 server, the registry itself included, the grep finds nothing. The script
+/// runs unchanged; curl is told the 2017 default through its config file (`CURL_HOME`).
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_004_curl_script_works_unchanged() {
+    let (_registry, proxy) = token_setup("").await;
+    let script = format!(
+        "user='admin'\npassword='pw-admin'\nURL=\"https://{}/v2/_catalog\"\n{SEED_004_SCRIPT}",
+        proxy.authority()
+    );
+    let curl_home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(curl_home.path().join(".curlrc"), "http1.1\n").expect("curlrc");
+    let home = curl_home.path().to_owned();
+    let out = blocking(move || {
+        let mut command = std::process::Command::new("bash");
+        command.arg("-c").arg(script).env("CURL_HOME", home);
+        crate::support::process::run_bounded(command, "bash", std::time::Duration::from_secs(30))
+    })
+    .await
+    .expect_success();
+    assert_eq!(
+        out.stdout.trim(),
+        r#"{"repositories":[]}"#,
+        "{}",
+        out.stderr
+    );
+}
