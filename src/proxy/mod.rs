@@ -6,7 +6,10 @@
 //!
 //! [`handle`] runs them in order; any phase may stop the request with an
 //! [`Error`], which becomes the response in one place. `authorize` runs only under
-//! `[authz]` rules, and answers `/v2/_catalog` itself (filtered). Every response
+//! `[authz]` rules, and answers `/v2/_catalog` itself (filtered). In token mode,
+//! `[token] path` is the token endpoint (`token`), and `/v2/` requests skip
+//! `authenticate` and `authorize` and keep their `Authorization`: the registry checks
+//! the bearer token itself. Every response
 //! under `/v2/`, the gate's own included, carries exactly one
 //! `Docker-Distribution-Api-Version`, and [`record`](self::record) writes exactly one
 //! access-log line and one set of metric updates per request.
