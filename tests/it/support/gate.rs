@@ -125,9 +125,15 @@ impl GateProcess {
 
     /// The admin listener's `http://ADDR`, which this setup always has.
     pub fn admin_url(&self) -> String {
+        // "admin listening" follows "listening" in the log: wait for it if needed.
+        let admin = self.admin.or_else(|| {
+            poll(Duration::from_secs(5), Duration::from_millis(20), || {
+                logged_addr(&self.log(), "admin listening")
+            })
+        });
         format!(
             "http://{}",
-            self.admin.expect("the admin listener's address was logged")
+            admin.unwrap_or_else(|| panic!("no admin listening line:\n{}", self.log()))
         )
     }
 
