@@ -334,8 +334,8 @@ fn token_section(
     };
     if token.disable_legacy_key_id.is_some() {
         notes.push(
-            "token.disable_legacy_key_id: not carried over; the gate's `kid` is accepted by \
-             registry 2 and 3"
+            "token.disable_legacy_key_id: not carried over; the gate chooses its tokens' key \
+             IDs itself"
                 .into(),
         );
     }

@@ -389,7 +389,7 @@ fn signed_in(entry: &Entry<'_>, ctx: &Context<'_>) -> Kind {
     let account = c
         .account
         .as_ref()
-        .and_then(|p| field(r.translate(p, Field::Account), Some("*"), &mut problems));
+        .and_then(|p| field(Ok(r.translate(p, Field::Account)), Some("*"), &mut problems));
     let mut group = None;
     let mut group_is_any = true;
     for (label, p) in &c.labels {
@@ -401,12 +401,15 @@ fn signed_in(entry: &Entry<'_>, ctx: &Context<'_>) -> Kind {
         }
         let t = r.translate(p, Field::Group);
         group_is_any = t == Translation::Any;
-        group = field(t, Some("*"), &mut problems);
+        group = field(Ok(t), Some("*"), &mut problems);
     }
-    let name = c
-        .name
-        .as_ref()
-        .and_then(|p| field(r.translate(p, Field::Name), None, &mut problems));
+    let name = c.name.as_ref().and_then(|p| {
+        field(
+            name_never(p, r.translate(p, Field::Name)),
+            None,
+            &mut problems,
+        )
+    });
     let uses_group = name.as_deref().is_some_and(|n| n.contains("${group}"));
     if ctx.group_lower_case && (!c.labels.is_empty() || uses_group) {
         problems.push(Kind::Inexpressible(
@@ -441,18 +444,36 @@ fn signed_in(entry: &Entry<'_>, ctx: &Context<'_>) -> Kind {
 
 /// A field's pattern, or what it says about the entry in `problems`; `any` stands for
 /// [`Translation::Any`] (`None`: leave the field out).
-fn field(t: Translation, any: Option<&str>, problems: &mut Vec<Kind>) -> Option<String> {
+fn field(
+    t: Result<Translation, Kind>,
+    any: Option<&str>,
+    problems: &mut Vec<Kind>,
+) -> Option<String> {
     match t {
-        Translation::Pattern(p) => Some(p),
-        Translation::Any => any.map(str::to_string),
-        Translation::Never => {
+        Ok(Translation::Pattern(p)) => Some(p),
+        Ok(Translation::Any) => any.map(str::to_string),
+        Ok(Translation::Never) => {
             problems.push(Kind::Never(None));
             None
         }
-        Translation::Inexpressible(why) => {
+        Ok(Translation::Inexpressible(why)) => {
             problems.push(Kind::Inexpressible(why));
             None
         }
+        Err(kind) => {
+            problems.push(kind);
+            None
+        }
+    }
+}
+
+/// A name that never matches says why: it is worth a note.
+fn name_never(pattern: &str, t: Translation) -> Result<Translation, Kind> {
+    match t {
+        Translation::Never => Err(Kind::Never(Some(format!(
+            "name {pattern:?} never matches a repository name"
+        )))),
+        t => Ok(t),
     }
 }
 
@@ -491,10 +512,13 @@ fn anonymous(entry: &Entry<'_>, ctx: &Context<'_>, notes: &mut Vec<String>) -> K
             _ => Kind::Never(None),
         });
     }
-    let name = c
-        .name
-        .as_ref()
-        .and_then(|p| field(r.translate(p, Field::Name), None, &mut problems));
+    let name = c.name.as_ref().and_then(|p| {
+        field(
+            name_never(p, r.translate(p, Field::Name)),
+            None,
+            &mut problems,
+        )
+    });
     let problem = worst(problems);
     if refused {
         // Worth a note only for entries written for anonymous clients.

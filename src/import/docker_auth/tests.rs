@@ -311,6 +311,16 @@ fn service_and_type_are_decided_once() {
     );
     assert!(has_note(&import, "acl[1]: left out: service \"other\""));
     assert!(has_note(&import, "acl[2]: left out: type \"registry\""));
+    let upper = with("users: {}\nacl:\n  - match: {name: Ubuntu}\n    actions: [pull]\n");
+    let uppercase = import_ok(&upper);
+    assert!(
+        has_note(
+            &uppercase,
+            "acl[1]: left out: name \"Ubuntu\" never matches"
+        ),
+        "{:?}",
+        uppercase.notes
+    );
     assert!(import.proxy_toml.contains("service = \"registry.example\""));
     let deny_by_service = with(
         "users: {}\nacl:\n  - match: {service: other}\n    actions: []\n  \
