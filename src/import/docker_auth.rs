@@ -20,25 +20,24 @@
 //! could grant more than docker_auth did, the import is refused instead ([`Error`]).
 
 mod acl;
+mod ldap;
 mod pattern;
 mod render;
+mod settings;
+mod users;
 mod yaml;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 
 use self::acl::{Anonymous, Context};
 use self::render::{LdapSection, Output, TokenSection};
-use self::yaml::{AuthConfig, LdapAuth, Server, User};
+use self::settings::{PLACEHOLDER_CERT, PLACEHOLDER_KEY};
+use self::users::Users;
+use self::yaml::{AuthConfig, Ignored};
 use crate::config::Config;
 
 /// The placeholder written for `token.service` without `--service`.
 pub const SERVICE_PLACEHOLDER: &str = "CHANGE-ME";
-/// The gate's shortest token lifetime, in seconds (clients round shorter ones up).
-const MIN_EXPIRATION: i64 = 60;
-/// Where the placeholder TLS files go when docker_auth served plain HTTP.
-const PLACEHOLDER_CERT: &str = "certs/server.crt";
-const PLACEHOLDER_KEY: &str = "certs/server.key";
 
 /// Choices the file cannot make.
 #[derive(Clone, Debug, Default)]
@@ -112,59 +111,38 @@ fn refused(key: &str, message: impl Into<String>) -> Error {
 pub fn import(text: &str, options: &Options) -> Result<Import, Error> {
     let (config, ignored) = yaml::parse(text)?;
     let mut notes = Vec::new();
-    for key in &ignored {
-        if let Some(n) = key.in_match {
-            return Err(unknown_condition(&config, n, &key.path));
-        }
-        notes.push(format!(
-            "{}: unknown key, ignored (docker_auth ignores it too)",
-            key.path
-        ));
-    }
-    let listen_addr = listen_addr(&config.server, &mut notes)?;
-    let tls = tls_files(&config.server, &mut notes)?;
-    let token = token_section(&config, options, &mut notes)?;
-    let group_label = group_label(&config, &mut notes);
-    let users = config
-        .users
-        .as_ref()
-        .map(|u| {
-            users(
-                u,
-                group_label.as_deref(),
-                config.ldap_auth.is_some(),
-                &mut notes,
-            )
-        })
-        .transpose()?;
-    let (ldap, lower_case) = match &config.ldap_auth {
-        Some(l) => {
-            let (section, lower) = ldap_section(l, group_label.as_deref(), &mut notes)?;
-            (Some(section), lower)
-        }
-        None => (None, false),
-    };
-    backends(&config, users.is_some() || ldap.is_some(), &mut notes)?;
+    ignored_keys(&config, &ignored, &mut notes)?;
+    let listen_addr = settings::listen_addr(&config.server, &mut notes)?;
+    let tls = settings::tls_files(&config.server, &mut notes)?;
+    let token = settings::token_section(&config, options, &mut notes)?;
+    let sign_in = sign_in(&config, &mut notes)?;
     let Some(entries) = &config.acl else {
         return Err(refused(
             "acl",
             "missing: docker_auth does not start without an ACL (acl: [] denies everything)",
         ));
     };
-    let only_users = match (&users, &ldap, config.other_authn().is_empty()) {
+    let only_users = match (
+        &sign_in.users,
+        &sign_in.ldap,
+        config.other_authn().is_empty(),
+    ) {
         (Some(u), None, true) => Some(&u.names),
         _ => None,
     };
     let ctx = Context {
-        group_label: group_label.as_deref(),
-        group_lower_case: lower_case,
+        group_label: sign_in.group_label.as_deref(),
+        group_lower_case: sign_in.lower_case,
         service: options.service.as_deref(),
-        anonymous: users.as_ref().map_or(Anonymous::Refused, |u| u.anonymous),
+        anonymous: sign_in
+            .users
+            .as_ref()
+            .map_or(Anonymous::Refused, |u| u.anonymous),
         only_users,
     };
     let translated = acl::translate(entries, &ctx)?;
     notes.extend(translated.notes);
-    relative_paths_note(&tls, &token, ldap.as_ref(), &mut notes);
+    relative_paths_note(&tls, &token, sign_in.ldap.as_ref(), &mut notes);
     let registry = RegistrySettings {
         path: token.path.clone(),
         issuer: token.issuer.clone(),
@@ -174,19 +152,74 @@ pub fn import(text: &str, options: &Options) -> Result<Import, Error> {
     let output = Output {
         listen_addr,
         tls,
-        htpasswd: users.is_some(),
+        htpasswd: sign_in.users.is_some(),
         token,
-        ldap,
-        groups: users.as_ref().map(|u| u.groups.clone()).unwrap_or_default(),
+        groups: sign_in
+            .users
+            .as_ref()
+            .map(|u| u.groups.clone())
+            .unwrap_or_default(),
+        ldap: sign_in.ldap,
         rules: translated.rules,
     };
     let proxy_toml = render::proxy_toml(&output, &notes);
     Config::from_toml_str(&proxy_toml).map_err(|e| Error::Check(e.to_string()))?;
     Ok(Import {
         proxy_toml,
-        htpasswd: users.map(|u| u.htpasswd),
+        htpasswd: sign_in.users.map(|u| u.htpasswd),
         notes,
         registry,
+    })
+}
+
+/// Keys docker_auth would ignore: noted, or refused inside a `match`.
+fn ignored_keys(
+    config: &AuthConfig,
+    ignored: &[Ignored],
+    notes: &mut Vec<String>,
+) -> Result<(), Error> {
+    for key in ignored {
+        if let Some(n) = key.in_match {
+            return Err(unknown_condition(config, n, &key.path));
+        }
+        notes.push(format!(
+            "{}: unknown key, ignored (docker_auth ignores it too)",
+            key.path
+        ));
+    }
+    Ok(())
+}
+
+/// Who can sign in: the static users and the directory, with the group label.
+struct SignIn {
+    users: Option<Users>,
+    ldap: Option<LdapSection>,
+    group_label: Option<String>,
+    /// docker_auth lower-cased the group label's values.
+    lower_case: bool,
+}
+
+fn sign_in(config: &AuthConfig, notes: &mut Vec<String>) -> Result<SignIn, Error> {
+    let group_label = users::group_label(config, notes);
+    let label = group_label.as_deref();
+    let users = config
+        .users
+        .as_ref()
+        .map(|u| users::users(u, label, config.ldap_auth.is_some(), notes))
+        .transpose()?;
+    let (ldap, lower_case) = match &config.ldap_auth {
+        Some(l) => {
+            let (section, lower_case) = ldap::ldap_section(l, label, notes)?;
+            (Some(section), lower_case)
+        }
+        None => (None, false),
+    };
+    backends(config, users.is_some() || ldap.is_some(), notes)?;
+    Ok(SignIn {
+        users,
+        ldap,
+        group_label,
+        lower_case,
     })
 }
 
@@ -215,449 +248,6 @@ fn unknown_condition(config: &AuthConfig, n: usize, path: &str) -> Error {
              docker_auth's behaviour remove the key; {hint}. Then import again"
         ),
     )
-}
-
-fn listen_addr(server: &Server, notes: &mut Vec<String>) -> Result<String, Error> {
-    match server.net.as_deref() {
-        None | Some("" | "tcp") => {}
-        Some("unix") => {
-            return Err(refused(
-                "server.net",
-                "unix: the gate listens on TCP only; set net: tcp and an addr to import",
-            ))
-        }
-        Some(other) => {
-            return Err(refused(
-                "server.net",
-                format!("{other:?}: docker_auth accepts only tcp or unix"),
-            ))
-        }
-    }
-    let addr = server
-        .addr
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| refused("server.addr", "missing (docker_auth requires it)"))?;
-    if let Ok(socket) = addr.parse::<SocketAddr>() {
-        return Ok(socket.to_string());
-    }
-    let port = addr
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
-    match port {
-        Some(("", port)) => Ok(format!("0.0.0.0:{port}")),
-        Some(("localhost", port)) => Ok(format!("127.0.0.1:{port}")),
-        Some((host, port)) => {
-            notes.push(format!(
-                "server.addr: {host:?} is a name; listen.addr is 127.0.0.1:{port} until you \
-                 set it to the address {host} stands for"
-            ));
-            Ok(format!("127.0.0.1:{port}"))
-        }
-        None => Err(refused(
-            "server.addr",
-            format!("{addr:?}: expected \":PORT\" or \"HOST:PORT\""),
-        )),
-    }
-}
-
-fn tls_files(server: &Server, notes: &mut Vec<String>) -> Result<(String, String), Error> {
-    for key in server.other_keys() {
-        notes.push(format!(
-            "server.{key}: not carried over (the gate has no such setting; its TLS is 1.2 and \
-             1.3 with AEAD suites only)"
-        ));
-    }
-    match (&server.certificate, &server.key) {
-        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
-        (None, None) => {
-            notes.push(format!(
-                "server: no certificate: docker_auth served plain HTTP (or Let's Encrypt), the \
-                 gate always serves TLS; create {PLACEHOLDER_CERT} and {PLACEHOLDER_KEY} \
-                 (`registry-gate certs generate --san HOST --out certs`) or point [tls] at yours"
-            ));
-            Ok((PLACEHOLDER_CERT.into(), PLACEHOLDER_KEY.into()))
-        }
-        _ => Err(refused(
-            "server",
-            "certificate and key go together (docker_auth refuses one without the other)",
-        )),
-    }
-}
-
-fn token_section(
-    config: &AuthConfig,
-    options: &Options,
-    notes: &mut Vec<String>,
-) -> Result<TokenSection, Error> {
-    let token = &config.token;
-    let issuer = token
-        .issuer
-        .clone()
-        .filter(|i| !i.trim().is_empty())
-        .ok_or_else(|| refused("token.issuer", "missing (docker_auth requires it)"))?;
-    let mut expiration = match token.expiration {
-        Some(seconds) if seconds > 0 => seconds,
-        _ => {
-            return Err(refused(
-                "token.expiration",
-                "missing or not positive (docker_auth requires seconds above zero)",
-            ))
-        }
-    };
-    if expiration < MIN_EXPIRATION {
-        notes.push(format!(
-            "token.expiration: {expiration}s raised to {MIN_EXPIRATION}s, the gate's minimum \
-             (clients treat shorter tokens as {MIN_EXPIRATION}s anyway)"
-        ));
-        expiration = MIN_EXPIRATION;
-    }
-    let server = &config.server;
-    let (cert, key) = match (&token.certificate, &token.key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        (None, None) => match (&server.certificate, &server.key) {
-            (Some(c), Some(k)) => (c.clone(), k.clone()),
-            _ => {
-                return Err(refused(
-                    "token",
-                    "no certificate and key, nor a server pair to sign with: docker_auth does \
-                     not start like this",
-                ))
-            }
-        },
-        _ => {
-            return Err(refused(
-                "token",
-                "certificate and key go together (docker_auth refuses one without the other)",
-            ))
-        }
-    };
-    if token.disable_legacy_key_id.is_some() {
-        notes.push(
-            "token.disable_legacy_key_id: not carried over; the gate chooses its tokens' key \
-             IDs itself"
-                .into(),
-        );
-    }
-    let service = match &options.service {
-        Some(service) => service.clone(),
-        None => {
-            notes.push(format!(
-                "token.service = {SERVICE_PLACEHOLDER:?}: docker_auth has no such setting; set it \
-                 to the registry's auth.token.service (REGISTRY_AUTH_TOKEN_SERVICE), or import \
-                 with --service"
-            ));
-            SERVICE_PLACEHOLDER.into()
-        }
-    };
-    let prefix = server.path_prefix.as_deref().unwrap_or("");
-    if !prefix.is_empty() && !prefix.starts_with('/') {
-        return Err(refused(
-            "server.path_prefix",
-            "must be an absolute path (docker_auth refuses it too)",
-        ));
-    }
-    Ok(TokenSection {
-        path: format!("{}/auth", prefix.trim_end_matches('/')),
-        issuer,
-        service,
-        key,
-        cert,
-        expiration_seconds: expiration,
-    })
-}
-
-/// The one label that becomes the gate's groups: the only one defined, or the only
-/// one of several that the ACL uses.
-fn group_label(config: &AuthConfig, notes: &mut Vec<String>) -> Option<String> {
-    let mut defined = BTreeSet::new();
-    if let Some(ldap) = &config.ldap_auth {
-        defined.extend(ldap.labels.keys().cloned());
-    }
-    for user in config.users.iter().flat_map(|u| u.values()).flatten() {
-        defined.extend(user.labels.keys().cloned());
-    }
-    let chosen = if defined.len() == 1 {
-        defined.first().cloned()
-    } else {
-        let used: BTreeSet<String> = acl_labels(config).intersection(&defined).cloned().collect();
-        (used.len() == 1).then(|| used.into_iter().next()).flatten()
-    };
-    for other in defined.iter().filter(|l| Some(*l) != chosen.as_ref()) {
-        let why = match &chosen {
-            Some(c) => format!("the gate has one kind of group, and {c:?} became it"),
-            None => "several labels, and the ACL does not single one out".into(),
-        };
-        notes.push(format!(
-            "label {other:?}: not carried over ({why}); ACL entries using it are left out or refused"
-        ));
-    }
-    chosen
-}
-
-/// Labels the ACL matches on or substitutes.
-fn acl_labels(config: &AuthConfig) -> BTreeSet<String> {
-    let mut labels = BTreeSet::new();
-    for c in config
-        .acl
-        .iter()
-        .flatten()
-        .filter_map(|e| e.conditions.as_ref())
-    {
-        labels.extend(c.labels.keys().cloned());
-        for p in [&c.account, &c.name, &c.kind, &c.service]
-            .into_iter()
-            .flatten()
-        {
-            for part in pattern::parts(p) {
-                if let pattern::Part::Placeholder(pattern::Placeholder::Label(l), _) = part {
-                    labels.insert(l.to_string());
-                }
-            }
-        }
-    }
-    labels
-}
-
-/// The static users, as the gate takes them.
-struct Users {
-    htpasswd: String,
-    /// Every name docker_auth had a user entry for (but `""`).
-    names: BTreeSet<String>,
-    groups: BTreeMap<String, Vec<String>>,
-    anonymous: Anonymous,
-}
-
-fn users(
-    map: &BTreeMap<String, Option<User>>,
-    group_label: Option<&str>,
-    ldap: bool,
-    notes: &mut Vec<String>,
-) -> Result<Users, Error> {
-    let mut out = Users {
-        htpasswd: String::new(),
-        names: BTreeSet::new(),
-        groups: BTreeMap::new(),
-        anonymous: Anonymous::Refused,
-    };
-    for (name, user) in map {
-        let Some(user) = user else {
-            notes.push(format!(
-                "users[{name:?}]: empty entry: docker_auth skips it (as if absent)"
-            ));
-            continue;
-        };
-        if name.is_empty() {
-            out.anonymous = anonymous_user(user, notes);
-            continue;
-        }
-        out.names.insert(name.clone());
-        if let Err(why) = usable_user(name, user) {
-            let key = format!("users[{name:?}]");
-            if ldap && matches!(why, Unusable::NotBcrypt) {
-                return Err(refused(
-                    &key,
-                    format!(
-                        "{why}; docker_auth let no one sign in as {name:?}, but the gate would ask \
-                         the directory: remove the entry or give it a bcrypt password"
-                    ),
-                ));
-            }
-            notes.push(format!("{key}: not carried over: {why}"));
-            continue;
-        }
-        let hash = user.password.as_deref().unwrap_or_default();
-        out.htpasswd.push_str(&format!("{name}:{hash}\n"));
-        for (label, values) in &user.labels {
-            if Some(label.as_str()) == group_label {
-                for group in values {
-                    out.groups
-                        .entry(group.clone())
-                        .or_default()
-                        .push(name.clone());
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn anonymous_user(user: &User, notes: &mut Vec<String>) -> Anonymous {
-    if user.password.is_some() {
-        notes.push(
-            "users[\"\"]: has a password, so docker_auth let no anonymous client in; nor will \
-             the gate"
-                .into(),
-        );
-        return Anonymous::Refused;
-    }
-    if !user.labels.is_empty() {
-        notes.push(
-            "users[\"\"]: its labels are not carried over (the gate's anonymous clients have \
-             no groups)"
-                .into(),
-        );
-    }
-    Anonymous::Allowed {
-        labels: !user.labels.is_empty(),
-    }
-}
-
-/// Why a static user cannot go into the htpasswd file.
-enum Unusable {
-    AnyPassword,
-    NotBcrypt,
-    BadName,
-}
-
-impl std::fmt::Display for Unusable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Unusable::AnyPassword => {
-                "no password: docker_auth accepted any; give the user one with \
-                 `registry-gate htpasswd add`"
-            }
-            Unusable::NotBcrypt => "the password is not a bcrypt hash, which docker_auth needs",
-            Unusable::BadName => "the name holds ':' or a control character",
-        })
-    }
-}
-
-fn usable_user(name: &str, user: &User) -> Result<(), Unusable> {
-    if name.contains(':') || name.chars().any(char::is_control) {
-        return Err(Unusable::BadName);
-    }
-    let Some(hash) = &user.password else {
-        return Err(Unusable::AnyPassword);
-    };
-    let bcrypt = hash.len() == 60 && ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
-    if !bcrypt {
-        return Err(Unusable::NotBcrypt);
-    }
-    Ok(())
-}
-
-/// `[ldap]`, and whether the group label was lower-cased.
-fn ldap_section(
-    l: &LdapAuth,
-    group_label: Option<&str>,
-    notes: &mut Vec<String>,
-) -> Result<(LdapSection, bool), Error> {
-    if l.initial_bind_as_user {
-        return Err(refused(
-            "ldap_auth.initial_bind_as_user",
-            "not supported: the gate searches for the user as bind_dn, then binds as the DN found",
-        ));
-    }
-    let addr = l
-        .addr
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| refused("ldap_auth.addr", "missing"))?;
-    let tls = match l.tls.as_deref() {
-        None | Some("") if addr.ends_with(":636") => "always",
-        None | Some("") => "none",
-        Some(t @ ("none" | "always" | "starttls")) => t,
-        Some(other) => {
-            return Err(refused(
-                "ldap_auth.tls",
-                format!("{other:?}: expected none, always or starttls"),
-            ))
-        }
-    };
-    let url = match tls {
-        "always" => format!("ldaps://{addr}"),
-        _ => format!("ldap://{addr}"),
-    };
-    if l.insecure_tls_skip_verify {
-        notes.push(
-            "ldap_auth.insecure_tls_skip_verify: not carried over: the gate always verifies the \
-             directory's certificate; set ldap.ca to the CA that signed it"
-                .into(),
-        );
-    }
-    let ca = match (&l.ca_certificate, tls) {
-        (Some(_), "none") => {
-            notes.push("ldap_auth.ca_certificate: left out: tls is none, so it was unused".into());
-            None
-        }
-        (ca, _) => ca.clone(),
-    };
-    let (bind_dn, bind_password_file) = match (&l.bind_dn, &l.bind_password_file) {
-        (Some(dn), Some(file)) => (Some(dn.clone()), Some(file.clone())),
-        (Some(_), None) => {
-            return Err(refused(
-                "ldap_auth.bind_dn",
-                "set without bind_password_file: docker_auth cannot read a password either",
-            ))
-        }
-        (None, Some(_)) => {
-            notes.push(
-                "ldap_auth.bind_password_file: left out: without bind_dn docker_auth searched \
-                 anonymously"
-                    .into(),
-            );
-            (None, None)
-        }
-        (None, None) => (None, None),
-    };
-    let base = l
-        .base
-        .clone()
-        .filter(|b| !b.trim().is_empty())
-        .ok_or_else(|| refused("ldap_auth.base", "missing: the gate needs a search base"))?;
-    let filter = l.filter.clone().filter(|f| !f.is_empty()).ok_or_else(|| {
-        refused(
-            "ldap_auth.filter",
-            "missing: docker_auth cannot search without one, so no one signed in through it",
-        )
-    })?;
-    let (mut group_attribute, mut names, mut lower_case) = (None, false, false);
-    if let Some(label) = group_label {
-        if let Some(map) = l.labels.get(label) {
-            let attribute = map
-                .attribute
-                .clone()
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| {
-                    refused(
-                        &format!("ldap_auth.labels.{label}.attribute"),
-                        "missing: docker_auth fails every LDAP sign-in like this",
-                    )
-                })?;
-            if map.parse_cn {
-                notes.push(format!(
-                    "ldap_auth.labels.{label}.parse_cn: the gate takes the CN of DN values when \
-                     it is their first RDN and skips other values; docker_auth took the first CN \
-                     anywhere in the DN, or the whole value"
-                ));
-            }
-            names = !map.parse_cn;
-            lower_case = map.lower_case;
-            group_attribute = Some(attribute);
-        }
-    }
-    if lower_case {
-        notes.push(
-            "ldap_auth.labels: lower_case is not carried over: the gate keeps group names as the \
-             directory has them"
-                .into(),
-        );
-    }
-    Ok((
-        LdapSection {
-            url,
-            starttls: tls == "starttls",
-            ca,
-            bind_dn,
-            bind_password_file,
-            base,
-            filter,
-            group_attribute,
-            group_attribute_holds_names: names,
-        },
-        lower_case,
-    ))
 }
 
 /// Other backends: notes, or a refusal when nothing is left to sign users in.

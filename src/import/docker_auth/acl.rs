@@ -27,13 +27,15 @@
 //! when an earlier entry for possibly the same users would have stopped docker_auth
 //! first (the gate skips rules without `catalog` when it decides the catalog).
 
+mod entry;
+
 use std::collections::BTreeSet;
 
-use super::pattern::{self, Field, Part, Piece, Placeholder, Translation};
+use self::entry::{anonymous, catalog_possible, may_sign_in, signed_in};
+use super::pattern;
 use super::yaml::{AclEntry, Conditions};
 use super::Error;
-use crate::authz::rules::Rules;
-use crate::config::{AuthzConfig, RuleConfig};
+use crate::config::RuleConfig;
 
 /// What the rest of docker_auth's config says about the requests that reach the ACL.
 #[derive(Clone, Copy, Debug)]
@@ -171,51 +173,13 @@ struct Entry<'a> {
 /// could widen access.
 pub fn translate(acl: &[AclEntry], ctx: &Context<'_>) -> Result<Translated, Error> {
     let mut out = Translated::default();
-    let mut entries = Vec::new();
-    for (index, entry) in acl.iter().enumerate() {
-        let n = index + 1;
-        let conditions = entry.conditions.as_ref().ok_or_else(|| Error::Refused {
-            key: format!("acl[{n}]"),
-            message: "no `match` (docker_auth does not start with such an entry); \
-                      write `match: {}` for an entry that matches everything"
-                .into(),
-        })?;
-        let actions = match &entry.actions {
-            Some(actions) => actions.clone(),
-            None => {
-                out.notes.push(format!(
-                    "acl[{n}]: no `actions`: docker_auth fails every request the entry \
-                     matches, so it becomes a rule that denies"
-                ));
-                Vec::new()
-            }
-        };
-        let unknown: Vec<&str> = actions
-            .iter()
-            .map(String::as_str)
-            .filter(|a| !matches!(*a, "pull" | "push" | "delete" | "*"))
-            .collect();
-        if !unknown.is_empty() {
-            out.notes.push(format!(
-                "acl[{n}]: actions {unknown:?} left out: registries never ask for them"
-            ));
-        }
-        entries.push(Entry {
-            n,
-            conditions,
-            granted: Granted::of(&actions),
-            comment: entry.comment.as_deref(),
-        });
-    }
-    let mut kinds = Vec::new();
-    for entry in &entries {
-        let signed_in = signed_in(entry, ctx);
-        let anonymous = anonymous(entry, ctx, &mut out.notes);
-        kinds.push([signed_in, anonymous]);
-    }
+    let entries = read(acl, &mut out.notes)?;
+    let mut kinds: Vec<[Kind; 2]> = entries
+        .iter()
+        .map(|entry| [signed_in(entry, ctx), anonymous(entry, ctx, &mut out.notes)])
+        .collect();
     for audience in [Audience::SignedIn, Audience::Anonymous] {
-        let slot = audience as usize;
-        check_widening(&entries, &kinds, slot, audience, &mut out.notes)?;
+        check_widening(&entries, &kinds, audience, &mut out.notes)?;
     }
     strip_catalog(&entries, &mut kinds, ctx, &mut out.notes);
     for (entry, [signed_in, anonymous]) in entries.iter().zip(kinds) {
@@ -237,6 +201,44 @@ pub fn translate(acl: &[AclEntry], ctx: &Context<'_>) -> Result<Translated, Erro
     Ok(out)
 }
 
+/// The entries with their actions read; refuses one without `match`.
+fn read<'a>(acl: &'a [AclEntry], notes: &mut Vec<String>) -> Result<Vec<Entry<'a>>, Error> {
+    let mut entries = Vec::new();
+    for (index, entry) in acl.iter().enumerate() {
+        let n = index + 1;
+        let conditions = entry.conditions.as_ref().ok_or_else(|| Error::Refused {
+            key: format!("acl[{n}]"),
+            message: "no `match` (docker_auth does not start with such an entry); \
+                      write `match: {}` for an entry that matches everything"
+                .into(),
+        })?;
+        let actions = entry.actions.clone().unwrap_or_else(|| {
+            notes.push(format!(
+                "acl[{n}]: no `actions`: docker_auth fails every request the entry \
+                 matches, so it becomes a rule that denies"
+            ));
+            Vec::new()
+        });
+        let unknown: Vec<&str> = actions
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !matches!(*a, "pull" | "push" | "delete" | "*"))
+            .collect();
+        if !unknown.is_empty() {
+            notes.push(format!(
+                "acl[{n}]: actions {unknown:?} left out: registries never ask for them"
+            ));
+        }
+        entries.push(Entry {
+            n,
+            conditions,
+            granted: Granted::of(&actions),
+            comment: entry.comment.as_deref(),
+        });
+    }
+    Ok(entries)
+}
+
 /// Notes in entry order, each once (both audiences may say the same).
 fn tidy(notes: &mut Vec<String>) {
     let entry = |note: &String| {
@@ -247,348 +249,6 @@ fn tidy(notes: &mut Vec<String>) {
     notes.sort_by_key(entry);
     let mut seen = BTreeSet::new();
     notes.retain(|note| seen.insert(note.clone()));
-}
-
-/// How a pattern's placeholders are resolved for one audience.
-#[derive(Clone, Copy)]
-struct Resolve<'a> {
-    audience: Audience,
-    /// The scope type the request has (`repository`, or `registry` for the catalog).
-    kind: &'a str,
-    ctx: &'a Context<'a>,
-}
-
-impl Resolve<'_> {
-    /// The pattern as pieces for `field` (the inside of a regex), and whether it is one.
-    ///
-    /// docker_auth substitutes first and then tells a regex from a glob by the first and
-    /// last characters, which a substituted value at one end may supply.
-    fn pieces(&self, pattern: &str, field: Field) -> Result<(Vec<Piece>, bool), String> {
-        let mut pieces = Vec::new();
-        for part in pattern::parts(pattern) {
-            let piece = match part {
-                Part::Text(text) => Piece::Source(text.into()),
-                Part::Placeholder(placeholder, raw) => self.placeholder(placeholder, raw, field)?,
-            };
-            if piece.min_len() > 0 || piece.is_variable() {
-                pieces.push(piece);
-            }
-        }
-        let (first, last) = match (pieces.first(), pieces.last()) {
-            (Some(first), Some(last)) => (first.first_char(), last.last_char()),
-            _ => return Ok((pieces, false)),
-        };
-        let (slash, variable) = (Some('/'), None);
-        if (first == variable && last == slash) || (last == variable && first == slash) {
-            return Err("whether it is a regex depends on the substituted value".into());
-        }
-        let length: usize = pieces.iter().map(Piece::min_len).sum();
-        let regex = first == slash && last == slash && length > 2;
-        if regex {
-            pattern::strip_slashes(&mut pieces);
-        }
-        Ok((pieces, regex))
-    }
-
-    fn placeholder(
-        &self,
-        placeholder: Placeholder<'_>,
-        raw: &str,
-        field: Field,
-    ) -> Result<Piece, String> {
-        let anonymous = self.audience == Audience::Anonymous;
-        match placeholder {
-            Placeholder::Account if anonymous => Ok(Piece::Literal(String::new())),
-            Placeholder::Account if field == Field::Name => Ok(Piece::Account),
-            Placeholder::Type => Ok(Piece::Literal(self.kind.into())),
-            Placeholder::Service => match self.ctx.service {
-                Some(service) => Ok(Piece::Literal(service.into())),
-                None => Err("it uses ${service} (pass --service to decide it)".into()),
-            },
-            Placeholder::Label(_) if anonymous => match self.ctx.anonymous {
-                Anonymous::Allowed { labels: true } => {
-                    Err("it uses labels, which the anonymous user carries".into())
-                }
-                _ => Ok(Piece::Source(raw.into())),
-            },
-            Placeholder::Label(label)
-                if field == Field::Name && Some(label) == self.ctx.group_label =>
-            {
-                Ok(Piece::Group)
-            }
-            Placeholder::Label(label) => Err(format!(
-                "it uses ${{labels:{label}}} outside name or on a label that did not become groups"
-            )),
-            Placeholder::Account => Err("it uses ${account} outside name".into()),
-            Placeholder::Name | Placeholder::Capture => Err(format!("it uses {raw}")),
-        }
-    }
-
-    /// Whether `pattern` matches the fixed `text`.
-    fn holds(&self, pattern: &str, text: &str) -> Result<bool, String> {
-        let (pieces, regex) = self.pieces(pattern, Field::Account)?;
-        Ok(pattern::matches(&pieces, regex, text))
-    }
-
-    /// `pattern` in the gate's syntax for `field`.
-    fn translate(&self, pattern: &str, field: Field) -> Translation {
-        match self.pieces(pattern, field) {
-            Ok((pieces, regex)) => pattern::translate(&pieces, regex, field),
-            Err(why) => Translation::Inexpressible(why),
-        }
-    }
-}
-
-/// Conditions common to both audiences: `type`, `service`, `ip`.
-fn request_conditions(c: &Conditions, r: &Resolve<'_>) -> Option<Kind> {
-    if let Some(kind) = &c.kind {
-        match r.holds(kind, "repository") {
-            Ok(true) => {}
-            Ok(false) => {
-                return Some(Kind::Never(Some(format!(
-                    "type {kind:?} never matches repository requests"
-                ))))
-            }
-            Err(why) => return Some(Kind::Inexpressible(format!("type {kind:?}: {why}"))),
-        }
-    }
-    if let Some(service) = &c.service {
-        let Some(ours) = r.ctx.service else {
-            return Some(Kind::Inexpressible(format!(
-                "service {service:?} is decided by the registry's service name: pass --service"
-            )));
-        };
-        match r.holds(service, ours) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Some(Kind::Never(Some(format!(
-                    "service {service:?} does not match {ours:?}"
-                ))))
-            }
-            Err(why) => return Some(Kind::Inexpressible(format!("service {service:?}: {why}"))),
-        }
-    }
-    c.ip.as_ref().map(|ip| {
-        Kind::Inexpressible(format!(
-            "ip {ip:?}: the gate's rules have no client-address condition"
-        ))
-    })
-}
-
-fn signed_in(entry: &Entry<'_>, ctx: &Context<'_>) -> Kind {
-    let r = Resolve {
-        audience: Audience::SignedIn,
-        kind: "repository",
-        ctx,
-    };
-    let c = entry.conditions;
-    let mut problems = Vec::new();
-    if let Some(kind) = request_conditions(c, &r) {
-        problems.push(kind);
-    }
-    let account = c
-        .account
-        .as_ref()
-        .and_then(|p| field(Ok(r.translate(p, Field::Account)), Some("*"), &mut problems));
-    let mut group = None;
-    let mut group_is_any = true;
-    for (label, p) in &c.labels {
-        if Some(label.as_str()) != ctx.group_label {
-            problems.push(Kind::Inexpressible(format!(
-                "labels.{label}: a label that did not become the gate's groups"
-            )));
-            continue;
-        }
-        let t = r.translate(p, Field::Group);
-        group_is_any = t == Translation::Any;
-        group = field(Ok(t), Some("*"), &mut problems);
-    }
-    let name = c.name.as_ref().and_then(|p| {
-        field(
-            name_never(p, r.translate(p, Field::Name)),
-            None,
-            &mut problems,
-        )
-    });
-    let uses_group = name.as_deref().is_some_and(|n| n.contains("${group}"));
-    if ctx.group_lower_case && (!c.labels.is_empty() || uses_group) {
-        problems.push(Kind::Inexpressible(
-            "it matches the group label, whose values docker_auth lower-cased (lower_case) \
-             and the gate does not"
-                .into(),
-        ));
-    }
-    if let Some(problem) = worst(problems) {
-        return problem;
-    }
-    let mut narrower = None;
-    if uses_group && !group_is_any {
-        narrower = Some(
-            "with a group condition, the gate substitutes only matching groups for ${group}; \
-             docker_auth tried all of the user's"
-                .into(),
-        );
-    } else if uses_group && name.as_deref().is_some_and(|n| n.starts_with('/')) {
-        narrower = Some("docker_auth also tried this regex with ${labels:...} left as text".into());
-    }
-    let catalog = entry.granted.star && catalog_possible(c, ctx);
-    let config = RuleConfig {
-        account,
-        group,
-        name,
-        actions: entry.granted.words(catalog),
-        comment: entry.comment.map(str::to_string),
-    };
-    checked(config, narrower)
-}
-
-/// A field's pattern, or what it says about the entry in `problems`; `any` stands for
-/// [`Translation::Any`] (`None`: leave the field out).
-fn field(
-    t: Result<Translation, Kind>,
-    any: Option<&str>,
-    problems: &mut Vec<Kind>,
-) -> Option<String> {
-    match t {
-        Ok(Translation::Pattern(p)) => Some(p),
-        Ok(Translation::Any) => any.map(str::to_string),
-        Ok(Translation::Never) => {
-            problems.push(Kind::Never(None));
-            None
-        }
-        Ok(Translation::Inexpressible(why)) => {
-            problems.push(Kind::Inexpressible(why));
-            None
-        }
-        Err(kind) => {
-            problems.push(kind);
-            None
-        }
-    }
-}
-
-/// A name that never matches says why: it is worth a note.
-fn name_never(pattern: &str, t: Translation) -> Result<Translation, Kind> {
-    match t {
-        Translation::Never => Err(Kind::Never(Some(format!(
-            "name {pattern:?} never matches a repository name"
-        )))),
-        t => Ok(t),
-    }
-}
-
-fn anonymous(entry: &Entry<'_>, ctx: &Context<'_>, notes: &mut Vec<String>) -> Kind {
-    let refused = ctx.anonymous == Anonymous::Refused;
-    // When docker_auth refused anonymous clients, say so for entries that were for them.
-    let allowed = Context {
-        anonymous: match ctx.anonymous {
-            Anonymous::Refused => Anonymous::Allowed { labels: false },
-            a => a,
-        },
-        ..*ctx
-    };
-    let r = Resolve {
-        audience: Audience::Anonymous,
-        kind: "repository",
-        ctx: &allowed,
-    };
-    let c = entry.conditions;
-    let mut problems = Vec::new();
-    if let Some(kind) = request_conditions(c, &r) {
-        problems.push(kind);
-    }
-    if let Some(account) = &c.account {
-        match r.holds(account, "") {
-            Ok(true) => {}
-            Ok(false) => problems.push(Kind::Never(None)),
-            Err(why) => problems.push(Kind::Inexpressible(why)),
-        }
-    }
-    if !c.labels.is_empty() {
-        problems.push(match ctx.anonymous {
-            Anonymous::Allowed { labels: true } => {
-                Kind::Inexpressible("it matches labels, which the anonymous user carries".into())
-            }
-            _ => Kind::Never(None),
-        });
-    }
-    let name = c.name.as_ref().and_then(|p| {
-        field(
-            name_never(p, r.translate(p, Field::Name)),
-            None,
-            &mut problems,
-        )
-    });
-    let problem = worst(problems);
-    if refused {
-        // Worth a note only for entries written for anonymous clients.
-        return match problem {
-            Some(Kind::Never(_)) => Kind::Never(None),
-            _ => {
-                Kind::Never(c.account.is_some().then(|| {
-                    "docker_auth refused anonymous clients (users has no \"\" entry)".into()
-                }))
-            }
-        };
-    }
-    if let Some(problem) = problem {
-        return problem;
-    }
-    let n = entry.n;
-    if entry.granted.push || entry.granted.delete {
-        notes.push(format!(
-            "acl[{n}]: anonymous clients get pull only from the gate, not push or delete"
-        ));
-    }
-    let actions = if entry.granted.pull {
-        vec!["pull".into()]
-    } else {
-        Vec::new()
-    };
-    let config = RuleConfig {
-        account: Some("anonymous".into()),
-        group: None,
-        name,
-        actions,
-        comment: entry.comment.map(str::to_string),
-    };
-    checked(config, None)
-}
-
-/// Never wins over inexpressible: an entry that cannot apply can be left out safely.
-fn worst(problems: Vec<Kind>) -> Option<Kind> {
-    let never = problems.iter().position(|k| matches!(k, Kind::Never(_)));
-    match never {
-        Some(i) => problems.into_iter().nth(i),
-        None => problems.into_iter().next(),
-    }
-}
-
-/// The rule, if the gate compiles it.
-fn checked(config: RuleConfig, narrower: Option<String>) -> Kind {
-    let authz = AuthzConfig {
-        rules: vec![config.clone()],
-        ..AuthzConfig::default()
-    };
-    match Rules::compile(&authz) {
-        Ok(_) => Kind::Rule { config, narrower },
-        Err(e) => Kind::Inexpressible(format!("the gate refuses its translation ({e})")),
-    }
-}
-
-/// Whether the entry can match the catalog scope (`registry:catalog:*`) for someone.
-fn catalog_possible(c: &Conditions, ctx: &Context<'_>) -> bool {
-    let r = Resolve {
-        audience: Audience::SignedIn,
-        kind: "registry",
-        ctx,
-    };
-    let holds = |p: &Option<String>, text: &str| {
-        p.as_ref().is_none_or(|p| r.holds(p, text).unwrap_or(false))
-    };
-    holds(&c.kind, "registry")
-        && holds(&c.name, "catalog")
-        && ctx.service.is_none_or(|service| holds(&c.service, service))
 }
 
 /// Entries whose accounts are distinct literals never apply to the same user.
@@ -612,10 +272,10 @@ fn literal_account(entry: &Entry<'_>) -> Option<String> {
 fn check_widening(
     entries: &[Entry<'_>],
     kinds: &[[Kind; 2]],
-    slot: usize,
     audience: Audience,
     notes: &mut Vec<String>,
 ) -> Result<(), Error> {
+    let slot = audience as usize;
     for (i, entry) in entries.iter().enumerate() {
         let (why, kept) = match &kinds[i][slot] {
             Kind::Inexpressible(why) => (why, false),
@@ -699,20 +359,6 @@ fn strip_catalog(
             ));
         }
     }
-}
-
-/// Whether the entry's account can match a signed-in user.
-fn may_sign_in(entry: &Entry<'_>, ctx: &Context<'_>) -> bool {
-    let r = Resolve {
-        audience: Audience::SignedIn,
-        kind: "registry",
-        ctx,
-    };
-    entry
-        .conditions
-        .account
-        .as_ref()
-        .is_none_or(|p| r.translate(p, Field::Account) != Translation::Never)
 }
 
 /// A literal account that no static user has, when static users are all there is.
