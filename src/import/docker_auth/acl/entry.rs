@@ -97,40 +97,37 @@ impl Resolve<'_> {
     }
 }
 
-/// Conditions common to both audiences: `type`, `service`, `ip`.
-fn request_conditions(c: &Conditions, r: &Resolve<'_>) -> Option<Kind> {
+/// Conditions common to both audiences, `type`, `service` and `ip`, into `problems`
+/// when they do not simply hold.
+fn request_conditions(c: &Conditions, r: &Resolve<'_>, problems: &mut Vec<Kind>) {
     if let Some(kind) = &c.kind {
         match r.holds(kind, "repository") {
             Ok(true) => {}
-            Ok(false) => {
-                return Some(Kind::Never(Some(format!(
-                    "type {kind:?} never matches repository requests"
-                ))))
-            }
-            Err(why) => return Some(Kind::Inexpressible(format!("type {kind:?}: {why}"))),
+            Ok(false) => problems.push(Kind::Never(Some(format!(
+                "type {kind:?} never matches repository requests"
+            )))),
+            Err(why) => problems.push(Kind::Inexpressible(format!("type {kind:?}: {why}"))),
         }
     }
     if let Some(service) = &c.service {
-        let Some(ours) = r.ctx.service else {
-            return Some(Kind::Inexpressible(format!(
+        match r.ctx.service.map(|ours| (ours, r.holds(service, ours))) {
+            None => problems.push(Kind::Inexpressible(format!(
                 "service {service:?} is decided by the registry's service name: pass --service"
-            )));
-        };
-        match r.holds(service, ours) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Some(Kind::Never(Some(format!(
-                    "service {service:?} does not match {ours:?}"
-                ))))
+            ))),
+            Some((_, Ok(true))) => {}
+            Some((ours, Ok(false))) => problems.push(Kind::Never(Some(format!(
+                "service {service:?} does not match {ours:?}"
+            )))),
+            Some((_, Err(why))) => {
+                problems.push(Kind::Inexpressible(format!("service {service:?}: {why}")))
             }
-            Err(why) => return Some(Kind::Inexpressible(format!("service {service:?}: {why}"))),
         }
     }
-    c.ip.as_ref().map(|ip| {
-        Kind::Inexpressible(format!(
+    if let Some(ip) = &c.ip {
+        problems.push(Kind::Inexpressible(format!(
             "ip {ip:?}: the gate's rules have no client-address condition"
-        ))
-    })
+        )));
+    }
 }
 
 /// The entry for signed-in users.
@@ -142,7 +139,7 @@ pub(super) fn signed_in(entry: &Entry<'_>, ctx: &Context<'_>) -> Kind {
     };
     let c = entry.conditions;
     let mut problems = Vec::new();
-    problems.extend(request_conditions(c, &r));
+    request_conditions(c, &r, &mut problems);
     let account = c.account.as_ref().and_then(|p| {
         field(
             r.translate(p, Field::Account),
@@ -258,11 +255,12 @@ pub(super) fn anonymous(entry: &Entry<'_>, ctx: &Context<'_>, notes: &mut Vec<St
     let c = entry.conditions;
     let (name, problem) = anonymous_conditions(c, &r);
     if ctx.anonymous == Anonymous::Refused {
-        // Worth a note only for entries written for anonymous clients.
+        // Worth a note only for entries written for anonymous clients alone.
+        let only_anonymous = c.account.as_deref() == Some("");
         return match problem {
             Some(Kind::Never(_)) => Kind::Never(None),
             _ => {
-                Kind::Never(c.account.is_some().then(|| {
+                Kind::Never(only_anonymous.then(|| {
                     "docker_auth refused anonymous clients (users has no \"\" entry)".into()
                 }))
             }
@@ -294,7 +292,7 @@ pub(super) fn anonymous(entry: &Entry<'_>, ctx: &Context<'_>, notes: &mut Vec<St
 /// The name for anonymous clients, or why the entry cannot become their rule.
 fn anonymous_conditions(c: &Conditions, r: &Resolve<'_>) -> (Option<String>, Option<Kind>) {
     let mut problems = Vec::new();
-    problems.extend(request_conditions(c, r));
+    request_conditions(c, r, &mut problems);
     if let Some(account) = &c.account {
         match r.holds(account, "") {
             Ok(true) => {}
