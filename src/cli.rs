@@ -1,5 +1,5 @@
 //! Command-line interface: `serve` (the default), `check-config`, `certs generate`,
-//! `htpasswd add|verify`, `acl explain`.
+//! `htpasswd add|verify`, `acl explain`, `import docker-auth`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +56,33 @@ enum Command {
     /// Token mode's keys.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Turn another auth server's configuration into a proxy.toml.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Read cesanta/docker_auth's auth_config.yml and write a token-mode proxy.toml and
+    /// an htpasswd file (mode 0600) that decide as docker_auth did.
+    ///
+    /// What needs attention or was not carried over is printed (and written at the top
+    /// of proxy.toml); where carrying a setting over could grant more than docker_auth
+    /// did, nothing is written and the error says what to change.
+    DockerAuth {
+        /// docker_auth's config file.
+        file: PathBuf,
+        /// Directory to write proxy.toml and htpasswd to (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Replace files that already exist.
+        #[arg(long)]
+        force: bool,
+        /// The registry's auth.token.service (docker_auth's config has none); a
+        /// placeholder is written without it.
+        #[arg(long)]
+        service: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +226,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Htpasswd(command) => htpasswd(command),
         Command::Ldap(LdapCommand::Test { user }) => ldap_test(&cli.config, &user),
         Command::Token(TokenCommand::Jwks) => token_jwks(&cli.config),
+        Command::Import(ImportCommand::DockerAuth {
+            file,
+            out,
+            force,
+            service,
+        }) => import_docker_auth(&file, &out, force, service),
         Command::Acl(AclCommand::Explain {
             user,
             repository,
@@ -352,6 +385,73 @@ fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Resul
             "denied: {user} may not {action} {subject}"
         )))
     }
+}
+
+/// Runs `import docker-auth`: reads FILE, writes OUT/proxy.toml and OUT/htpasswd,
+/// prints the notes (stderr) and the next steps (stdout).
+fn import_docker_auth(
+    file: &Path,
+    out: &Path,
+    force: bool,
+    service: Option<String>,
+) -> Result<(), Failure> {
+    use crate::import::docker_auth;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(Failure::Config)?;
+    let options = docker_auth::Options { service };
+    let import = docker_auth::import(&text, &options)
+        .map_err(|e| Failure::Config(anyhow::anyhow!("{}: {e}", file.display())))?;
+    let config = out.join("proxy.toml");
+    let htpasswd = out.join("htpasswd");
+    let mut files = vec![(&config, &import.proxy_toml, false)];
+    if let Some(text) = &import.htpasswd {
+        files.push((&htpasswd, text, true));
+    }
+    if !force {
+        if let Some((existing, ..)) = files.iter().find(|(p, ..)| p.exists()) {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "{} already exists; pass --force to replace it",
+                existing.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating {}", out.display()))
+        .map_err(Failure::Runtime)?;
+    for (path, text, secret) in &files {
+        write_file(path, text, *secret).map_err(Failure::Runtime)?;
+    }
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    let written: Vec<String> = files
+        .iter()
+        .map(|(p, ..)| p.display().to_string())
+        .collect();
+    let r = &import.registry;
+    println!(
+        "wrote {written}\n\
+         next steps:\n\
+         1. read the notes{above} (they are also at the top of {config})\n\
+         2. registry-gate --config {config} check-config\n\
+         3. registry-gate --config {config} acl explain USER REPOSITORY pull  (a few users)\n\
+         4. point the registry at the gate: auth.token.realm = https://GATE-HOST:PORT{path}, \
+         issuer = {issuer:?}, service = {service:?}, rootcertbundle = {cert}\n\
+         5. registry-gate --config {config} serve, then stop docker_auth",
+        written = written.join(" and "),
+        above = if import.notes.is_empty() {
+            " (none)"
+        } else {
+            " above"
+        },
+        config = config.display(),
+        path = r.path,
+        issuer = r.issuer,
+        service = r.service,
+        cert = r.rootcertbundle,
+    );
+    Ok(())
 }
 
 /// Runs `htpasswd add` or `htpasswd verify`. Messages name the user, never the password.

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: command line (`serve`, `check-config`, `certs generate`).
+//! - [`cli`]: command line (`serve`, `check-config`, `certs generate`, `import`, ...).
 //! - [`server`]: accept loop, TLS handshake, HTTP/1.1 + HTTP/2, graceful shutdown.
 //! - [`proxy`]: the request pipeline as phases, its error type and streaming bodies.
 //! - [`state`]: the built, immutable runtime form of the config; the unit of reload.
@@ -18,6 +18,7 @@
 //! - [`upstream`]: the keep-alive connection pool to the registry.
 //! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
 //! - [`htpasswd_edit`]: the `htpasswd` subcommand's file edits and password checks.
+//! - [`import`]: other auth servers' configs (docker_auth) to a `proxy.toml`.
 //! - [`basic`]: the `Authorization: Basic` header to plain strings.
 //! - [`chain`]: an error and its sources as one log line.
 //! - [`headers`]: hop-by-hop removal, forwarding headers, the API-version header.
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod config;
 pub mod headers;
 pub mod htpasswd_edit;
+pub mod import;
 pub mod metrics;
 pub mod proxy;
 pub mod proxy_protocol;

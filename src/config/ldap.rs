@@ -50,10 +50,15 @@ pub struct LdapConfig {
     /// The attribute of a group entry that is its name.
     #[serde(default = "default_group_name_attribute")]
     pub group_name_attribute: String,
-    /// A user attribute listing group DNs (`memberOf`); each DN's first RDN value
-    /// (its CN) is a group name.
+    /// A user attribute listing the user's groups: group DNs (`memberOf`), each
+    /// DN's first RDN value (its CN) being a group name, or names as they are (see
+    /// `group_attribute_holds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_attribute: Option<String>,
+    /// What `group_attribute`'s values are: `"dns"` (the default) or `"names"`
+    /// (taken as they are, such as a `gidNumber`). Only with `group_attribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_attribute_holds: Option<GroupValues>,
     /// Active Directory: the group search follows nested groups
     /// (`(member:1.2.840.113556.1.4.1941:=${dn})`).
     #[serde(default)]
@@ -77,6 +82,19 @@ pub struct LdapConfig {
     /// The `Retry-After` of the 503 answered while the directory is unreachable.
     #[serde(default = "default_retry_after")]
     pub retry_after: HumanDuration,
+}
+
+/// What the values of `group_attribute` are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupValues {
+    /// Group DNs (`memberOf`): the group name is the value of each DN's first RDN
+    /// when that is a CN; other values are skipped.
+    #[default]
+    Dns,
+    /// Group names as they are (`gidNumber`, `title`, ...), like docker_auth's
+    /// labels without `parse_cn`.
+    Names,
 }
 
 /// One URL or several, in order of preference.
@@ -266,6 +284,12 @@ impl LdapConfig {
                 "missing: group_filter and nested_groups need a group_base to search".into(),
             ));
         }
+        if self.group_attribute_holds.is_some() && self.group_attribute.is_none() {
+            return Err((
+                "ldap.group_attribute_holds",
+                "set, but group_attribute is not".into(),
+            ));
+        }
         if self.group_name_attribute.trim().is_empty() {
             return Err(("ldap.group_name_attribute", "must not be empty".into()));
         }
@@ -399,6 +423,14 @@ mod tests {
                 "ldap.nested_groups",
             ),
             ("pool_size = 0", "ldap.pool_size"),
+            (
+                "group_attribute_holds = \"names\"",
+                "ldap.group_attribute_holds: set, but group_attribute is not",
+            ),
+            (
+                "group_attribute = \"gidNumber\"\ngroup_attribute_holds = \"gids\"",
+                "unknown variant",
+            ),
             ("base = \" \"", "duplicate key"),
         ];
         for (extra, expected) in cases {

@@ -297,6 +297,31 @@ async fn member_of_attribute_supplies_groups_without_a_group_search() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn group_attribute_holding_names_takes_its_values_as_they_are() {
+    // docker_auth's labels without parse_cn, such as seed 004's gidNumber: here the
+    // surname, which is no DN (so "dns" would find no group in it).
+    let directory = blocking(Slapd::start).await;
+    let upstream = TestUpstream::start().await;
+    let rules = "[authz]\nrules = [\n\
+                 { group = \"Carol\", name = \"**\", actions = [\"pull\"] },\n]\n";
+    let proxy = gate(
+        upstream.url(),
+        &directory.ldap_url(),
+        "group_attribute = \"sn\"\ngroup_attribute_holds = \"names\"",
+        rules,
+    )
+    .await;
+    assert_eq!(
+        status(&proxy, "GET", "/v2/app/manifests/v1", "carol", "carol-pw").await,
+        200
+    );
+    assert_eq!(
+        status(&proxy, "GET", "/v2/app/manifests/v1", "bob", "bob-pw").await,
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_directory_outage_keeps_cached_users_and_answers_503_to_the_rest() {
     let mut directory = blocking(Slapd::start).await;
     let upstream = TestUpstream::start().await;

@@ -14,6 +14,7 @@ mod examples;
 mod forwarding;
 mod harness;
 mod htpasswd_cmd;
+mod import_docker_auth;
 mod ldap;
 mod operations;
 mod registry;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use ldap3::{Scope, SearchEntry};
 
 use self::pool::{Connector, Failure, Lease, Pool, Role};
-use crate::config::ldap::LdapConfig;
+use crate::config::ldap::{GroupValues, LdapConfig};
 use crate::metrics::{LdapMetrics, LdapOp, LdapOutcome};
 
 /// The user entry a search found.
@@ -121,7 +121,7 @@ impl Directory {
             1 => {
                 let entry = entries.into_iter().next().expect("one entry");
                 let attribute_groups = match &self.config.group_attribute {
-                    Some(a) => group_names_from_dns(&entry, a),
+                    Some(a) => group_names(&entry, a, self.config.group_attribute_holds),
                     None => Vec::new(),
                 };
                 Found::One(UserEntry {
@@ -297,14 +297,56 @@ impl Directory {
     }
 }
 
-/// Group names from a DN-valued attribute (`memberOf`): each DN's first RDN value
-/// when it is a CN; other DNs are skipped.
-fn group_names_from_dns(entry: &SearchEntry, attribute: &str) -> Vec<String> {
-    entry
+/// Group names from the user's `attribute`: of DN values (`memberOf`), each DN's
+/// first RDN value when it is a CN, other DNs skipped; of name values, each as it is
+/// (empty ones skipped).
+fn group_names(entry: &SearchEntry, attribute: &str, holds: Option<GroupValues>) -> Vec<String> {
+    let values = entry
         .attrs
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter())
-        .filter_map(|dn| filter::first_rdn_value(dn, "cn"))
-        .collect()
+        .flat_map(|(_, values)| values.iter());
+    match holds.unwrap_or_default() {
+        GroupValues::Dns => values
+            .filter_map(|dn| filter::first_rdn_value(dn, "cn"))
+            .collect(),
+        GroupValues::Names => values.filter(|v| !v.is_empty()).cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn entry(attribute: &str, values: &[&str]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=alice,ou=people,dc=example".into(),
+            attrs: HashMap::from([(
+                attribute.to_string(),
+                values.iter().map(|v| (*v).to_string()).collect(),
+            )]),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn group_attribute_values_are_dns_or_names() {
+        let member_of = entry(
+            "memberOf",
+            &["cn=ops,ou=groups,dc=example", "ou=teams,dc=example"],
+        );
+        assert_eq!(group_names(&member_of, "memberof", None), ["ops"]);
+        let gid = entry("gidNumber", &["6000", ""]);
+        assert_eq!(
+            group_names(&gid, "gidNumber", Some(GroupValues::Dns)),
+            Vec::<String>::new(),
+            "a gidNumber is no DN"
+        );
+        assert_eq!(
+            group_names(&gid, "gidNumber", Some(GroupValues::Names)),
+            ["6000"]
+        );
+    }
 }
