@@ -19,7 +19,8 @@
 # path), MERGE_INTO (a report to merge this run's parts into), KEEP=1 (keep the temp dirs),
 # PARTS (which measurements: "idle get overhead handshake resume blobs ldap"), and the users
 # each load runs as (GET_USERS, OVERHEAD_USERS, HANDSHAKE_USERS, HANDSHAKE_REGISTRY_USERS,
-# RESUME_USERS, RESUME_REGISTRY_USERS; see below). Every target is started afresh in each repetition, in turn: A B C D, A B C D, ...
+# RESUME_USERS, RESUME_REGISTRY_USERS; see below). Every target is started afresh in each
+# repetition, in turn: A B C D, A B C D, ...
 # The ldap part (benches/e2e/ldap.sh) runs after the others, with its own two targets, the
 # gate and Apache (benches/e2e/apache-recipe.conf), in turn: A B, A B, ...
 #
