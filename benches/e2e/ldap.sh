@@ -117,7 +117,6 @@ start_slapd() {
         -b "$LDAP_SUFFIX" -s base -LLL 1.1 >/dev/null 2>&1; then
         return 0
       fi
-      # (Checked after a probe: right after the spawn, setsid may not have made the group yet.)
       kill -0 -- "-$SLAPD_PGID" 2>/dev/null || break
       sleep 0.1
     done

@@ -164,13 +164,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # spawn LOG CMD...: runs CMD in a new session (its pid is its process group id) with its
-# output in LOG; sets SPAWNED.
+# output in LOG; sets SPAWNED. Returns once the group exists (at most 1 s): until setsid has
+# run in the child, `kill -0 -- -PGID` fails, and the callers take that for an exit.
 spawn() {
-  local logfile=$1
+  local logfile=$1 _
   shift
   setsid "$@" >"$logfile" 2>&1 </dev/null &
   SPAWNED=$!
   GROUPS_STARTED+=("$SPAWNED")
+  for _ in $(seq 1 100); do
+    kill -0 -- "-$SPAWNED" 2>/dev/null && return 0
+    sleep 0.01
+  done
 }
 
 forget_group() { # PGID: stop it and drop it from the cleanup list
@@ -625,9 +630,12 @@ tls_info() { # TARGET PORT: negotiated protocol and suite, as wrk/curl (OpenSSL 
 
 TCK=$(getconf CLK_TCK)
 
-log "starting the registry and the fast upstream"
+log "starting the registry$(main_parts && echo " and the fast upstream")"
 start_registry || die "docker-registry did not start: $(tail -n 20 "$LOGS/registry.log")"
-start_fast || die "the fast nginx did not start: $(tail -n 20 "$LOGS/fast-error.log")"
+# The fast upstream serves the main loop's proxy-overhead, handshake and reconnect loads.
+if main_parts; then
+  start_fast || die "the fast nginx did not start: $(tail -n 20 "$LOGS/fast-error.log" "$LOGS/fast.stderr" 2>&1)"
+fi
 REGISTRY="http://127.0.0.1:$REGISTRY_PORT"
 if want blobs; then
   # The blob that downloads fetch, put straight into the registry.
