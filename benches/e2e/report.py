@@ -664,6 +664,16 @@ def ldap_section(w, d, records, m, meta, loads):
         w(f"| {label} | " + " | ".join(cell(d.stat(t, "ldap", "uldap", field), "int", reps)
                                         for t in LDAP_TARGETS) + " |")
     w("")
+    loads_ = [r for r in records if r.get("test") == "ldap"]
+    if loads_ and all(r.get(f, 0) == 0 for r in loads_
+                      for f in ("ldap_searches", "ldap_user_binds", "ldap_reader_binds")):
+        busy = all((d.stat(t, "ldap", "uldap", "backend_cpu_pct") or (0,))[0] >= 120 for t in LDAP_TARGETS)
+        w("slapd logged no search and no bind during any load: after the check, both proxies "
+          "answered every request from their own login cache (Apache's mod_ldap caches by default, "
+          "as the gate does). So this row compares TLS, Basic-auth parsing, the cache lookup and "
+          "proxying" + (", with the registry as the bottleneck (the backend column); the server's "
+          "CPU time per request is the more direct comparison of the two proxies." if busy else "."))
+        w("")
 
 
 if __name__ == "__main__":
