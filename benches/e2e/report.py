@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Turns the records of benches/e2e/run.sh (one JSON object a line) into the markdown report:
 machine facts, the command, medians with min-max over repetitions, ratios of the gate to
-nginx, Caddy and the registry directly, and the issue's targets marked met or missed.
+nginx, Caddy and the registry directly (and, for LDAP sign-in, to Apache httpd), and the
+issue's targets marked met or missed.
+
+The report ends with its records and the run's settings ("meta"), so that a later run of some
+parts only can be merged into it (--merge-into): that run's records replace those of the same
+parts, the rest are kept, and the report names the run each part's figures come from.
 """
 
 import argparse
@@ -11,7 +16,26 @@ import statistics
 import subprocess
 
 TARGETS = ["gate", "nginx", "caddy", "direct"]
-TITLES = {"gate": "gate", "nginx": "nginx (recipe)", "caddy": "Caddy", "direct": "direct"}
+# The LDAP part's targets: the gate with [ldap] and Apache httpd with mod_authnz_ldap.
+LDAP_TARGETS = ["gate", "apache"]
+TITLES = {"gate": "gate", "nginx": "nginx (recipe)", "caddy": "Caddy", "direct": "direct",
+          "apache": "Apache httpd (recipe)"}
+# The other side of a ratio column's title, "gate/<name>".
+RATIO_TITLES = {"nginx": "nginx", "caddy": "Caddy", "direct": "direct", "apache": "Apache"}
+# run.sh's parts (PARTS) and the tests their records carry.
+PART_TESTS = {
+    "idle": {"idle", "idle-small"},
+    "get": {"get"},
+    "overhead": {"overhead"},
+    "handshake": {"handshake", "handshake-registry"},
+    "resume": {"resume", "resume-registry"},
+    "blobs": {"up", "down"},
+    "ldap": {"ldap"},
+}
+PART_TITLES = {"idle": "idle-connection", "get": "`GET /v2/`", "overhead": "proxy-overhead",
+               "handshake": "full-handshake", "resume": "reconnect", "blobs": "blob",
+               "ldap": "LDAP sign-in"}
+MAIN_TESTS = set().union(*(t for p, t in PART_TESTS.items() if p != "ldap"))
 USERS = {
     "u10": "bcrypt cost 10",
     "u5": "bcrypt cost 5",
@@ -29,7 +53,7 @@ def run(cmd):
         return "unknown"
 
 
-def machine():
+def machine(ldap_run):
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -54,7 +78,10 @@ def machine():
         ("OpenSSL", run(["openssl", "version"])),
         ("Python", run(["python3", "--version"])),
         ("rustc", run(["rustc", "--version"])),
-    ]
+    ] + ([
+        ("Apache httpd", run(["/usr/sbin/apache2", "-v"])),
+        ("slapd", run(["/usr/sbin/slapd", "-VV"]).removeprefix("@(#) $").removesuffix(" $")),
+    ] if ldap_run else [])
 
 
 class Data:
@@ -136,11 +163,62 @@ def rcell(r, reps):
     return f"**{fmt(med)}** ({fmt(lo)}–{fmt(hi)})"
 
 
+def part_of(record):
+    for part, tests in PART_TESTS.items():
+        if record.get("test") in tests:
+            return part
+    return None
+
+
+def read_report(path):
+    """The meta and the records of a report written by this script (its raw-records block)."""
+    meta, records, inside = None, [], False
+    with open(path) as f:
+        for line in f:
+            if line.startswith("```json"):
+                inside = True
+            elif inside and line.startswith("```"):
+                break
+            elif inside and line.strip():
+                r = json.loads(line)
+                if "meta" in r:
+                    meta = r["meta"]
+                else:
+                    records.append(r)
+    if meta is None:
+        raise SystemExit(f"{path}: no meta line among its raw records, so nothing to merge into")
+    return meta, records
+
+
+def merge(base_meta, base_records, meta, records):
+    """A report's meta and records with a later run of some parts merged in: that run's records
+    replace those of its parts, and its measurements without repetitions (TLS versions, physical
+    bounds) replace the same ones; its meta becomes a supplement, replacing earlier supplements
+    of the same parts or fewer."""
+    parts = set(meta["parts"].split())
+    if meta["smoke"] and not base_meta["smoke"]:
+        raise SystemExit("a smoke run is not merged into a measurement")
+
+    def key(r):
+        return r.get("test"), r.get("target"), r.get("what")
+
+    new_keys = {key(r) for r in records if "rep" not in r}
+    kept = [r for r in base_records
+            if ("rep" in r and part_of(r) not in parts) or ("rep" not in r and key(r) not in new_keys)]
+    added = [r for r in records if "rep" not in r or part_of(r) in parts]
+    what = "the " + ", ".join(PART_TITLES[p] for p in PART_TESTS if p in parts) + " figures"
+    supplements = [s for s in base_meta.get("supplements", []) if not set(s["parts"].split()) <= parts]
+    supplements.append(dict(meta, what=what))
+    return dict(base_meta, supplements=supplements), kept + added
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--results", required=True, nargs="+", help="one or more JSONL files")
     p.add_argument("--meta", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--merge-into", metavar="REPORT",
+                   help="an earlier report: keep its figures of the parts this run did not measure")
     args = p.parse_args()
     records = []
     for path in args.results:
@@ -148,7 +226,18 @@ def main():
             records += [json.loads(line) for line in f if line.strip()]
     with open(args.meta) as f:
         meta = json.load(f)
+    if args.merge_into:
+        meta, records = merge(*read_report(args.merge_into), meta, records)
     d = Data(records)
+    main_run = any(r.get("test") in MAIN_TESTS for r in records)
+    ldap_run = any(r.get("test") == "ldap" for r in records)
+
+    def run_of(part):
+        """The meta of the run that measured `part`: a supplement's or the report's own."""
+        for sup in meta.get("supplements", []):
+            if part in sup["parts"].split():
+                return sup
+        return meta
     reps = meta["reps"]
     dur, conns, threads = meta["duration_s"], meta["conns"], meta["threads"]
     blob = meta["blob_mib"]
@@ -156,7 +245,8 @@ def main():
     o = []
     w = o.append
 
-    w("# Benchmark: registry-gate against the nginx recipe and Caddy")
+    w("# Benchmark: registry-gate against the nginx recipe and Caddy"
+      + (", and with LDAP sign-in against Apache httpd" if ldap_run else ""))
     w("")
     if meta["smoke"]:
         w("**Smoke run** (`--smoke`): one repetition, tiny loads. These numbers only show that the "
@@ -164,25 +254,29 @@ def main():
         w("")
     w(f"Generated by `benches/e2e/run.sh` on {meta['started']} in {meta['elapsed_s'] // 60} min "
       f"{meta['elapsed_s'] % 60} s. Everything ran on this one machine over 127.0.0.1: one "
-      "`docker-registry` (plain HTTP, filesystem storage), and in front of it, each started afresh "
-      f"in each of {reps} repetition(s) in the order *{meta['targets']}*: the gate (default "
-      "config: login cache and throttle on), nginx with the recipe's config (as the tests run it), "
-      "and Caddy 2.6 with `basicauth` + `reverse_proxy` and the same certificate and bcrypt users.")
+      "`docker-registry` (plain HTTP, filesystem storage), and in front of it, "
+      + (f"each started afresh in each of {reps} repetition(s) in the order *{meta['targets']}*: "
+         "the gate (default config: login cache and throttle on), nginx with the recipe's config "
+         "(as the tests run it), and Caddy 2.6 with `basicauth` + `reverse_proxy` and the same "
+         "certificate and bcrypt users." if main_run else
+         "the gate and Apache httpd, each asking one slapd (see LDAP sign-in below)."))
     w("")
     w(f"Cells are the **median** over repetitions with (min–max); ratios are ratios of medians, "
       f"with the range of the per-repetition ratios. Load average (1, 5, 15 min) before: "
       f"{meta['load_before']}; after: {meta['load_after']}.")
     w("")
     for sup in meta.get("supplements", []):
-        w(f"**Supplement**: {sup['what']} come from a second run, `{sup['command']}`, started "
+        commit = (f" of commit `{sup['commit']}`" if "commit" in sup else "") + (
+            f" (plus {sup['dirty_files']} uncommitted change(s) in src/ or Cargo.*)" if sup.get("dirty_files") else "")
+        w(f"**Supplement**: {sup['what']} come from a second run{commit}, `{sup['command']}`, started "
           f"{sup['started']}, {sup['elapsed_s'] // 60} min {sup['elapsed_s'] % 60} s, load average "
-          f"before {sup['load_before']}, after {sup['load_after']}. {sup.get('note', '')}")
+          f"before {sup['load_before']}, after {sup['load_after']}. {sup.get('note', '')}".rstrip())
         w("")
     w("## Machine and versions")
     w("")
     w("| | |")
     w("|---|---|")
-    for k, v in machine():
+    for k, v in machine(ldap_run):
         w(f"| {k} | {v.replace('|', '/')} |")
     dirty = f" (plus {meta['dirty_files']} uncommitted change(s) in src/ or Cargo.*)" if meta["dirty_files"] else ""
     w(f"| registry-gate | commit `{meta['commit']}`{dirty}, `cargo build --release` |")
@@ -194,76 +288,86 @@ def main():
     w(f"with REPS={reps} DURATION={dur} CONNS={conns} THREADS={threads} BLOB_MIB={blob} "
       f"IDLE={meta['idle']} HOLD={meta['hold_s']}.")
     w("")
-    w("How each row is measured:")
-    w("")
-    w(f"- **Requests**: `wrk -t {threads} -c {conns} -d {dur}s --timeout 10s -s benches/e2e/wrk.lua "
-      "https://127.0.0.1:PORT/v2/`, HTTP/1.1 over TLS keep-alive, the `Authorization` header set by "
-      "the Lua script; p50/p99 are wrk's. *direct* is plain HTTP to the registry without auth.")
-    w("- **Proxy overhead**: the same load through a second instance of each proxy whose upstream is "
-      "a separate nginx answering `return 200 '{}'`, so the proxy is the bottleneck; *direct* is "
-      "that nginx over plain HTTP. The `{SHA}` user costs nginx one SHA-1, so that row is nginx's "
-      "proxying at its cheapest; Caddy cannot read `{SHA}`.")
-    w(f"- **Full handshakes**: {conns} parallel `openssl s_time -new` processes for {dur} s, each "
-      "connection a new TLS session carrying one authenticated `GET /v2/`. **Reconnects**: the "
-      "request load with `Connection: close`; wrk then resumes the TLS session on every reconnect.")
-    w("- **Blobs** go over HTTP/1.1 for every target (`curl --http1.1`): the recipe offers no h2, "
-      "and curl would otherwise pick h2 with the gate and Caddy, which frames the body differently.")
-    w(f"- **Upload**: curl, as the cost-5 user: `POST .../blobs/uploads/`, one `PATCH` of a {blob_text} "
-      "random file with `Transfer-Encoding: chunked` (`-T FILE`, `Expect:` off), `PUT ?digest=`; time "
-      "is all three. Disk bytes: `write_bytes` of `/proc/PID/io` over the proxy's processes (logs are "
-      "on tmpfs so they do not count); peak RSS: `VmHWM` after resetting it (`echo 5 > "
-      "/proc/PID/clear_refs`) just before, summed over the proxy's processes (nginx: master + worker). "
-      "The registry's HEAD must then report the blob with its full size.")
-    w(f"- **Download**: `curl -o /dev/null` of the {blob_text} blob, as the cost-5 user.")
-    w(f"- **Idle connections**: `benches/e2e/idle.py` opens {meta['idle']:,} TLS connections "
-      "(200 handshakes at a time), sends one authenticated `GET /v2/` (cost-5 user) on each, holds "
-      f"them {meta['hold_s']} s while sampling the proxy's RSS (`VmRSS`, summed over its processes), "
-      "then closes them. Run first after the proxy starts.")
-    w("- **CPU**: the load generator's CPU (`/usr/bin/time`: user + system over elapsed, in % of one "
-      "core; this machine has the number of cores above, shared by client, proxy and registry) and "
-      "the server's and the backend's (`/proc/PID/stat` ticks over the run).")
-    w("")
+    if main_run:
+        w("How each row is measured:")
+        w("")
+        w(f"- **Requests**: `wrk -t {threads} -c {conns} -d {dur}s --timeout 10s -s benches/e2e/wrk.lua "
+          "https://127.0.0.1:PORT/v2/`, HTTP/1.1 over TLS keep-alive, the `Authorization` header set by "
+          "the Lua script; p50/p99 are wrk's. *direct* is plain HTTP to the registry without auth.")
+        w("- **Proxy overhead**: the same load through a second instance of each proxy whose upstream is "
+          "a separate nginx answering `return 200 '{}'`, so the proxy is the bottleneck; *direct* is "
+          "that nginx over plain HTTP. The `{SHA}` user costs nginx one SHA-1, so that row is nginx's "
+          "proxying at its cheapest; Caddy cannot read `{SHA}`.")
+        w(f"- **Full handshakes**: {conns} parallel `openssl s_time -new` processes for {dur} s, each "
+          "connection a new TLS session carrying one authenticated `GET /v2/`. **Reconnects**: the "
+          "request load with `Connection: close`; wrk then resumes the TLS session on every reconnect.")
+        w("- **Blobs** go over HTTP/1.1 for every target (`curl --http1.1`): the recipe offers no h2, "
+          "and curl would otherwise pick h2 with the gate and Caddy, which frames the body differently.")
+        w(f"- **Upload**: curl, as the cost-5 user: `POST .../blobs/uploads/`, one `PATCH` of a {blob_text} "
+          "random file with `Transfer-Encoding: chunked` (`-T FILE`, `Expect:` off), `PUT ?digest=`; time "
+          "is all three. Disk bytes: `write_bytes` of `/proc/PID/io` over the proxy's processes (logs are "
+          "on tmpfs so they do not count); peak RSS: `VmHWM` after resetting it (`echo 5 > "
+          "/proc/PID/clear_refs`) just before, summed over the proxy's processes (nginx: master + worker). "
+          "The registry's HEAD must then report the blob with its full size.")
+        w(f"- **Download**: `curl -o /dev/null` of the {blob_text} blob, as the cost-5 user.")
+        w(f"- **Idle connections**: `benches/e2e/idle.py` opens {meta['idle']:,} TLS connections "
+          "(200 handshakes at a time), sends one authenticated `GET /v2/` (cost-5 user) on each, holds "
+          f"them {meta['hold_s']} s while sampling the proxy's RSS (`VmRSS`, summed over its processes), "
+          "then closes them. Run first after the proxy starts.")
+        w("- **CPU**: the load generator's CPU (`/usr/bin/time`: user + system over elapsed, in % of one "
+          "core; this machine has the number of cores above, shared by client, proxy and registry) and "
+          "the server's and the backend's (`/proc/PID/stat` ticks over the run).")
+        w("")
 
     # A load row: (label, test, user); "direct" runs the same test as user "none".
-    def present(rows):
-        return [r for r in rows if any(d.values(t, r[1], r[2]) for t in TARGETS if t != "direct")]
+    def present(rows, targets):
+        return [r for r in rows if any(d.values(t, r[1], r[2]) for t in targets if t != "direct")]
 
-    def loads(title, rows, note, unit="requests/s", client="wrk"):
-        rows = present(rows)
+    # A table of loads: the first target is the gate, compared with each other one. With
+    # `directory`, the CPU table also shows slapd's (the records' directory_cpu_pct).
+    def loads(title, rows, note, unit="requests/s", client="wrk", targets=TARGETS, directory=False,
+              n_reps=reps):
+        rows = present(rows, targets)
+        if not rows:
+            return
+        others = targets[1:]
         w(f"### {title}")
         w("")
         w(note)
         w("")
-        w(f"| {unit} | " + " | ".join(TITLES[t] for t in TARGETS) + " | gate/nginx | gate/Caddy | gate/direct |")
-        w("|---" * 8 + "|")
+        w(f"| {unit} | " + " | ".join(TITLES[t] for t in targets) + " | "
+          + " | ".join(f"gate/{RATIO_TITLES[t]}" for t in others) + " |")
+        w("|---" * (len(targets) + len(others) + 1) + "|")
         for label, test, user in rows:
             row = [label]
-            for t in TARGETS:
-                row.append(cell(d.stat(t, test, "none" if t == "direct" else user), "int", reps))
-            for t in ["nginx", "caddy", "direct"]:
-                row.append(rcell(d.ratio("gate", t, test, user, "none" if t == "direct" else user), reps))
+            for t in targets:
+                row.append(cell(d.stat(t, test, "none" if t == "direct" else user), "int", n_reps))
+            for t in others:
+                row.append(rcell(d.ratio("gate", t, test, user, "none" if t == "direct" else user), n_reps))
             w("| " + " | ".join(row) + " |")
         w("")
-        if any(d.values(t, test, user, "p50_ms") for _, test, user in rows for t in TARGETS):
-            w("| p50 / p99 (ms) | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
-            w("|---" * (1 + len(TARGETS)) + "|")
+        if any(d.values(t, test, user, "p50_ms") for _, test, user in rows for t in targets):
+            w("| p50 / p99 (ms) | " + " | ".join(TITLES[t] for t in targets) + " |")
+            w("|---" * (1 + len(targets)) + "|")
             for label, test, user in rows:
                 row = [label]
-                for t in TARGETS:
+                for t in targets:
                     u = "none" if t == "direct" else user
                     a, b, n = d.stat(t, test, u, "p50_ms"), d.stat(t, test, u, "p99_ms"), d.stat(t, test, u, "requests")
                     row.append("n/a" if not a or not n[0] else f"{num(a[0], 'ms')} / {num(b[0], 'ms')}")
                 w("| " + " | ".join(row) + " |")
             w("")
-        w(f"| CPU, % of one core: {client} / server (its CPU time per request) / backend | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
-        w("|---" * (1 + len(TARGETS)) + "|")
+        parts = f"{client} / server (its CPU time per request) / backend" + (" / directory" if directory else "")
+        w(f"| CPU, % of one core: {parts} | " + " | ".join(TITLES[t] for t in targets) + " |")
+        w("|---" * (1 + len(targets)) + "|")
         for label, test, user in rows:
             row = [label]
-            for t in TARGETS:
+            for t in targets:
                 u = "none" if t == "direct" else user
                 g = d.stat(t, test, u, "gen_cpu_pct")
                 sv = d.stat(t, test, u, "server_cpu_pct")
                 bk = d.stat(t, test, u, "backend_cpu_pct")
+                dc = d.stat(t, test, u, "directory_cpu_pct")
                 rate = d.stat(t, test, u, "rps")
                 per = f" ({sv[0] * 1e4 / rate[0]:,.0f} µs)" if g and rate and rate[0] else ""
                 if not g:
@@ -271,23 +375,26 @@ def main():
                 elif t == "direct":
                     row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / –")
                 else:
-                    row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / {bk[0]:.0f}")
+                    row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / {bk[0]:.0f}"
+                               + (f" / {dc[0]:.0f}" if directory and dc else ""))
             w("| " + " | ".join(row) + " |")
         w("")
         busy, gen = [], []
         for label, test, user in rows:
-            for t in TARGETS:
+            for t in targets:
                 u = "none" if t == "direct" else user
                 g, sv = d.stat(t, test, u, "gen_cpu_pct"), d.stat(t, test, u, "server_cpu_pct")
                 bk = d.stat(t, test, u, "backend_cpu_pct")
+                dc = d.stat(t, test, u, "directory_cpu_pct") if directory else None
                 if not g:
                     continue
-                total = g[0] + sv[0] + (bk[0] if t != "direct" else 0)
+                total = g[0] + sv[0] + (bk[0] if t != "direct" else 0) + (dc[0] if dc else 0)
                 if total >= 170:
                     busy.append(f"{label} / {TITLES[t]} ({total:.0f} %)")
                 if g[0] >= 80:
                     gen.append(f"{label} / {TITLES[t]} ({g[0]:.0f} %)")
-        w(f"Machine saturated ({client} + server + backend ≥ 170 % of the 200 % of two cores): "
+        summed = f"{client} + server + backend" + (" + directory" if directory else "")
+        w(f"Machine saturated ({summed} ≥ 170 % of the 200 % of two cores): "
           + (", ".join(busy) if busy else "none") + f". {client} itself at ≥ 80 % of a core (the load "
           "generator is then a bottleneck too): " + (", ".join(gen) if gen else "none") + ".")
         tests = {r[1] for r in rows}
@@ -297,8 +404,9 @@ def main():
         w(f"Answers that were not 200, and socket errors or timeouts: {errs:,} in {total:,} requests.")
         w("")
 
-    w("## Results")
-    w("")
+    if main_run:
+        w("## Results")
+        w("")
     loads("1. Authenticated `GET /v2/` over TLS keep-alive",
           [("bcrypt cost 10", "get", "u10"), ("bcrypt cost 5", "get", "u5"), ("apr1", "get", "uapr")],
           "*direct*: the registry over plain HTTP without auth (the same runs in every row). "
@@ -309,6 +417,8 @@ def main():
 
     for num_, test, title in [("3", "up", f"{blob_text} blob upload (POST, chunked PATCH, PUT)"),
                               ("4", "down", f"{blob_text} blob download")]:
+        if not any(r.get("test") == test for r in records):
+            continue
         w(f"### {num_}. {title}")
         w("")
         w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " | gate/nginx | gate/Caddy | gate/direct |")
@@ -383,11 +493,12 @@ def main():
           "the requests are in flight each also holds an upstream connection).")
         w("")
 
-    w("### 7. Physical bounds of this machine")
-    w("")
-    w("| | MB/s |")
-    w("|---|---|")
     bounds = [r for r in records if r.get("test") == "bound"]
+    if bounds:
+        w("### 7. Physical bounds of this machine")
+        w("")
+        w("| | MB/s |")
+        w("|---|---|")
     lo_mib = None
     aes = {}
     for r in bounds:
@@ -397,8 +508,9 @@ def main():
         else:
             w(f"| {r['what']} | MiB/s: {r['mib_s']:,.0f} |")
             lo_mib = r["mib_s"]
-    w("")
-    tls = {r["target"]: r["info"] for r in records if r.get("test") == "tls"}
+    if bounds:
+        w("")
+    tls = {r["target"]: r["info"] for r in records if r.get("test") == "tls" and r["target"] in TARGETS}
     if tls:
         w("Negotiated with OpenSSL 3 clients (wrk, curl): " +
           "; ".join(f"{TITLES[t]}: {i}" for t, i in tls.items()) + ".")
@@ -417,7 +529,15 @@ def main():
             w("| " + " | ".join(row) + " |")
         w("")
 
+    if ldap_run:
+        ldap_section(w, d, records, run_of("ldap"), meta, loads)
+
     # --- targets -------------------------------------------------------------------------
+    if not main_run:
+        raw(w, meta, records)
+        with open(args.out, "w") as f:
+            f.write("\n".join(o))
+        return
     w("## The issue's targets")
     w("")
     w("| target | measured (median, per-repetition range) | met? |")
@@ -471,9 +591,18 @@ def main():
                d.ratio("gate", "nginx", "idle-small", field="rss_kib"), lambda x: x <= 1.0)
     w("")
 
-    w("<details><summary>Raw records (benches/e2e/run.sh output, one JSON object a line)</summary>")
+    raw(w, meta, records)
+    with open(args.out, "w") as f:
+        f.write("\n".join(o))
+
+
+def raw(w, meta, records):
+    """The records and, first, the settings of the run(s): what --merge-into reads back."""
+    w("<details><summary>Raw records (benches/e2e/run.sh output, one JSON object a line; the "
+      "first is the run's settings)</summary>")
     w("")
     w("```json")
+    w(json.dumps({"meta": meta}, separators=(",", ":")))
     for r in records:
         r = dict(r)
         r.pop("wrk", None)
@@ -482,8 +611,69 @@ def main():
     w("")
     w("</details>")
     w("")
-    with open(args.out, "w") as f:
-        f.write("\n".join(o))
+
+
+def ldap_section(w, d, records, m, meta, loads):
+    """Issue #9's row: the gate with [ldap] against Apache httpd with mod_authnz_ldap, as one
+    directory user, measured by the run `m` (the report's own or a supplement)."""
+    reps = m["reps"]
+    w("## LDAP sign-in: the gate against Apache httpd with mod_authnz_ldap")
+    w("")
+    if m is not meta:
+        dirty = f" plus {m['dirty_files']} uncommitted change(s)" if m.get("dirty_files") else ""
+        w(f"From the second run (see **Supplement** above): `{m['command']}` on commit "
+          f"`{m['commit']}`{dirty}, with REPS={reps} DURATION={m['duration_s']} CONNS={m['conns']} "
+          f"THREADS={m['threads']}, on the same machine.")
+        w("")
+    tls = [r["info"] for r in records if r.get("test") == "tls" and r.get("target") == "apache"]
+    w("One OpenLDAP `slapd` (plain `ldap://` on 127.0.0.1, an mdb database, passwords stored as "
+      "`{SSHA}`) serves both proxies, in front of the same registry. Both search `ou=people` as a "
+      "reader account for `(&(uid=USER)(objectClass=inetOrgPerson))`, then bind as the entry found "
+      "with the user's password. The two start afresh in each of "
+      f"{reps} repetition(s), in the order *gate apache*:")
+    w("")
+    w("- **gate**: `[ldap]` with that filter and no htpasswd; everything else at its default (a "
+      "verified login is remembered for 5 min, `auth.cache_ttl`; 4 + 4 pooled LDAP connections).")
+    w("- **Apache httpd (recipe)**: httpd 2.4 (event MPM) with the distribution docs' Apache "
+      "recipe (`benches/e2e/apache-recipe.conf`), its htpasswd and group files swapped for "
+      "`AuthBasicProvider ldap`, `AuthLDAPURL \"ldap://127.0.0.1:PORT/ou=people,dc=example,dc=org?uid?sub?"
+      "(objectClass=inetOrgPerson)\"` and the same reader as `AuthLDAPBindDN`. mod_ldap, the MPM and "
+      "keep-alive are left at their defaults, as someone following the recipe would: mod_ldap's "
+      "login cache is on (`LDAPCacheTTL` 600 s, `LDAPCacheEntries` 1024), and "
+      "`MaxKeepAliveRequests 100` closes a connection after its 101st request, so wrk reconnects "
+      "that often, resuming the TLS session (seen with `%k` and `%{SSL_SESSION_RESUMED}x` in "
+      "Apache's log in a trial run)." + (f" TLS with OpenSSL 3 clients: {tls[0]}." if tls else ""))
+    w("")
+    w("Before each load each proxy must answer 200 to the user's password, 401 to a wrong one and "
+      "401 without one (run.sh stops otherwise). That check leaves both login caches warm, as a "
+      "client's second and later requests find them (`docker pull` sends many requests with the "
+      "same credentials); the table of directory operations below shows what each proxy still "
+      "asked slapd during the load.")
+    w("")
+    loads("8. Authenticated `GET /v2/` over TLS keep-alive, as a directory user",
+          [("LDAP user", "ldap", "uldap")],
+          f"`wrk -t {m['threads']} -c {m['conns']} -d {m['duration_s']}s --timeout 10s -s "
+          "benches/e2e/wrk.lua https://127.0.0.1:PORT/v2/` as the directory user: HTTP/1.1 over TLS "
+          "keep-alive. The backend is the registry; *directory* is slapd's CPU.",
+          targets=LDAP_TARGETS, directory=True, n_reps=reps)
+    w("| LDAP operations slapd logged during one load (median) | "
+      + " | ".join(TITLES[t] for t in LDAP_TARGETS) + " |")
+    w("|---" * (1 + len(LDAP_TARGETS)) + "|")
+    for label, field in [("searches", "ldap_searches"), ("binds as the user", "ldap_user_binds"),
+                         ("binds as the reader", "ldap_reader_binds")]:
+        w(f"| {label} | " + " | ".join(cell(d.stat(t, "ldap", "uldap", field), "int", reps)
+                                        for t in LDAP_TARGETS) + " |")
+    w("")
+    loads_ = [r for r in records if r.get("test") == "ldap"]
+    if loads_ and all(r.get(f, 0) == 0 for r in loads_
+                      for f in ("ldap_searches", "ldap_user_binds", "ldap_reader_binds")):
+        busy = all((d.stat(t, "ldap", "uldap", "backend_cpu_pct") or (0,))[0] >= 120 for t in LDAP_TARGETS)
+        w("slapd logged no search and no bind during any load: after the check, both proxies "
+          "answered every request from their own login cache (Apache's mod_ldap caches by default, "
+          "as the gate does). So this row compares TLS, Basic-auth parsing, the cache lookup and "
+          "proxying" + (", with the registry as the bottleneck (the backend column); the server's "
+          "CPU time per request is the more direct comparison of the two proxies." if busy else "."))
+        w("")
 
 
 if __name__ == "__main__":

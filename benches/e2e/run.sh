@@ -1,33 +1,49 @@
 #!/usr/bin/env bash
 # End-to-end benchmark (issue #5): registry-gate against the nginx recipe and Caddy, all in
-# front of one real docker-registry on loopback, and the registry directly as the bound.
+# front of one real docker-registry on loopback, and the registry directly as the bound; and
+# (issue #9) the gate with [ldap] against Apache httpd with mod_authnz_ldap, both asking one
+# real slapd.
 #
 #   benches/e2e/run.sh            full run: REPS=3, 10 s loads, 1 GiB blobs, 5000 idle
 #                                 connections; writes docs/benchmark.md
 #   benches/e2e/run.sh --smoke    1 repetition, 1 s loads, 16 MiB blobs, 100 idle
 #                                 connections; writes a temp file (path printed)
+#   PARTS=ldap benches/e2e/run.sh
+#                                 full run of some parts only: their figures replace those
+#                                 parts' in docs/benchmark.md, the rest are kept, and the
+#                                 report says which figures come from which run
 #
 # Settings (environment): REPS, DURATION (s), CONNS, THREADS, BLOB_MIB, IDLE, IDLE_SMALL
 # (a second idle-connection count that the recipe's nginx can hold; 0: skip), HOLD (s),
 # TARGETS (order within a repetition; default "gate nginx caddy direct"), OUT (report
-# path), KEEP=1 (keep the temp dirs), PARTS (which measurements: "idle get overhead
-# handshake resume blobs"), and the users each load runs as (GET_USERS, OVERHEAD_USERS,
-# HANDSHAKE_USERS, HANDSHAKE_REGISTRY_USERS, RESUME_USERS, RESUME_REGISTRY_USERS; see
-# below). Every target is started afresh in each repetition, in turn: A B C D, A B C D, ...
+# path), MERGE_INTO (a report to merge this run's parts into), KEEP=1 (keep the temp dirs),
+# PARTS (which measurements: "idle get overhead handshake resume blobs ldap"), and the users
+# each load runs as (GET_USERS, OVERHEAD_USERS, HANDSHAKE_USERS, HANDSHAKE_REGISTRY_USERS,
+# RESUME_USERS, RESUME_REGISTRY_USERS; see below). Every target is started afresh in each
+# repetition, in turn: A B C D, A B C D, ...
+# The ldap part (benches/e2e/ldap.sh) runs after the others, with its own two targets, the
+# gate and Apache (benches/e2e/apache-recipe.conf), in turn: A B, A B, ...
 #
 # Loads (all HTTP/1.1, since the recipe offers no h2): wrk with -t THREADS -c CONNS
 # -d DURATION --timeout 10s and benches/e2e/wrk.lua for the Authorization header; full
 # TLS handshakes with CONNS parallel `openssl s_time -new` (one authenticated request per
 # connection, no session reuse); reconnects with wrk plus "Connection: close" (wrk then
 # resumes the TLS session); blobs with curl (POST, one chunked PATCH from the file, PUT
-# ?digest=); idle connections with benches/e2e/idle.py.
+# ?digest=); idle connections with benches/e2e/idle.py. The ldap part: the GET /v2/ load as a
+# directory user, whose password each proxy checks against the same slapd.
 # Only 127.0.0.1 is ever a target. Everything started here runs in its own process group
 # and is stopped by the EXIT trap, also on failure or Ctrl-C.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# The command as run, with the settings given in the environment (see below).
 COMMAND_LINE="benches/e2e/run.sh${*:+ $*}"
+for setting in MERGE_INTO OUT KEEP TARGETS THREADS CONNS PARTS RESUME_REGISTRY_USERS RESUME_USERS \
+  HANDSHAKE_REGISTRY_USERS HANDSHAKE_USERS OVERHEAD_USERS GET_USERS IDLE_DEADLINE SETTLE_MAX \
+  SPEED_SECONDS LOOPBACK_MIB HOLD IDLE_SMALL IDLE BLOB_MIB DURATION REPS; do
+  [ -z "${!setting+set}" ] || COMMAND_LINE="$setting='${!setting}' $COMMAND_LINE"
+done
 
 SMOKE=0
 for arg in "$@"; do
@@ -60,7 +76,8 @@ else
   RESUME_USERS=${RESUME_USERS-u5 usha} RESUME_REGISTRY_USERS=${RESUME_REGISTRY_USERS-}
 fi
 # Which measurements run (all by default).
-PARTS=${PARTS:-idle get overhead handshake resume blobs}
+ALL_PARTS="idle get overhead handshake resume blobs ldap"
+PARTS=${PARTS:-$ALL_PARTS}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 TARGETS=${TARGETS:-gate nginx caddy direct}
@@ -72,6 +89,13 @@ KEEP=${KEEP:-0}
 [ "$IDLE_SMALL" -ge 0 ] && [ "$IDLE_SMALL" -le 15000 ] || { echo "run.sh: IDLE_SMALL must be 0..15000" >&2; exit 64; }
 [ "$BLOB_MIB" -ge 1 ] && [ "$BLOB_MIB" -le 4096 ] || { echo "run.sh: BLOB_MIB must be 1..4096" >&2; exit 64; }
 CURL_MAX=$((BLOB_MIB / 2 + 60)) # seconds for one blob request (2 MiB/s at worst)
+for part in $PARTS; do
+  case " $ALL_PARTS " in *" $part "*) ;; *) echo "run.sh: unknown part $part (parts: $ALL_PARTS)" >&2; exit 64 ;; esac
+done
+
+want() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# The parts that run in the main loop over TARGETS (all but ldap).
+main_parts() { local part; for part in idle get overhead handshake resume blobs; do want "$part" && return 0; done; return 1; }
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -88,6 +112,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# slapd and apache2 come from scripts/install-deps, which keeps Debian from configuring a
+# directory and starting system daemons while it installs them.
+if want ldap; then
+  for tool in /usr/sbin/slapd /usr/sbin/slapadd /usr/sbin/slappasswd /usr/sbin/apache2 ldapsearch; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (PARTS has ldap): run scripts/install-deps"
+  done
 fi
 # The recipe runs nginx's workers as root (its temp dirs are root-only), as the tests do.
 [ "$(id -u)" = 0 ] || die "run as root: the recipe's nginx says 'user root;'"
@@ -133,13 +164,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # spawn LOG CMD...: runs CMD in a new session (its pid is its process group id) with its
-# output in LOG; sets SPAWNED.
+# output in LOG; sets SPAWNED. Returns once the group exists (at most 1 s): until setsid has
+# run in the child, `kill -0 -- -PGID` fails, and the callers take that for an exit.
 spawn() {
-  local logfile=$1
+  local logfile=$1 _
   shift
   setsid "$@" >"$logfile" 2>&1 </dev/null &
   SPAWNED=$!
   GROUPS_STARTED+=("$SPAWNED")
+  for _ in $(seq 1 100); do
+    kill -0 -- "-$SPAWNED" 2>/dev/null && return 0
+    sleep 0.01
+  done
 }
 
 forget_group() { # PGID: stop it and drop it from the cleanup list
@@ -248,22 +284,26 @@ chmod 600 "$HTPASSWD"
 
 BLOB="$W/blob"
 BLOB_BYTES=$((BLOB_MIB * 1024 * 1024))
-log "writing a $BLOB_MIB MiB random blob"
-head -c "$BLOB_BYTES" /dev/urandom >"$BLOB"
-DIGEST="sha256:$(sha256sum "$BLOB" | cut -d' ' -f1)"
+if want blobs; then
+  log "writing a $BLOB_MIB MiB random blob"
+  head -c "$BLOB_BYTES" /dev/urandom >"$BLOB"
+  DIGEST="sha256:$(sha256sum "$BLOB" | cut -d' ' -f1)"
+fi
 
 RESULTS="$W/results.jsonl"
 : >"$RESULTS"
 record() { jq -c -n "$@" >>"$RESULTS"; }
 
-# --- physical bounds -----------------------------------------------------------------------
-log "openssl speed, loopback copy"
-for cipher in aes-128-gcm aes-256-gcm chacha20-poly1305; do
-  kbps=$(openssl speed -evp "$cipher" -bytes 16384 -seconds "$SPEED_SECONDS" 2>/dev/null | tail -1 | awk '{print $NF}')
-  record --arg c "$cipher" --arg k "${kbps%k}" '{test:"bound", what:("openssl speed -evp " + $c + " -bytes 16384"), mb_s: (($k|tonumber)/1000)}'
-done
-lb=$(timeout 120 python3 "$HERE/loopback.py" --bytes $((LOOPBACK_MIB * 1024 * 1024)) --tries 3)
-record --argjson r "$lb" '{test:"bound", what:"loopback TCP copy (1 connection, best of 3)", mib_s: $r.mib_s, bytes: $r.bytes}'
+# --- physical bounds (with the main loop's parts: they bound its transfers) ----------------
+if main_parts; then
+  log "openssl speed, loopback copy"
+  for cipher in aes-128-gcm aes-256-gcm chacha20-poly1305; do
+    kbps=$(openssl speed -evp "$cipher" -bytes 16384 -seconds "$SPEED_SECONDS" 2>/dev/null | tail -1 | awk '{print $NF}')
+    record --arg c "$cipher" --arg k "${kbps%k}" '{test:"bound", what:("openssl speed -evp " + $c + " -bytes 16384"), mb_s: (($k|tonumber)/1000)}'
+  done
+  lb=$(timeout 120 python3 "$HERE/loopback.py" --bytes $((LOOPBACK_MIB * 1024 * 1024)) --tries 3)
+  record --argjson r "$lb" '{test:"bound", what:"loopback TCP copy (1 connection, best of 3)", mib_s: $r.mib_s, bytes: $r.bytes}'
+fi
 
 # --- the registry and the fast upstream ----------------------------------------------------
 start_registry() {
@@ -347,6 +387,9 @@ TOML
   PGID=$SPAWNED
   wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
 }
+
+# shellcheck source=benches/e2e/ldap.sh
+. "$HERE/ldap.sh"
 
 # The recipe: benches/e2e/nginx-recipe.conf (the tests' config, logs moved to tmpfs).
 NGINX_RECIPE=$(cat "$HERE/nginx-recipe.conf")
@@ -587,20 +630,24 @@ tls_info() { # TARGET PORT: negotiated protocol and suite, as wrk/curl (OpenSSL 
 
 TCK=$(getconf CLK_TCK)
 
-log "starting the registry and the fast upstream"
+log "starting the registry$(main_parts && echo " and the fast upstream")"
 start_registry || die "docker-registry did not start: $(tail -n 20 "$LOGS/registry.log")"
-start_fast || die "the fast nginx did not start: $(tail -n 20 "$LOGS/fast-error.log")"
-# The blob that downloads fetch, put straight into the registry.
+# The fast upstream serves the main loop's proxy-overhead, handshake and reconnect loads.
+if main_parts; then
+  start_fast || die "the fast nginx did not start: $(tail -n 20 "$LOGS/fast-error.log" "$LOGS/fast.stderr" 2>&1)"
+fi
 REGISTRY="http://127.0.0.1:$REGISTRY_PORT"
-curl -sS --max-time 30 -D "$W/seed.h" -o /dev/null -X POST "$REGISTRY/v2/bench/seed/blobs/uploads/"
-seed_loc=$(location_of "$W/seed.h" "$REGISTRY")
-code=$(curl -sS --max-time "$CURL_MAX" -o /dev/null -w '%{http_code}' -X PUT -T "$BLOB" \
-  -H 'Content-Type: application/octet-stream' -H 'Expect:' "$seed_loc&digest=$DIGEST")
-[ "$code" = 201 ] || die "seeding the blob: HTTP $code"
-
-want() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if want blobs; then
+  # The blob that downloads fetch, put straight into the registry.
+  curl -sS --max-time 30 -D "$W/seed.h" -o /dev/null -X POST "$REGISTRY/v2/bench/seed/blobs/uploads/"
+  seed_loc=$(location_of "$W/seed.h" "$REGISTRY")
+  code=$(curl -sS --max-time "$CURL_MAX" -o /dev/null -w '%{http_code}' -X PUT -T "$BLOB" \
+    -H 'Content-Type: application/octet-stream' -H 'Expect:' "$seed_loc&digest=$DIGEST")
+  [ "$code" = 201 ] || die "seeding the blob: HTTP $code"
+fi
 
 for rep in $(seq 1 "$REPS"); do
+  main_parts || break
   for target in $TARGETS; do
     log "repetition $rep/$REPS: $target"
     if [ "$target" = direct ]; then
@@ -671,13 +718,20 @@ for rep in $(seq 1 "$REPS"); do
   done
 done
 
+! want ldap || ldap_part
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - START_S))
 log "load average after: $LOAD_AFTER; took ${ELAPSED} s"
 
+# A full run of every part writes docs/benchmark.md afresh; of some parts, it merges them into
+# it (see report.py). MERGE_INTO (a report) merges into another one.
+merge=()
 if [ -z "${OUT:-}" ]; then
   if [ "$SMOKE" = 1 ]; then OUT=$(mktemp /tmp/rg-e2e-smoke.XXXXXX.md); else OUT="$ROOT/docs/benchmark.md"; fi
+  if [ "$SMOKE" = 0 ] && [ "$PARTS" != "$ALL_PARTS" ] && [ -f "$OUT" ]; then MERGE_INTO=${MERGE_INTO:-$OUT}; fi
 fi
+[ -z "${MERGE_INTO:-}" ] || merge=(--merge-into "$MERGE_INTO")
 jq -n --arg cmd "$COMMAND_LINE" --arg started "$STARTED_AT" --argjson elapsed "$ELAPSED" \
   --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" --arg commit "$GATE_COMMIT" \
   --argjson dirty "$GATE_DIRTY" --argjson smoke "$SMOKE" --argjson reps "$REPS" \
@@ -686,5 +740,5 @@ jq -n --arg cmd "$COMMAND_LINE" --arg started "$STARTED_AT" --argjson elapsed "$
   '{command:$cmd, started:$started, elapsed_s:$elapsed, load_before:$load_before, load_after:$load_after,
     commit:$commit, dirty_files:$dirty, smoke:($smoke == 1), reps:$reps, duration_s:$duration,
     conns:$conns, threads:$threads, blob_mib:$blob_mib, idle:$idle, idle_small:$idle_small, hold_s:$hold, targets:$targets, parts:$parts}' >"$W/meta.json"
-python3 "$HERE/report.py" --results "$RESULTS" --meta "$W/meta.json" --out "$OUT"
+python3 "$HERE/report.py" --results "$RESULTS" --meta "$W/meta.json" --out "$OUT" "${merge[@]}"
 log "report: $OUT"
