@@ -31,11 +31,12 @@ PART_TESTS = {
     "resume": {"resume", "resume-registry"},
     "blobs": {"up", "down"},
     "ldap": {"ldap"},
+    "token": {"token"},
 }
 PART_TITLES = {"idle": "idle-connection", "get": "`GET /v2/`", "overhead": "proxy-overhead",
                "handshake": "full-handshake", "resume": "reconnect", "blobs": "blob",
-               "ldap": "LDAP sign-in"}
-MAIN_TESTS = set().union(*(t for p, t in PART_TESTS.items() if p != "ldap"))
+               "ldap": "LDAP sign-in", "token": "token issuance"}
+MAIN_TESTS = set().union(*(t for p, t in PART_TESTS.items() if p not in ("ldap", "token")))
 USERS = {
     "u10": "bcrypt cost 10",
     "u5": "bcrypt cost 5",
@@ -231,6 +232,7 @@ def main():
     d = Data(records)
     main_run = any(r.get("test") in MAIN_TESTS for r in records)
     ldap_run = any(r.get("test") == "ldap" for r in records)
+    token_run = any(r.get("test") == "token" for r in records)
 
     def run_of(part):
         """The meta of the run that measured `part`: a supplement's or the report's own."""
@@ -335,8 +337,8 @@ def main():
         w("")
         w(note)
         w("")
-        w(f"| {unit} | " + " | ".join(TITLES[t] for t in targets) + " | "
-          + " | ".join(f"gate/{RATIO_TITLES[t]}" for t in others) + " |")
+        w(f"| {unit} | " + " | ".join([TITLES[t] for t in targets]
+                                      + [f"gate/{RATIO_TITLES[t]}" for t in others]) + " |")
         w("|---" * (len(targets) + len(others) + 1) + "|")
         for label, test, user in rows:
             row = [label]
@@ -531,6 +533,8 @@ def main():
 
     if ldap_run:
         ldap_section(w, d, records, run_of("ldap"), meta, loads)
+    if token_run:
+        token_section(w, run_of("token"), meta, loads)
 
     # --- targets -------------------------------------------------------------------------
     if not main_run:
@@ -611,6 +615,34 @@ def raw(w, meta, records):
     w("")
     w("</details>")
     w("")
+
+
+def token_section(w, m, meta, loads):
+    """Issue #10's row: tokens issued per second by the gate in token mode, measured by the
+    run `m` (the report's own or a supplement)."""
+    reps = m["reps"]
+    w("## Token mode: tokens issued")
+    w("")
+    if m is not meta:
+        dirty = f" plus {m['dirty_files']} uncommitted change(s)" if m.get("dirty_files") else ""
+        w(f"From a separate run (see **Supplement** above): `{m['command']}` on commit "
+          f"`{m['commit']}`{dirty}, with REPS={reps} DURATION={m['duration_s']} CONNS={m['conns']} "
+          f"THREADS={m['threads']}, on the same machine.")
+        w("")
+    w("The gate as a token server alone (`[auth] mode = \"token\"`, no `[upstream]`, every other "
+      f"key at its default), started afresh in each of {reps} repetition(s). Before each load the "
+      "user's token must grant `pull,push` and a wrong password must get 401 (run.sh stops "
+      "otherwise); that check leaves the login cache warm, so the load measures what every "
+      "token after a client's first costs: TLS, the cache lookup, the grant and one ES256 "
+      "signature. There is no rival here: docker_auth is not packaged for Debian.")
+    w("")
+    loads("9. Token requests over TLS keep-alive, for a cached user",
+          [("bcrypt cost 5 user", "token", "u5")],
+          f"`wrk -t {m['threads']} -c {m['conns']} -d {m['duration_s']}s --timeout 10s -s "
+          "benches/e2e/wrk.lua 'https://127.0.0.1:PORT/auth?service=registry.bench&"
+          "scope=repository:bench/app:pull,push'`: HTTP/1.1 over TLS keep-alive, each answer a "
+          "newly signed JWT. No backend.",
+          unit="tokens/s", targets=["gate"], n_reps=reps)
 
 
 def ldap_section(w, d, records, m, meta, loads):

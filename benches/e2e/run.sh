@@ -76,7 +76,7 @@ else
   RESUME_USERS=${RESUME_USERS-u5 usha} RESUME_REGISTRY_USERS=${RESUME_REGISTRY_USERS-}
 fi
 # Which measurements run (all by default).
-ALL_PARTS="idle get overhead handshake resume blobs ldap"
+ALL_PARTS="idle get overhead handshake resume blobs ldap token"
 PARTS=${PARTS:-$ALL_PARTS}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
@@ -390,6 +390,8 @@ TOML
 
 # shellcheck source=benches/e2e/ldap.sh
 . "$HERE/ldap.sh"
+# shellcheck source=benches/e2e/token.sh
+. "$HERE/token.sh"
 
 # The recipe: benches/e2e/nginx-recipe.conf (the tests' config, logs moved to tmpfs).
 NGINX_RECIPE=$(cat "$HERE/nginx-recipe.conf")
@@ -719,6 +721,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 ! want ldap || ldap_part
+! want token || token_part
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - START_S))
