@@ -133,29 +133,16 @@ ldap_search_url() {
 }
 
 start_ldap_gate() { # NAME UPSTREAM: the gate with [ldap] and no htpasswd; sets PORT and PGID
-  local dir="$W/$1"
-  mkdir -p "$dir"
-  PORT=$(free_port)
-  cat >"$dir/proxy.toml" <<TOML
-# benches/e2e/run.sh, LDAP part: everything else at its default (login cache 5 min, LDAP pool
-# of 4 + 4 connections, throttle on, access log on).
-[listen]
-addr = "127.0.0.1:$PORT"
-[tls]
-cert = "$CERTS/server.crt"
-key = "$CERTS/server.key"
-[upstream]
-url = "http://$2"
+  # Everything else at its default: login cache 5 min, LDAP pool of 4 + 4 connections.
+  gate_config "$W/$1" "[upstream]
+url = \"http://$2\"
 [ldap]
-url = "ldap://127.0.0.1:$SLAPD_PORT"
-bind_dn = "$LDAP_READER"
-bind_password_file = "$W/ldap-bind"
-base = "$LDAP_PEOPLE"
-filter = "(&(uid=\${account})(objectClass=inetOrgPerson))"
-[admin]
-addr = "127.0.0.1:0"
-TOML
-  spawn "$LOGS/$1.log" "$GATE" serve --config "$dir/proxy.toml"
+url = \"ldap://127.0.0.1:$SLAPD_PORT\"
+bind_dn = \"$LDAP_READER\"
+bind_password_file = \"$W/ldap-bind\"
+base = \"$LDAP_PEOPLE\"
+filter = \"(&(uid=\${account})(objectClass=inetOrgPerson))\""
+  spawn "$LOGS/$1.log" "$GATE" serve --config "$W/$1/proxy.toml"
   PGID=$SPAWNED
   wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
 }

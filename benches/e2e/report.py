@@ -617,18 +617,24 @@ def raw(w, meta, records):
     w("")
 
 
+def supplement_note(w, m, meta):
+    """Where a section's figures come from when another run than the report's own measured them."""
+    if m is meta:
+        return
+    dirty = f" plus {m['dirty_files']} uncommitted change(s)" if m.get("dirty_files") else ""
+    w(f"From a separate run (see **Supplement** above): `{m['command']}` on commit "
+      f"`{m['commit']}`{dirty}, with REPS={m['reps']} DURATION={m['duration_s']} CONNS={m['conns']} "
+      f"THREADS={m['threads']}, on the same machine.")
+    w("")
+
+
 def token_section(w, m, meta, loads):
     """Issue #10's row: tokens issued per second by the gate in token mode, measured by the
     run `m` (the report's own or a supplement)."""
     reps = m["reps"]
     w("## Token mode: tokens issued")
     w("")
-    if m is not meta:
-        dirty = f" plus {m['dirty_files']} uncommitted change(s)" if m.get("dirty_files") else ""
-        w(f"From a separate run (see **Supplement** above): `{m['command']}` on commit "
-          f"`{m['commit']}`{dirty}, with REPS={reps} DURATION={m['duration_s']} CONNS={m['conns']} "
-          f"THREADS={m['threads']}, on the same machine.")
-        w("")
+    supplement_note(w, m, meta)
     w("The gate as a token server alone (`[auth] mode = \"token\"`, no `[upstream]`, every other "
       f"key at its default), started afresh in each of {reps} repetition(s). Before each load the "
       "user's token must grant `pull,push` and a wrong password must get 401 (run.sh stops "
@@ -651,12 +657,7 @@ def ldap_section(w, d, records, m, meta, loads):
     reps = m["reps"]
     w("## LDAP sign-in: the gate against Apache httpd with mod_authnz_ldap")
     w("")
-    if m is not meta:
-        dirty = f" plus {m['dirty_files']} uncommitted change(s)" if m.get("dirty_files") else ""
-        w(f"From the second run (see **Supplement** above): `{m['command']}` on commit "
-          f"`{m['commit']}`{dirty}, with REPS={reps} DURATION={m['duration_s']} CONNS={m['conns']} "
-          f"THREADS={m['threads']}, on the same machine.")
-        w("")
+    supplement_note(w, m, meta)
     tls = [r["info"] for r in records if r.get("test") == "tls" and r.get("target") == "apache"]
     w("One OpenLDAP `slapd` (plain `ldap://` on 127.0.0.1, an mdb database, passwords stored as "
       "`{SSHA}`) serves both proxies, in front of the same registry. Both search `ou=people` as a "

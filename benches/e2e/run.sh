@@ -364,26 +364,31 @@ CONF
 }
 
 # --- the three proxies; each sets PORT and PGID -----------------------------------------------
-start_gate() { # NAME UPSTREAM(host:port)
-  local dir="$W/$1"
-  mkdir -p "$dir"
+# gate_config DIR TOML: DIR/proxy.toml for a gate on a new free port (sets PORT): the
+# listener, the certificate and an admin listener on a free port (two gates run at once
+# here), then TOML; every other key at its default (login cache and throttle on, access log
+# on).
+gate_config() {
+  mkdir -p "$1"
   PORT=$(free_port)
-  cat >"$dir/proxy.toml" <<TOML
-# benches/e2e/run.sh: everything else at its default (login cache and throttle on,
-# access log on). The admin listener gets a free port: two gates run at once here.
+  cat >"$1/proxy.toml" <<TOML
 [listen]
 addr = "127.0.0.1:$PORT"
 [tls]
 cert = "$CERTS/server.crt"
 key = "$CERTS/server.key"
-[upstream]
-url = "http://$2"
-[auth]
-htpasswd = "$HTPASSWD"
 [admin]
 addr = "127.0.0.1:0"
+$2
 TOML
-  spawn "$LOGS/$1.log" "$GATE" serve --config "$dir/proxy.toml"
+}
+
+start_gate() { # NAME UPSTREAM(host:port)
+  gate_config "$W/$1" "[upstream]
+url = \"http://$2\"
+[auth]
+htpasswd = \"$HTPASSWD\""
+  spawn "$LOGS/$1.log" "$GATE" serve --config "$W/$1/proxy.toml"
   PGID=$SPAWNED
   wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
 }

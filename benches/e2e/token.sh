@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The token part of benches/e2e/run.sh (sourced by it; uses its start, spawn, free_port,
+# The token part of benches/e2e/run.sh (sourced by it; uses its start, spawn, gate_config,
 # wait_status, load, forget_group, log, die, W, LOGS, CERTS, HTPASSWD, GATE, AUTH and REPS):
 # issue #10's row, tokens issued per second by the gate in token mode for a user whose login
 # is cached, as `docker pull` asks for one token per repository and action set.
@@ -12,30 +12,17 @@ TOKEN_SERVICE=registry.bench
 TOKEN_QUERY="service=$TOKEN_SERVICE&scope=repository:bench/app:pull,push"
 
 start_token() { # NAME (UPSTREAM unused: a token server alone)
-  local dir="$W/$1"
-  mkdir -p "$dir"
   if [ ! -f "$W/token-keys/token.key" ]; then
     "$GATE" certs generate --token --out "$W/token-keys" >/dev/null || return 1
   fi
-  PORT=$(free_port)
-  cat >"$dir/proxy.toml" <<TOML
-# benches/e2e/token.sh: a token server alone, everything else at its default.
-[listen]
-addr = "127.0.0.1:$PORT"
-[tls]
-cert = "$CERTS/server.crt"
-key = "$CERTS/server.key"
-[auth]
-mode = "token"
-htpasswd = "$HTPASSWD"
+  gate_config "$W/$1" "[auth]
+mode = \"token\"
+htpasswd = \"$HTPASSWD\"
 [token]
-service = "$TOKEN_SERVICE"
-key = "$W/token-keys/token.key"
-cert = "$W/token-keys/token.crt"
-[admin]
-addr = "127.0.0.1:0"
-TOML
-  spawn "$LOGS/$1.log" "$GATE" serve --config "$dir/proxy.toml"
+service = \"$TOKEN_SERVICE\"
+key = \"$W/token-keys/token.key\"
+cert = \"$W/token-keys/token.crt\""
+  spawn "$LOGS/$1.log" "$GATE" serve --config "$W/$1/proxy.toml"
   PGID=$SPAWNED
   # Anonymous: a token with nothing granted, 200.
   wait_status "https://127.0.0.1:$PORT/auth?$TOKEN_QUERY" 200 "$PGID"
