@@ -28,6 +28,12 @@ pub struct TokenConfig {
     /// accepted for refresh tokens while clients move to the new key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_certs: Vec<PathBuf>,
+    /// Whether tokens carry the certificate chain (`x5c`): needed by registry 2.8 and
+    /// by registry 3 with a `rootcertbundle`. `false` sends the `kid` alone, for a
+    /// registry 3 configured with `auth.token.jwks` only (it refuses an `x5c` it cannot
+    /// verify against its empty root pool).
+    #[serde(default = "default_true")]
+    pub x5c: bool,
     /// How long an access token is valid.
     #[serde(default = "default_expiration")]
     pub expiration: HumanDuration,
@@ -37,6 +43,9 @@ pub struct TokenConfig {
     pub refresh_expiration: HumanDuration,
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_path() -> String {
     "/auth".into()
 }
@@ -96,6 +105,7 @@ mod tests {
         assert_eq!(c.path, "/auth");
         assert_eq!(c.issuer, "registry-gate");
         assert_eq!(c.expiration.0, Duration::from_secs(300));
+        assert!(c.x5c);
     }
 
     #[test]

@@ -163,7 +163,12 @@ impl TokenService {
             jti: self.jti(),
             access,
         };
-        let token = jwt::sign(&self.signing, &claims, KeyHint::Chain).map_err(Error::Sign)?;
+        let hint = if self.config.x5c {
+            KeyHint::Chain
+        } else {
+            KeyHint::KidOnly
+        };
+        let token = jwt::sign(&self.signing, &claims, hint).map_err(Error::Sign)?;
         Ok(Issued {
             token,
             expires_in,

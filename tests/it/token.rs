@@ -544,3 +544,27 @@ async fn seed_004_curl_script_works_unchanged() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_x5c_registry_2_8_refuses_the_token_which_is_why_it_is_on_by_default() {
+    let (_registry, proxy) = token_setup("x5c = false").await;
+    let client = proxy.client();
+    let req = client
+        .request(
+            Proto::H1,
+            "GET",
+            &format!("/auth?service={SERVICE}&scope=registry:catalog:*"),
+        )
+        .header("authorization", basic("admin", "pw-admin"));
+    let body: Value =
+        serde_json::from_str(&client.send_empty(Proto::H1, req).await.text()).expect("json");
+    let token = body["token"].as_str().expect("token");
+    let (header, _) = claims(token);
+    assert!(header.get("x5c").is_none(), "{header}");
+    assert!(header["kid"].is_string(), "{header}");
+    // Registry 2.8 looks a bare kid up among libtrust key IDs only: refused.
+    let req = client
+        .request(Proto::H1, "GET", "/v2/_catalog")
+        .header("authorization", format!("Bearer {token}"));
+    assert_eq!(client.send_empty(Proto::H1, req).await.status, 401);
+}
