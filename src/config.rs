@@ -30,6 +30,9 @@ const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const DEFAULT_REALM: &str = "Registry realm";
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Two years, the value hstspreload.org asks for; no `includeSubDomains`, which is the
+/// operator's decision for their domain.
+const DEFAULT_HSTS: &str = "max-age=63072000";
 const DEFAULT_CACHE_SIZE: usize = 10_000;
 const DEFAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_MAX_FAILURES_PER_ADDRESS: u32 = 100;
@@ -133,6 +136,9 @@ pub struct Config {
     /// `[authz]`: who may pull, push and delete which repositories.
     #[serde(default)]
     pub authz: AuthzConfig,
+    /// `[headers]`: security headers on every response.
+    #[serde(default)]
+    pub headers: HeadersConfig,
     /// `[ldap]`: users (and groups) from an LDAP directory or Active Directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<ldap::LdapConfig>,
@@ -433,6 +439,28 @@ impl Default for AdminConfig {
     }
 }
 
+/// `[headers]`: security headers added to every response of the gate's listener.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersConfig {
+    /// The `Strict-Transport-Security` value added when a response has none; `""`
+    /// turns it off. (`X-Content-Type-Options: nosniff` is always added when missing.)
+    #[serde(default = "default_hsts")]
+    pub strict_transport_security: String,
+}
+
+impl Default for HeadersConfig {
+    fn default() -> Self {
+        HeadersConfig {
+            strict_transport_security: default_hsts(),
+        }
+    }
+}
+
+fn default_hsts() -> String {
+    DEFAULT_HSTS.to_string()
+}
+
 /// `[log]`.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -629,6 +657,15 @@ impl Config {
                 key: "authz.push_group",
                 message: "set either push_group or rules, not both (write the push group as rules)"
                     .into(),
+            });
+        }
+        if !self.headers.strict_transport_security.is_empty()
+            && http::HeaderValue::from_str(&self.headers.strict_transport_security).is_err()
+        {
+            return Err(Error::Invalid {
+                path: None,
+                key: "headers.strict_transport_security",
+                message: "not a valid header value".into(),
             });
         }
         if self.listen.max_connections.0 == 0 {

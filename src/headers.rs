@@ -192,5 +192,22 @@ pub fn ensure_api_version(headers: &mut HeaderMap) {
     }
 }
 
+/// Adds `Strict-Transport-Security` (when `hsts` is set) and
+/// `X-Content-Type-Options: nosniff` to a response, each only when it does not carry
+/// that header already (the registry may set its own); nothing else is touched.
+pub fn add_security_headers(headers: &mut HeaderMap, hsts: Option<&HeaderValue>) {
+    if let Some(value) = hsts {
+        if !headers.contains_key(http::header::STRICT_TRANSPORT_SECURITY) {
+            headers.insert(http::header::STRICT_TRANSPORT_SECURITY, value.clone());
+        }
+    }
+    if !headers.contains_key(http::header::X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests;

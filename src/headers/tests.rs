@@ -169,3 +169,30 @@ fn trusted_proto_is_one_value_the_first() {
         assert_eq!(all(&h, "x-forwarded-proto"), [*want], "values={values:?}");
     }
 }
+
+#[test]
+fn security_headers_are_added_only_when_missing() {
+    let hsts = HeaderValue::from_static("max-age=31536000");
+    let mut h = HeaderMap::new();
+    add_security_headers(&mut h, Some(&hsts));
+    assert_eq!(h["strict-transport-security"], "max-age=31536000");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    // The registry's own values stay, once each.
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "strict-transport-security",
+        HeaderValue::from_static("max-age=60"),
+    );
+    add_security_headers(&mut h, Some(&hsts));
+    assert_eq!(h.get_all("x-content-type-options").iter().count(), 1);
+    assert_eq!(h["strict-transport-security"], "max-age=60");
+    // HSTS off: nosniff only.
+    let mut h = HeaderMap::new();
+    add_security_headers(&mut h, None);
+    assert!(!h.contains_key("strict-transport-security"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}

@@ -66,6 +66,7 @@ pub async fn handle(
     if ctx.under_v2() {
         headers::ensure_api_version(response.headers_mut());
     }
+    headers::add_security_headers(response.headers_mut(), state.hsts.as_ref());
     record(&mut ctx, response.status(), error.as_ref());
     Ok(response.map(|body| Box::pin(Logged::new(body, ctx))))
 }

@@ -12,6 +12,7 @@ mod elb;
 mod errors;
 mod examples;
 mod forwarding;
+mod hardening;
 mod harness;
 mod htpasswd_cmd;
 mod import_docker_auth;

@@ -1,0 +1,71 @@
+//! Hardening: security headers on every response of the gate's listener, added only
+//! where the registry did not set them.
+
+use crate::support::client::{basic, Proto};
+use crate::support::proxy::TestProxy;
+use crate::support::upstream::{Reply, TestUpstream};
+
+async fn upstream() -> TestUpstream {
+    TestUpstream::start_with(|parts| {
+        let mut reply = Reply::default();
+        if parts.uri.path().contains("/manifests/") {
+            reply
+                .headers
+                .push(("x-content-type-options".into(), "nosniff".into()));
+            reply
+                .headers
+                .push(("strict-transport-security".into(), "max-age=5".into()));
+        }
+        reply
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_hsts_and_nosniff_once_and_the_registry_s_own_win() {
+    let upstream = upstream().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    for proto in [Proto::H1, Proto::H2] {
+        let cases = [
+            ("/v2/", true, "max-age=63072000"),        // the registry's answer
+            ("/v2/a/manifests/x", true, "max-age=5"),  // its own headers kept
+            ("/v2/", false, "max-age=63072000"),       // the gate's 401
+            ("/elsewhere", false, "max-age=63072000"), // the gate's 404
+        ];
+        for (path, authenticated, hsts) in cases {
+            let mut req = client.request(proto, "GET", path);
+            if authenticated {
+                req = req.header("authorization", basic("alice", "pw"));
+            }
+            let answer = client.send_empty(proto, req).await;
+            assert_eq!(
+                answer.all("strict-transport-security"),
+                [hsts],
+                "{path} {proto:?}"
+            );
+            assert_eq!(
+                answer.all("x-content-type-options"),
+                ["nosniff"],
+                "{path} {proto:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsts_can_be_turned_off_but_nosniff_stays() {
+    let upstream = upstream().await;
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw")
+        .toml("[headers]\nstrict_transport_security = \"\"")
+        .start()
+        .await;
+    let client = proxy.client();
+    let req = client
+        .request(Proto::H1, "GET", "/v2/")
+        .header("authorization", basic("alice", "pw"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert!(answer.all("strict-transport-security").is_empty());
+    assert_eq!(answer.all("x-content-type-options"), ["nosniff"]);
+}
