@@ -59,10 +59,18 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let client = headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies);
     let mut ctx = Record::start(state.metrics.clone(), peer, client, &req);
+    let sends_body = req.version() < Version::HTTP_2 && !req.body().is_end_stream();
     let (mut response, error) = match pipeline(&state, &mut ctx, req).await {
         Ok(response) => (response, None),
         Err(e) => (e.to_response(&state.challenge).map(Either::Right), Some(e)),
     };
+    if error.is_some() && sends_body {
+        // A refused request's body is never read (a slow or huge one must not hold the
+        // gate): hyper closes the connection after the answer, and the client is told.
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if ctx.under_v2() {
         headers::ensure_api_version(response.headers_mut());
     }

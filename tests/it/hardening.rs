@@ -69,3 +69,39 @@ async fn hsts_can_be_turned_off_but_nosniff_stays() {
     assert!(answer.all("strict-transport-security").is_empty());
     assert_eq!(answer.all("x-content-type-options"), ["nosniff"]);
 }
+
+/// A client without valid credentials announcing a huge upload gets its 401 at once,
+/// and the connection is closed instead of the gate reading (or waiting for) the body.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unauthenticated_upload_is_refused_without_reading_its_body() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let upstream = upstream().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    for authorization in ["", "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"] {
+        let mut tls = client.connect_raw().await;
+        let head = format!(
+            "POST /v2/team/app/blobs/uploads/ HTTP/1.1\r\nHost: {}\r\n{authorization}\
+             Content-Length: 1073741824\r\n\r\n",
+            client.authority()
+        );
+        tls.write_all(head.as_bytes()).await.expect("send head");
+        tls.write_all(&[0u8; 4096])
+            .await
+            .expect("send a little body");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tls.read_to_end(&mut answer),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(read.is_ok(), "the connection stayed open: {text}");
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+    }
+    assert_eq!(upstream.connections(), 0, "nothing reached the registry");
+}
