@@ -100,10 +100,7 @@ async fn pipeline(
     ctx.access = Some(access::classify(req.method(), uri.path(), uri.query()));
     if state.token.is_some() {
         // Token mode: the registry checks the client's bearer token itself.
-        let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
-        ctx.track_body(progress.clone());
-        let response = forward(state, upstream_req, &progress).await?;
-        return Ok(rewrite_response(state, response));
+        return to_registry(state, ctx, req).await;
     }
     let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
     ctx.user = Some(
@@ -117,10 +114,20 @@ async fn pipeline(
             return catalog::list(state, rules, who.as_ref(), req.uri().query()).await;
         }
     }
-    let (upstream_req, progress) = rewrite_request(state, ctx, req)?;
+    to_registry(state, ctx, req).await
+}
+
+/// rewrite_request → forward → rewrite_response.
+async fn to_registry(
+    state: &State,
+    ctx: &mut Record,
+    req: Request<Incoming>,
+) -> Result<Response<Answer>, Error> {
+    let upstream = registry(state)?;
+    let (upstream_req, progress) = rewrite_request(state, upstream, ctx, req)?;
     ctx.track_body(progress.clone());
-    let response = forward(state, upstream_req, &progress).await?;
-    Ok(rewrite_response(state, response))
+    let response = forward(state, upstream, upstream_req, &progress).await?;
+    Ok(rewrite_response(upstream, response))
 }
 
 /// `/v2` → `301 Location: https://HOST/v2/`, before any check, as nginx answers
@@ -204,12 +211,7 @@ pub(crate) async fn verify_credentials(
             state
                 .throttle
                 .record_success(client, &verified.identity.user);
-            let mut identity = verified.identity;
-            // Groups from the directory (if any) and from the group file and config.
-            identity.groups.extend(state.groups.of(&identity.user));
-            identity.groups.sort();
-            identity.groups.dedup();
-            Ok(identity)
+            Ok(with_local_groups(state, verified.identity))
         }
         Err(crate::auth::Error::InvalidCredentials) => {
             state.metrics.auth(AuthResult::failure);
@@ -227,11 +229,21 @@ pub(crate) async fn verify_credentials(
     }
 }
 
+/// `identity` with the groups of the group file and config added to those its
+/// backend gave (the directory's), sorted and without repeats.
+pub(crate) fn with_local_groups(state: &State, mut identity: Identity) -> Identity {
+    identity.groups.extend(state.groups.of(&identity.user));
+    identity.groups.sort();
+    identity.groups.dedup();
+    identity
+}
+
 /// Turns the client's request into the registry's: same method, path, query and
 /// body; forwarding headers set; hop-by-hop headers and the gate's own
 /// credentials removed.
 fn rewrite_request(
     state: &State,
+    upstream: &crate::upstream::Upstream,
     ctx: &Record,
     req: Request<Incoming>,
 ) -> Result<(Request<RequestBody>, Arc<Progress>), Error> {
@@ -242,7 +254,7 @@ fn rewrite_request(
             return Err(Error::BodyTooLarge);
         }
     }
-    parts.uri = registry(state)?
+    parts.uri = upstream
         .uri_for(parts.uri.path_and_query())
         .map_err(|e| Error::Internal(Box::new(e)))?;
     parts.version = Version::HTTP_11;
@@ -295,10 +307,10 @@ fn registry(state: &State) -> Result<&crate::upstream::Upstream, Error> {
 /// `upstream.read_timeout` after the last body byte went out.
 async fn forward(
     state: &State,
+    upstream: &crate::upstream::Upstream,
     req: Request<RequestBody>,
     progress: &Progress,
 ) -> Result<Response<Incoming>, Error> {
-    let upstream = registry(state)?;
     let timeout = upstream.read_timeout;
     let sent = Instant::now();
     let call = async {
@@ -335,14 +347,13 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
 
 /// Passes the registry's answer on: status, headers and body untouched but for
 /// hop-by-hop headers.
-fn rewrite_response(state: &State, response: Response<Incoming>) -> Response<Answer> {
+fn rewrite_response(
+    upstream: &crate::upstream::Upstream,
+    response: Response<Incoming>,
+) -> Response<Answer> {
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let read_timeout = state
-        .upstream
-        .as_ref()
-        .map_or(std::time::Duration::MAX, |u| u.read_timeout);
-    let body = ResponseBody::new(incoming, read_timeout);
+    let body = ResponseBody::new(incoming, upstream.read_timeout);
     Response::from_parts(parts, Either::Left(body))
 }
 

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::{verify_credentials, Answer, Error};
+use super::{verify_credentials, with_local_groups, Answer, Error};
 use crate::auth::Identity;
 use crate::basic;
 use crate::proxy::record::Record;
@@ -97,8 +97,9 @@ pub async fn serve(
     let now = SystemTime::now();
     let subject = who.as_ref().map_or("", |i| i.user.as_str());
     let issued = service
-        .issue(subject, granted.clone(), now)
+        .issue(subject, &granted, now)
         .map_err(|e| Error::Internal(Box::new(e)))?;
+    let granted_text = scope_text(&granted);
     let refresh = match (request.offline, presented_refresh) {
         // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
         (_, Some(token)) => Some(token),
@@ -113,7 +114,7 @@ pub async fn serve(
         client = %ctx.client,
         client_id = %request.client_id.as_deref().unwrap_or("-"),
         asked = %request.scopes.join(" "),
-        granted = %scope_text(&granted),
+        granted = %granted_text,
         refresh = refresh.is_some(),
         "token issued"
     );
@@ -124,7 +125,7 @@ pub async fn serve(
         expires_in: issued.expires_in,
         issued_at: &issued.issued_at,
         refresh_token: refresh.as_deref(),
-        scope: request.oauth.then(|| scope_text(&granted)),
+        scope: request.oauth.then_some(granted_text),
     };
     let json = serde_json::to_vec(&body).map_err(|e| Error::Internal(Box::new(e)))?;
     Ok(json_response(StatusCode::OK, json))
@@ -165,11 +166,8 @@ async fn identify(
                 }) => return Err(Error::DirectoryUnavailable(retry_after, reason)),
                 Err(e) => return Err(Error::Internal(Box::new(e))),
             };
-            let mut groups: Vec<String> =
-                groups.into_iter().chain(state.groups.of(&user)).collect();
-            groups.sort();
-            groups.dedup();
-            Ok((Some(Identity { user, groups }), Some(token.clone())))
+            let identity = with_local_groups(state, Identity { user, groups });
+            Ok((Some(identity), Some(token.clone())))
         }
     }
 }

@@ -25,7 +25,7 @@ const REFRESH_AUDIENCE_SUFFIX: &str = "#refresh";
 /// The claims of an access token (distribution's `ClaimSet`; `aud` a single string,
 /// which registry 2.8 requires).
 #[derive(Debug, Serialize)]
-pub struct Claims {
+pub struct Claims<'a> {
     /// `token.issuer`.
     pub iss: String,
     /// The user; empty for an anonymous client.
@@ -41,7 +41,7 @@ pub struct Claims {
     /// A random ID.
     pub jti: String,
     /// What is granted.
-    pub access: Vec<Access>,
+    pub access: &'a [Access],
 }
 
 /// The claims of a refresh token.
@@ -148,7 +148,7 @@ impl TokenService {
     pub fn issue(
         &self,
         subject: &str,
-        access: Vec<Access>,
+        access: &[Access],
         now: SystemTime,
     ) -> Result<Issued, Error> {
         let iat = unix(now)?;

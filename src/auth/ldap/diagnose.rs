@@ -25,10 +25,6 @@ pub struct Step {
 pub struct Report {
     /// The steps in order; a failing step is the last.
     pub steps: Vec<Step>,
-    /// The user's DN, once found.
-    pub dn: Option<String>,
-    /// The user's groups, once read.
-    pub groups: Option<Vec<String>>,
     /// Whether the password was accepted.
     pub accepted: bool,
 }
@@ -89,7 +85,6 @@ pub async fn login(directory: &Directory, account: &str, password: &[u8]) -> Rep
             return report;
         }
     };
-    report.dn = Some(entry.dn.clone());
     let started = Instant::now();
     match directory.bind_user(&entry.dn, password).await {
         Ok(Bind::Accepted) => report
@@ -118,7 +113,6 @@ pub async fn login(directory: &Directory, account: &str, password: &[u8]) -> Rep
                 groups.join(", ")
             };
             report.steps.push(step("groups", text, started));
-            report.groups = Some(groups);
         }
         Err(e) => report.steps.push(step("groups", failed(&e), started)),
     }

@@ -116,10 +116,11 @@ impl Directory {
             attrs = vec![a.clone()];
         }
         let entries = self.search(&self.config.base, &filter, attrs).await?;
-        Ok(match entries.len() {
-            0 => Found::Nobody,
-            1 => {
-                let entry = entries.into_iter().next().expect("one entry");
+        let count = entries.len();
+        let mut entries = entries.into_iter();
+        Ok(match (entries.next(), count) {
+            (None, _) => Found::Nobody,
+            (Some(entry), 1) => {
                 let attribute_groups = match &self.config.group_attribute {
                     Some(a) => group_names(&entry, a, self.config.group_attribute_holds),
                     None => Vec::new(),
@@ -129,7 +130,7 @@ impl Directory {
                     attribute_groups,
                 })
             }
-            n => {
+            (Some(_), n) => {
                 tracing::warn!(account, entries = n, filter, "LDAP user search found several entries; login refused (make ldap.filter or ldap.base narrower)");
                 Found::Several(n)
             }

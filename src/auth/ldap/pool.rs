@@ -167,11 +167,6 @@ impl Pool {
             self.idle.lock().push(ldap);
         }
     }
-
-    /// How many connections sit idle.
-    pub fn idle(&self) -> usize {
-        self.idle.lock().len()
-    }
 }
 
 /// Opens a connection to the first URL that answers, bound as the search identity
