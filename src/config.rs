@@ -24,6 +24,11 @@ pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$
 const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:5043";
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_HEADER_BYTES: u64 = 64 * 1024;
+const DEFAULT_MAX_HEADERS: usize = 100;
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(900);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -157,6 +162,18 @@ pub struct ListenConfig {
     /// Time a client has to finish the TLS handshake.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout: HumanDuration,
+    /// Time a request head (request line and headers) has from its first byte to
+    /// its last (nginx's `client_header_timeout`).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: HumanDuration,
+    /// How long a keep-alive connection may wait for its next request (nginx's
+    /// `keepalive_timeout`); an HTTP/2 connection is idle while no stream is open.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Longest silence in a request body while the gate waits for it (nginx's
+    /// `client_body_timeout`): progress, not total time, so a slow upload lives.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: HumanDuration,
     /// Connections served at once; further connections wait in the kernel backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: Count,
@@ -171,6 +188,9 @@ impl Default for ListenConfig {
         ListenConfig {
             addr: default_listen_addr(),
             handshake_timeout: default_handshake_timeout(),
+            header_timeout: default_header_timeout(),
+            idle_timeout: default_idle_timeout(),
+            body_timeout: default_body_timeout(),
             max_connections: default_max_connections(),
             proxy_protocol: false,
         }
@@ -284,12 +304,56 @@ impl Default for UserAgentConfig {
 }
 
 /// `[limits]`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body in bytes; no limit when absent (nginx's `client_max_body_size 0`).
     #[serde(default)]
     pub max_body_size: Option<ByteSize>,
+    /// Largest request head (request line and headers, or an HTTP/2 header list);
+    /// larger heads get 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: ByteSize,
+    /// Most header fields in one HTTP/1.1 request; more get 431.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: Count,
+}
+
+impl LimitsConfig {
+    /// Head limits hyper can apply: its HTTP/1.1 read buffer needs at least 8 KiB,
+    /// and HTTP/2 carries the header list size in 32 bits.
+    fn validate(&self) -> Result<(), Error> {
+        const HEAD_BYTES: std::ops::RangeInclusive<u64> = 8 * 1024..=1024 * 1024;
+        if !HEAD_BYTES.contains(&self.max_header_bytes.0) {
+            return Err(Error::Invalid {
+                path: None,
+                key: "limits.max_header_bytes",
+                message: format!(
+                    "must be between {} and {} bytes (8KiB to 1MiB)",
+                    HEAD_BYTES.start(),
+                    HEAD_BYTES.end()
+                ),
+            });
+        }
+        if !(1..=10_000).contains(&self.max_headers.0) {
+            return Err(Error::Invalid {
+                path: None,
+                key: "limits.max_headers",
+                message: "must be between 1 and 10000".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_size: None,
+            max_header_bytes: default_max_header_bytes(),
+            max_headers: default_max_headers(),
+        }
+    }
 }
 
 /// `[shutdown]`.
@@ -512,6 +576,21 @@ fn default_handshake_timeout() -> HumanDuration {
 fn default_max_connections() -> Count {
     Count(DEFAULT_MAX_CONNECTIONS)
 }
+fn default_header_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_HEADER_TIMEOUT)
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_IDLE_TIMEOUT)
+}
+fn default_body_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_BODY_TIMEOUT)
+}
+fn default_max_header_bytes() -> ByteSize {
+    ByteSize(DEFAULT_MAX_HEADER_BYTES)
+}
+fn default_max_headers() -> Count {
+    Count(DEFAULT_MAX_HEADERS)
+}
 fn default_read_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_READ_TIMEOUT)
 }
@@ -675,7 +754,22 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
-        Ok(())
+        let timeouts = [
+            ("listen.handshake_timeout", self.listen.handshake_timeout),
+            ("listen.header_timeout", self.listen.header_timeout),
+            ("listen.idle_timeout", self.listen.idle_timeout),
+            ("listen.body_timeout", self.listen.body_timeout),
+        ];
+        for (key, timeout) in timeouts {
+            if timeout.0.is_zero() {
+                return Err(Error::Invalid {
+                    path: None,
+                    key,
+                    message: "must be more than 0s".into(),
+                });
+            }
+        }
+        self.limits.validate()
     }
 
     fn resolve_paths(&mut self, base: &Path) {

@@ -95,6 +95,23 @@ struct HandshakeLabels {
     reason: HandshakeFailure,
 }
 
+/// Which timeout closed a connection or ended a request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ConnectionTimeout {
+    /// No request came within `listen.idle_timeout`.
+    idle,
+    /// A request head did not complete within `listen.header_timeout`.
+    header,
+    /// A request body sent nothing for `listen.body_timeout`.
+    body,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    timeout: ConnectionTimeout,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     result: &'static str,
@@ -181,6 +198,7 @@ pub struct Metrics {
     active_uploads: Gauge,
     open_connections: Gauge,
     handshake_failures: Family<HandshakeLabels, Counter>,
+    timeouts: Family<TimeoutLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
     last_reload_success: Gauge,
     last_reload_time: Gauge,
@@ -207,6 +225,7 @@ impl Metrics {
             active_uploads: Gauge::default(),
             open_connections: Gauge::default(),
             handshake_failures: Family::default(),
+            timeouts: Family::default(),
             reloads: Family::default(),
             last_reload_success: Gauge::default(),
             last_reload_time: Gauge::default(),
@@ -261,6 +280,11 @@ impl Metrics {
             "tls_handshake_failures",
             "Connections dropped before the first request: TLS handshake error or timeout, or a bad PROXY header",
             m.handshake_failures.clone(),
+        );
+        registry.register(
+            "client_timeouts",
+            "Connections closed idle or with a request head unfinished, and request bodies ended silent (listen.*_timeout)",
+            m.timeouts.clone(),
         );
         registry.register(
             "reloads",
@@ -356,6 +380,13 @@ impl Metrics {
     pub fn handshake_failure(&self, reason: HandshakeFailure) {
         self.handshake_failures
             .get_or_create(&HandshakeLabels { reason })
+            .inc();
+    }
+
+    /// Counts one connection or request ended by a client-side timeout.
+    pub fn connection_timeout(&self, timeout: ConnectionTimeout) {
+        self.timeouts
+            .get_or_create(&TimeoutLabels { timeout })
             .inc();
     }
 

@@ -109,6 +109,16 @@ pub struct State {
     pub tls: Arc<rustls::ServerConfig>,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time a request head has from its first byte to its last.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Longest silence in a request body while the gate waits for it.
+    pub body_timeout: Duration,
+    /// Largest request head in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header fields in one HTTP/1.1 request (431 beyond).
+    pub max_headers: usize,
     /// Connections served at once.
     pub max_connections: usize,
     /// How long in-flight requests may run after SIGTERM.
@@ -213,6 +223,13 @@ impl State {
             metrics,
             tls,
             handshake_timeout: config.listen.handshake_timeout.0,
+            header_timeout: config.listen.header_timeout.0,
+            idle_timeout: config.listen.idle_timeout.0,
+            body_timeout: config.listen.body_timeout.0,
+            // Validated to at most 1 MiB.
+            max_header_bytes: usize::try_from(config.limits.max_header_bytes.0)
+                .unwrap_or(usize::MAX),
+            max_headers: config.limits.max_headers.0,
             max_connections: config.listen.max_connections.0,
             grace_period: config.shutdown.grace_period.0,
             upstream,

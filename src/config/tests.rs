@@ -24,6 +24,11 @@ fn minimal_config_gets_documented_defaults() {
     let c = Config::from_toml_str(MINIMAL).expect("minimal config parses");
     assert_eq!(c.listen.addr, "0.0.0.0:5043".parse().expect("addr"));
     assert_eq!(c.listen.handshake_timeout.0, Duration::from_secs(10));
+    assert_eq!(c.listen.header_timeout.0, Duration::from_secs(30));
+    assert_eq!(c.listen.idle_timeout.0, Duration::from_secs(60));
+    assert_eq!(c.listen.body_timeout.0, Duration::from_secs(60));
+    assert_eq!(c.limits.max_header_bytes.0, 64 * 1024);
+    assert_eq!(c.limits.max_headers.0, 100);
     assert_eq!(
         c.upstream.as_ref().expect("upstream").read_timeout.0,
         Duration::from_secs(900)
@@ -260,4 +265,38 @@ fn throttle_limits_of_zero_are_refused_unless_disabled() {
     );
     let off = format!("{MINIMAL}\n[throttle]\nenabled = false\nmax_failures_per_user = 0\n");
     Config::from_toml_str(&off).expect("a disabled throttle may have any limits");
+}
+
+#[test]
+fn connection_timeouts_and_head_limits_are_checked_and_named() {
+    for key in [
+        "handshake_timeout",
+        "header_timeout",
+        "idle_timeout",
+        "body_timeout",
+    ] {
+        let text = format!("[listen]\n{key} = \"0s\"\n{MINIMAL}");
+        let e = parse_err(&text);
+        assert!(e.contains(&format!("listen.{key}")), "{e}");
+        assert!(e.contains("more than 0s"), "{e}");
+    }
+    for (keys, ok) in [
+        ("max_header_bytes = \"8KiB\"", true),
+        ("max_header_bytes = \"1MiB\"", true),
+        ("max_header_bytes = 8191", false),
+        ("max_header_bytes = \"2MiB\"", false),
+        ("max_headers = 1", true),
+        ("max_headers = 0", false),
+        ("max_headers = 10001", false),
+    ] {
+        let text = format!("{MINIMAL}\n[limits]\n{keys}\n");
+        match Config::from_toml_str(&text) {
+            Ok(_) => assert!(ok, "{keys} accepted"),
+            Err(e) => {
+                assert!(!ok, "{keys}: {e}");
+                let key = keys.split(' ').next().unwrap_or_default();
+                assert!(e.to_string().contains(&format!("limits.{key}")), "{e}");
+            }
+        }
+    }
 }

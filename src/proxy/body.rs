@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -27,6 +27,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const OK: u8 = 0;
 const CLIENT_ABORTED: u8 = 1;
 const TOO_LARGE: u8 = 2;
+const STALLED: u8 = 3;
 
 /// How a request body ended, shared between the body and the request phase.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ pub struct Progress {
     last_ms: AtomicU64,
     outcome: AtomicU8,
     bytes: AtomicU64,
+    waiting_on_client: AtomicBool,
 }
 
 /// Why a request body stopped before its end.
@@ -46,6 +48,8 @@ pub enum Outcome {
     ClientAborted,
     /// The body passed `limits.max_body_size`.
     TooLarge,
+    /// The client sent nothing for `listen.body_timeout` while the gate waited.
+    Stalled,
 }
 
 impl Progress {
@@ -55,6 +59,7 @@ impl Progress {
             last_ms: AtomicU64::new(0),
             outcome: AtomicU8::new(OK),
             bytes: AtomicU64::new(0),
+            waiting_on_client: AtomicBool::new(false),
         })
     }
 
@@ -73,8 +78,15 @@ impl Progress {
         match self.outcome.load(Ordering::Relaxed) {
             CLIENT_ABORTED => Outcome::ClientAborted,
             TOO_LARGE => Outcome::TooLarge,
+            STALLED => Outcome::Stalled,
             _ => Outcome::Ok,
         }
+    }
+
+    /// Whether the body is waiting for the client's next bytes (then a quiet
+    /// registry is not to blame; `listen.body_timeout` runs instead).
+    pub fn waiting_on_client(&self) -> bool {
+        self.waiting_on_client.load(Ordering::Relaxed)
     }
 
     /// Bytes of body passed on so far.
@@ -92,15 +104,22 @@ pin_project_lite::pin_project! {
         limit: Option<u64>,
         // Holds the active-uploads gauge up while the body streams.
         upload: Option<Tracked>,
+        // Runs only while the gate waits for the client, never while the registry
+        // keeps the gate from asking for more. Made at the first wait: most bodies
+        // arrive whole.
+        silence: Option<Pin<Box<Sleep>>>,
+        timeout: Duration,
     }
 }
 
 impl RequestBody {
-    /// Wraps a client body, with an optional size limit in bytes and a gauge
-    /// guard that is released when the body is dropped.
+    /// Wraps a client body, with an optional size limit in bytes, the longest
+    /// silence allowed while the gate waits for it, and a gauge guard that is
+    /// released when the body is dropped.
     pub fn new(
         inner: Incoming,
         limit: Option<u64>,
+        timeout: Duration,
         upload: Option<Tracked>,
     ) -> (RequestBody, Arc<Progress>) {
         let progress = Progress::new();
@@ -109,10 +128,17 @@ impl RequestBody {
             progress: progress.clone(),
             limit,
             upload,
+            silence: None,
+            timeout,
         };
         (body, progress)
     }
 }
+
+/// The client sent no body bytes for `listen.body_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("client sent no body bytes for {}", humantime::format_duration(*.0))]
+pub struct BodyStalled(pub Duration);
 
 /// The body passed the configured limit.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +154,25 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        let frame = match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                let progress = &this.progress;
+                let deadline = Instant::now() + *this.timeout;
+                let silence = this
+                    .silence
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !progress.waiting_on_client.swap(true, Ordering::Relaxed) {
+                    silence.as_mut().reset(deadline);
+                }
+                ready!(silence.as_mut().poll(cx));
+                progress.outcome.store(STALLED, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(BodyStalled(*this.timeout)))));
+            }
+        };
+        this.progress
+            .waiting_on_client
+            .store(false, Ordering::Relaxed);
         this.progress.touch();
         match frame {
             Some(Ok(frame)) => {

@@ -53,6 +53,9 @@ pub enum Error {
     /// The body is over `limits.max_body_size`.
     #[error("request body too large")]
     BodyTooLarge,
+    /// The client sent no body bytes for `listen.body_timeout`.
+    #[error("request body stalled")]
+    BodyTimeout,
     /// The client's connection broke while its body was streaming.
     #[error("client aborted the request body")]
     ClientAborted(#[source] BoxError),
@@ -96,6 +99,7 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::ClientAborted(_) => StatusCode::BAD_REQUEST,
+            Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::NotFound | Error::BlockedUserAgent => StatusCode::NOT_FOUND,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Denied(_) => StatusCode::FORBIDDEN,
@@ -124,6 +128,7 @@ impl Error {
             Error::BodyTooLarge => ("SIZE_INVALID", "request body too large"),
             Error::Throttled(_) => ("TOOMANYREQUESTS", "too many failed logins"),
             Error::ClientAborted(_) => ("UNKNOWN", "request body incomplete"),
+            Error::BodyTimeout => ("UNKNOWN", "request body timed out"),
             Error::UpstreamConnect(_) | Error::Upstream(_) => {
                 ("UNAVAILABLE", "registry unavailable")
             }
@@ -194,6 +199,7 @@ mod tests {
                 "UNAUTHORIZED",
             ),
             (Error::BodyTooLarge, 413, Source::Client, "SIZE_INVALID"),
+            (Error::BodyTimeout, 408, Source::Client, "UNKNOWN"),
             (
                 Error::DirectoryUnavailable(Duration::from_secs(30), "timeout".into()),
                 503,

@@ -38,7 +38,7 @@ pub use self::error::{Error, Source};
 use self::record::{Logged, Record};
 use crate::auth::Identity;
 use crate::authz::access::{self, Access};
-use crate::metrics::{AuthResult, Tracked};
+use crate::metrics::{AuthResult, ConnectionTimeout, Tracked};
 use crate::route::{self, Route};
 use crate::state::State;
 use crate::{basic, headers};
@@ -64,6 +64,9 @@ pub async fn handle(
         Ok(response) => (response, None),
         Err(e) => (e.to_response(&state.challenge).map(Either::Right), Some(e)),
     };
+    if matches!(error, Some(Error::BodyTimeout)) {
+        state.metrics.connection_timeout(ConnectionTimeout::body);
+    }
     if error.is_some() && sends_body {
         // A refused request's body is never read (a slow or huge one must not hold the
         // gate): hyper closes the connection after the answer, and the client is told.
@@ -276,7 +279,8 @@ fn rewrite_request(
     let upload = (matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
         && !incoming.is_end_stream())
     .then(|| Tracked::new(state.metrics.active_uploads()));
-    let (body, progress) = RequestBody::new(incoming, state.max_body_size, upload);
+    let (body, progress) =
+        RequestBody::new(incoming, state.max_body_size, state.body_timeout, upload);
     Ok((Request::from_parts(parts, body), progress))
 }
 
@@ -319,14 +323,22 @@ async fn forward(
         result
     };
     tokio::pin!(call);
+    // The registry is to blame only for silence after the body's last byte went
+    // out; while the body waits for the client, `listen.body_timeout` runs instead.
+    let blame_from = || {
+        if progress.waiting_on_client() {
+            Instant::now()
+        } else {
+            progress.last_activity()
+        }
+    };
     loop {
-        let deadline = progress.last_activity() + timeout;
         tokio::select! {
             result = &mut call => {
                 return result.map_err(|e| upstream_error(e, progress));
             }
-            () = tokio::time::sleep_until(deadline) => {
-                if progress.last_activity() + timeout <= Instant::now() {
+            () = tokio::time::sleep_until(blame_from() + timeout) => {
+                if blame_from() + timeout <= Instant::now() {
                     return Err(Error::UpstreamTimeout);
                 }
             }
@@ -340,6 +352,7 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
     match progress.outcome() {
         Outcome::ClientAborted => Error::ClientAborted(Box::new(e)),
         Outcome::TooLarge => Error::BodyTooLarge,
+        Outcome::Stalled => Error::BodyTimeout,
         Outcome::Ok if e.is_connect() => Error::UpstreamConnect(Box::new(e)),
         Outcome::Ok => Error::Upstream(Box::new(e)),
     }

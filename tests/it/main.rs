@@ -20,6 +20,7 @@ mod ldap;
 mod operations;
 mod registry;
 mod reload;
+mod slow_clients;
 mod streaming;
 mod tls;
 mod token;

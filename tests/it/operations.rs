@@ -9,6 +9,7 @@ use hyper::body::Frame;
 use rustls_pki_types::pem::PemObject as _;
 use sha2::{Digest, Sha256};
 
+use crate::support::blob::{pattern, start_upload};
 use crate::support::client::{basic, read, streamed, BodyTx, Client, Proto};
 use crate::support::gate::{replace_file, run as gate_cmd, write_setup, GateProcess};
 use crate::support::oci;
@@ -279,33 +280,6 @@ async fn a_skopeo_push_leaves_json_audit_lines_with_user_repository_action_and_d
         !gate.log().contains("Basic ") && !gate.log().contains(":pw"),
         "credentials in the log"
     );
-}
-
-/// Deterministic bytes, so that the registry's copy can be compared by digest.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// Starts an upload on the gate; returns the upload path (with its query).
-async fn start_upload(client: &Client, repo: &str) -> String {
-    let post = client
-        .request(Proto::H1, "POST", &format!("/v2/{repo}/blobs/uploads/"))
-        .header("authorization", basic("alice", "pw"));
-    let posted = client.send_empty(Proto::H1, post).await;
-    assert_eq!(posted.status, 202, "{}", posted.text());
-    let location = posted.one("location");
-    location
-        .split_once(client.authority())
-        .map_or(location.as_str(), |(_, p)| p)
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

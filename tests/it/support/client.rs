@@ -143,11 +143,23 @@ impl Client {
 
     /// A raw TLS connection (ALPN http/1.1) for writing requests byte by byte.
     pub async fn connect_raw(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.connect_tls(&self.h1).await
+    }
+
+    /// A raw TLS connection with ALPN h2, for an HTTP/2 client driven by the test.
+    pub async fn connect_raw_h2(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.connect_tls(&self.h2).await
+    }
+
+    async fn connect_tls(
+        &self,
+        connector: &TlsConnector,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("connect to the gate");
         let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
-        self.h1
+        connector
             .connect(name, tcp)
             .await
             .expect("TLS handshake with the gate")

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod blob;
 pub mod client;
 pub mod gate;
 pub mod nginx;

@@ -1,5 +1,5 @@
 //! The accept loop: TLS handshake with a timeout, HTTP/1.1 or HTTP/2 per ALPN,
-//! a connection limit, and graceful shutdown.
+//! a connection limit, idle and head timeouts ([`timeouts`]), and graceful shutdown.
 //!
 //! [`run`] takes an already bound listener, so `main` and the tests share it. On
 //! shutdown the listener is dropped first (new connections are refused), then
@@ -18,21 +18,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::metrics::{HandshakeFailure, Tracked};
+use crate::metrics::{ConnectionTimeout, HandshakeFailure, Tracked};
 use crate::proxy;
 use crate::proxy_protocol::{self, Header};
 use crate::state::State;
 
+mod timeouts;
+
+use timeouts::{Activity, Expired, Guarded, Timeouts, Watched};
+
 /// Pause after a failed `accept` (such as too many open files), so the loop
 /// does not spin while the condition lasts.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
-/// HTTP/1.1 request headers must arrive within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest request head (request line and headers); larger heads get 431.
-/// Registry clients send well under 8 KiB; hyper's default would be ~400 KiB.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most header fields in one request (hyper's default); more get 431.
-const MAX_HEADERS: usize = 100;
 
 /// Serves connections until `shutdown` completes, then drains them.
 pub async fn run(
@@ -41,7 +38,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builders = http_builders();
+    let mut builders = Builders::for_state(state.borrow().clone());
     let limit = Arc::new(Semaphore::new(state.borrow().max_connections));
     tokio::pin!(shutdown);
     let mut at_limit = false;
@@ -57,7 +54,8 @@ pub async fn run(
         if full && !at_limit {
             tracing::warn!(
                 max_connections = state.borrow().max_connections,
-                "connection limit reached: new connections wait"
+                "connection limit reached (listen.max_connections): new connections wait \
+                 in the kernel's backlog until one closes"
             );
         }
         at_limit = full;
@@ -72,6 +70,9 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        if !Arc::ptr_eq(&builders.state, &state.borrow()) {
+            builders = Builders::for_state(state.borrow().clone());
+        }
         let conn = Connection {
             state: state.clone(),
             builders: builders.clone(),
@@ -92,33 +93,45 @@ pub async fn run(
     }
 }
 
-/// The HTTP/1.1 and HTTP/2 connection settings, shared by every connection.
+/// The HTTP/1.1 and HTTP/2 connection settings of one state (the head limits are
+/// configurable), shared by every connection accepted under it.
 #[derive(Clone)]
 struct Builders {
+    state: Arc<State>,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
 }
 
-fn http_builders() -> Builders {
-    let mut http1 = http1::Builder::new();
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        // max_buf_size alone is checked only while a head is incomplete, so a head
-        // that arrives whole in one large read would slip past it.
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS)
-        // Header names as the registry (Go) and nginx write them (`Www-Authenticate`),
-        // for scripts that grep them case-sensitively; HTTP/2 is lower case by rule.
-        .title_case_headers(true)
-        .keep_alive(true);
-    let mut http2 = http2::Builder::new(TokioExecutor::new());
-    http2
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD_BYTES as u32)
-        .adaptive_window(true);
-    Builders { http1, http2 }
+impl Builders {
+    fn for_state(state: Arc<State>) -> Builders {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            // `listen.header_timeout` and `listen.idle_timeout` run in `timeouts`:
+            // hyper's clock would start at the end of the previous response, so
+            // it could not tell an idle connection from a slow head.
+            .header_read_timeout(None)
+            .max_buf_size(state.max_header_bytes)
+            // max_buf_size alone is checked only while a head is incomplete, so a head
+            // that arrives whole in one large read would slip past it.
+            .max_header_size(state.max_header_bytes)
+            .max_headers(state.max_headers)
+            // Header names as the registry (Go) and nginx write them (`Www-Authenticate`),
+            // for scripts that grep them case-sensitively; HTTP/2 is lower case by rule.
+            .title_case_headers(true)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            // Validated to at most 1 MiB.
+            .max_header_list_size(u32::try_from(state.max_header_bytes).unwrap_or(u32::MAX))
+            .adaptive_window(true);
+        Builders {
+            state,
+            http1,
+            http2,
+        }
+    }
 }
 
 /// One accepted TCP connection and what it needs.
@@ -169,20 +182,31 @@ impl Connection {
                 return;
             }
         };
-        drop(snapshot);
         let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let timeouts = Timeouts {
+            idle: snapshot.idle_timeout,
+            header: snapshot.header_timeout,
+        };
+        drop(snapshot);
+        let activity = Activity::new();
+        let io = TokioIo::new(Watched::new(tls, activity.clone(), timeouts, !alpn_h2));
         let state = self.state;
+        let requests = activity.clone();
         let service = service_fn(move |req| {
             // Each request sees the newest state, so a reload applies to
             // keep-alive connections too.
             let current = state.borrow().clone();
-            proxy::handle(current, peer, req)
+            let request = requests.begin();
+            let response = proxy::handle(current, peer, req);
+            async move {
+                let response = response.await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| Guarded::new(body, request)))
+            }
         });
         // The protocol is the one ALPN agreed on (HTTP/2 over TLS requires ALPN,
         // RFC 9113 §3.2). HTTP/1.1 connections, nearly all of them, are served
         // inline; an HTTP/2 connection's larger state is boxed, so that it does not
         // enlarge every HTTP/1.1 connection's task.
-        let io = TokioIo::new(tls);
         let served = if alpn_h2 {
             let conn = self.builders.http2.serve_connection(io, service);
             Box::pin(self.watcher.watch(conn)).await
@@ -190,7 +214,14 @@ impl Connection {
             let conn = self.builders.http1.serve_connection(io, service);
             self.watcher.watch(conn).await
         };
-        if let Err(e) = served {
+        if let Some(expired) = activity.expired() {
+            let (timeout, key) = match expired {
+                Expired::Idle => (ConnectionTimeout::idle, "listen.idle_timeout"),
+                Expired::Header => (ConnectionTimeout::header, "listen.header_timeout"),
+            };
+            metrics.connection_timeout(timeout);
+            tracing::debug!(client.addr = %peer, timeout = key, "connection closed: timed out");
+        } else if let Err(e) = served {
             tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
         }
     }

@@ -1,0 +1,36 @@
+//! Blob uploads through the gate: deterministic data and starting an upload session.
+
+use super::client::{basic, Client, Proto};
+
+/// Deterministic bytes, so that the registry's copy can be compared by digest.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// `sha256:HEX` of `data`.
+pub fn digest(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Starts an upload on the gate as alice/pw; returns the upload path (with its query).
+pub async fn start_upload(client: &Client, repo: &str) -> String {
+    let post = client
+        .request(Proto::H1, "POST", &format!("/v2/{repo}/blobs/uploads/"))
+        .header("authorization", basic("alice", "pw"));
+    let posted = client.send_empty(Proto::H1, post).await;
+    assert_eq!(posted.status, 202, "{}", posted.text());
+    let location = posted.one("location");
+    location
+        .split_once(client.authority())
+        .map_or(location.as_str(), |(_, p)| p)
+        .to_string()
+}
