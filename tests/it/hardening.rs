@@ -105,3 +105,58 @@ async fn an_unauthenticated_upload_is_refused_without_reading_its_body() {
     }
     assert_eq!(upstream.connections(), 0, "nothing reached the registry");
 }
+
+/// The same over HTTP/2: the 401 comes at once and the stream is reset, so the
+/// client stops sending after at most a flow-control window or so, and the
+/// connection is not held for the body.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http2_a_refused_upload_s_stream_is_reset_without_reading_its_body() {
+    use bytes::Bytes;
+    use hyper::body::Frame;
+
+    use crate::support::client::streamed;
+
+    const CHUNK: usize = 64 * 1024;
+    // Far below the 1 GiB announced: what the client managed to hand over before
+    // the stream ended, windows and buffers included.
+    const MOST_SENT: usize = 16 * 1024 * 1024;
+
+    let upstream = upstream().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let client = proxy.client();
+    for authorization in [None, Some(basic("alice", "wrong"))] {
+        let (tx, body) = streamed();
+        let mut req = client
+            .request(Proto::H2, "POST", "/v2/team/app/blobs/uploads/")
+            .header("content-length", "1073741824");
+        if let Some(value) = &authorization {
+            req = req.header("authorization", value.clone());
+        }
+        let req = req.body(body).expect("request");
+        let sending = {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(Proto::H2, req).await })
+        };
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), sending)
+            .await
+            .expect("the 401 comes before the body")
+            .expect("task")
+            .expect("response");
+        assert_eq!(response.status(), 401);
+        let mut sent = 0;
+        let ended = loop {
+            let chunk = Frame::data(Bytes::from(vec![0u8; CHUNK]));
+            let send = tokio::time::timeout(std::time::Duration::from_secs(5), tx.send(Ok(chunk)));
+            match send.await {
+                Ok(Ok(())) => sent += CHUNK,
+                Ok(Err(_)) => break true,
+                Err(_) => break false,
+            }
+            if sent > MOST_SENT {
+                break false;
+            }
+        };
+        assert!(ended, "the stream still took the body after {sent} bytes");
+    }
+    assert_eq!(upstream.connections(), 0, "nothing reached the registry");
+}
