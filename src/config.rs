@@ -27,6 +27,7 @@ const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_HEADER_BYTES: u64 = 64 * 1024;
 const DEFAULT_MAX_HEADERS: usize = 100;
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(900);
@@ -174,6 +175,10 @@ pub struct ListenConfig {
     /// `client_body_timeout`): progress, not total time, so a slow upload lives.
     #[serde(default = "default_body_timeout")]
     pub body_timeout: HumanDuration,
+    /// Longest a write to the client may wait for it to take bytes (nginx's
+    /// `send_timeout`): progress, not total time, so a slow download lives.
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout: HumanDuration,
     /// Connections served at once; further connections wait in the kernel backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: Count,
@@ -191,6 +196,7 @@ impl Default for ListenConfig {
             header_timeout: default_header_timeout(),
             idle_timeout: default_idle_timeout(),
             body_timeout: default_body_timeout(),
+            send_timeout: default_send_timeout(),
             max_connections: default_max_connections(),
             proxy_protocol: false,
         }
@@ -585,6 +591,9 @@ fn default_idle_timeout() -> HumanDuration {
 fn default_body_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_BODY_TIMEOUT)
 }
+fn default_send_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_SEND_TIMEOUT)
+}
 fn default_max_header_bytes() -> ByteSize {
     ByteSize(DEFAULT_MAX_HEADER_BYTES)
 }
@@ -759,6 +768,7 @@ impl Config {
             ("listen.header_timeout", self.listen.header_timeout),
             ("listen.idle_timeout", self.listen.idle_timeout),
             ("listen.body_timeout", self.listen.body_timeout),
+            ("listen.send_timeout", self.listen.send_timeout),
         ];
         for (key, timeout) in timeouts {
             if timeout.0.is_zero() {

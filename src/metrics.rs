@@ -105,6 +105,8 @@ pub enum ConnectionTimeout {
     header,
     /// A request body sent nothing for `listen.body_timeout`.
     body,
+    /// The client took none of the gate's bytes for `listen.send_timeout`.
+    send,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -283,7 +285,7 @@ impl Metrics {
         );
         registry.register(
             "client_timeouts",
-            "Connections closed idle or with a request head unfinished, and request bodies ended silent (listen.*_timeout)",
+            "Connections closed idle, with a request head unfinished or with a write the client never took, and request bodies ended silent (listen.*_timeout)",
             m.timeouts.clone(),
         );
         registry.register(

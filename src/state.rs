@@ -115,6 +115,8 @@ pub struct State {
     pub idle_timeout: Duration,
     /// Longest silence in a request body while the gate waits for it.
     pub body_timeout: Duration,
+    /// Longest a write may wait for the client to take bytes.
+    pub send_timeout: Duration,
     /// Largest request head in bytes (431 beyond).
     pub max_header_bytes: usize,
     /// Most header fields in one HTTP/1.1 request (431 beyond).
@@ -226,6 +228,7 @@ impl State {
             header_timeout: config.listen.header_timeout.0,
             idle_timeout: config.listen.idle_timeout.0,
             body_timeout: config.listen.body_timeout.0,
+            send_timeout: config.listen.send_timeout.0,
             // Validated to at most 1 MiB.
             max_header_bytes: usize::try_from(config.limits.max_header_bytes.0)
                 .unwrap_or(usize::MAX),

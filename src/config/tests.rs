@@ -27,6 +27,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.listen.header_timeout.0, Duration::from_secs(30));
     assert_eq!(c.listen.idle_timeout.0, Duration::from_secs(60));
     assert_eq!(c.listen.body_timeout.0, Duration::from_secs(60));
+    assert_eq!(c.listen.send_timeout.0, Duration::from_secs(60));
     assert_eq!(c.limits.max_header_bytes.0, 64 * 1024);
     assert_eq!(c.limits.max_headers.0, 100);
     assert_eq!(
@@ -274,6 +275,7 @@ fn connection_timeouts_and_head_limits_are_checked_and_named() {
         "header_timeout",
         "idle_timeout",
         "body_timeout",
+        "send_timeout",
     ] {
         let text = format!("[listen]\n{key} = \"0s\"\n{MINIMAL}");
         let e = parse_err(&text);

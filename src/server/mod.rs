@@ -186,6 +186,7 @@ impl Connection {
         let timeouts = Timeouts {
             idle: snapshot.idle_timeout,
             header: snapshot.header_timeout,
+            send: snapshot.send_timeout,
         };
         drop(snapshot);
         let activity = Activity::new();
@@ -218,6 +219,7 @@ impl Connection {
             let (timeout, key) = match expired {
                 Expired::Idle => (ConnectionTimeout::idle, "listen.idle_timeout"),
                 Expired::Header => (ConnectionTimeout::header, "listen.header_timeout"),
+                Expired::Send => (ConnectionTimeout::send, "listen.send_timeout"),
             };
             metrics.connection_timeout(timeout);
             tracing::debug!(client.addr = %peer, timeout = key, "connection closed: timed out");

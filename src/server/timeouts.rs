@@ -1,6 +1,7 @@
 //! The connection timeouts hyper lacks: how long a keep-alive connection may sit
-//! idle (`listen.idle_timeout`), and how long a request head may take from its
-//! first byte to its last (`listen.header_timeout`).
+//! idle (`listen.idle_timeout`), how long a request head may take from its first
+//! byte to its last (`listen.header_timeout`), and how long a client may leave the
+//! gate's writes waiting (`listen.send_timeout`, nginx's `send_timeout`).
 //!
 //! [`Activity`] is shared by the three parts of a connection that see it: the
 //! socket ([`Watched`], which notes each read), the service (which holds an
@@ -15,6 +16,8 @@
 //!
 //! A timeout is seen by hyper as the socket's read: end of stream for an idle
 //! connection (closed as if the client left), an error for a head cut short.
+//! The send clock runs whenever a write waits, request in flight or not, and
+//! restarts with every byte the client takes: a slow but steady download lives.
 
 use std::future::Future;
 use std::io;
@@ -36,6 +39,7 @@ const NONE: u64 = u64::MAX;
 const RUNNING: u8 = 0;
 const IDLE: u8 = 1;
 const HEADER: u8 = 2;
+const SEND: u8 = 3;
 
 /// The two connection timeouts.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +48,8 @@ pub struct Timeouts {
     pub idle: Duration,
     /// `listen.header_timeout`.
     pub header: Duration,
+    /// `listen.send_timeout`.
+    pub send: Duration,
 }
 
 /// Which clock ran out.
@@ -53,6 +59,18 @@ pub enum Expired {
     Idle,
     /// A request head did not complete within `listen.header_timeout`.
     Header,
+    /// The client took none of the gate's bytes for `listen.send_timeout`.
+    Send,
+}
+
+impl Expired {
+    fn code(self) -> u8 {
+        match self {
+            Expired::Idle => IDLE,
+            Expired::Header => HEADER,
+            Expired::Send => SEND,
+        }
+    }
 }
 
 /// What one connection is doing, in milliseconds since it was accepted.
@@ -94,6 +112,7 @@ impl Activity {
         match self.expired.load(Ordering::Acquire) {
             IDLE => Some(Expired::Idle),
             HEADER => Some(Expired::Header),
+            SEND => Some(Expired::Send),
             _ => None,
         }
     }
@@ -195,6 +214,9 @@ pin_project_lite::pin_project! {
         inner: T,
         activity: Arc<Activity>,
         timeouts: Timeouts,
+        // Armed while a write waits for the client; made at the first such wait.
+        send_clock: Option<Pin<Box<Sleep>>>,
+        send_waiting: bool,
         // HTTP/1.1: bytes with nothing in flight start a head.
         heads_from_bytes: bool,
         clock: Pin<Box<Sleep>>,
@@ -210,6 +232,8 @@ impl<T> Watched<T> {
             timeouts,
             heads_from_bytes: http1,
             clock: Box::pin(tokio::time::sleep(timeouts.idle)),
+            send_clock: None,
+            send_waiting: false,
         }
     }
 }
@@ -245,20 +269,46 @@ impl<T: AsyncRead> AsyncRead for Watched<T> {
         if this.clock.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let code = match which {
-            Expired::Idle => IDLE,
-            Expired::Header => HEADER,
-        };
-        this.activity.expired.store(code, Ordering::Release);
+        this.activity.expired.store(which.code(), Ordering::Release);
         match which {
             // As if the client had closed: hyper ends an idle connection quietly.
             Expired::Idle => Poll::Ready(Ok(())),
-            Expired::Header => Poll::Ready(Err(io::Error::new(
+            _ => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "request head not complete within listen.header_timeout",
             ))),
         }
     }
+}
+
+/// A write's outcome seen by the send clock: progress stops it, a wait starts it (once),
+/// and a wait past `listen.send_timeout` ends the connection.
+fn send_clock<R>(
+    clock: &mut Option<Pin<Box<Sleep>>>,
+    waiting: &mut bool,
+    activity: &Activity,
+    timeout: Duration,
+    cx: &mut Context<'_>,
+    poll: Poll<io::Result<R>>,
+) -> Poll<io::Result<R>> {
+    if poll.is_ready() {
+        *waiting = false;
+        return poll;
+    }
+    let deadline = Instant::now() + timeout;
+    let clock = clock.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if !*waiting {
+        *waiting = true;
+        clock.as_mut().reset(deadline);
+    }
+    if clock.as_mut().poll(cx).is_pending() {
+        return Poll::Pending;
+    }
+    activity.expired.store(SEND, Ordering::Release);
+    Poll::Ready(Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "client took nothing for listen.send_timeout",
+    )))
 }
 
 impl<T: AsyncWrite> AsyncWrite for Watched<T> {
@@ -267,7 +317,17 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let poll = this.inner.poll_write(cx, buf);
+        let timeout = this.timeouts.send;
+        send_clock(
+            this.send_clock,
+            this.send_waiting,
+            this.activity,
+            timeout,
+            cx,
+            poll,
+        )
     }
 
     fn poll_write_vectored(
@@ -275,7 +335,17 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let poll = this.inner.poll_write_vectored(cx, bufs);
+        let timeout = this.timeouts.send;
+        send_clock(
+            this.send_clock,
+            this.send_waiting,
+            this.activity,
+            timeout,
+            cx,
+            poll,
+        )
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -283,7 +353,17 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let poll = this.inner.poll_flush(cx);
+        let timeout = this.timeouts.send;
+        send_clock(
+            this.send_clock,
+            this.send_waiting,
+            this.activity,
+            timeout,
+            cx,
+            poll,
+        )
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -2,7 +2,9 @@
 //! registry: hundreds of connections that idle, trickle a head or stall a body are
 //! shed within `listen.idle_timeout`, `listen.header_timeout` and
 //! `listen.body_timeout` while curl keeps getting 200s; a slow but steady upload that
-//! outlasts every timeout succeeds; and the connection limit says so in the log.
+//! outlasts every timeout succeeds; a download the client stops reading is ended by
+//! `listen.send_timeout` while a slow steady one completes; and the connection limit
+//! says so in the log.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,6 +25,7 @@ const HANDSHAKE: Duration = Duration::from_secs(2);
 const HEADER: Duration = Duration::from_secs(2);
 const IDLE: Duration = Duration::from_secs(3);
 const BODY: Duration = Duration::from_secs(2);
+const SEND: Duration = Duration::from_secs(2);
 /// Scheduling slack on a loaded 2-core machine, on top of a timeout.
 const SLACK: Duration = Duration::from_secs(3);
 /// Longest any single slow connection is kept by the test itself.
@@ -39,6 +42,7 @@ fn env() -> Vec<(&'static str, String)> {
         ("REGISTRY_GATE_LISTEN_HEADER_TIMEOUT", secs(HEADER)),
         ("REGISTRY_GATE_LISTEN_IDLE_TIMEOUT", secs(IDLE)),
         ("REGISTRY_GATE_LISTEN_BODY_TIMEOUT", secs(BODY)),
+        ("REGISTRY_GATE_LISTEN_SEND_TIMEOUT", secs(SEND)),
     ]
 }
 
@@ -240,10 +244,10 @@ async fn a_slow_steady_upload_outlives_every_timeout_and_arrives_whole() {
     let client = gate.client();
     for proto in [Proto::H1, Proto::H2] {
         let path = start_upload(&client, "slow/steady").await;
-        // 16 KiB every 500 ms for 10 s: longer than all the timeouts together,
+        // 16 KiB every 500 ms for 12 s: longer than all the timeouts together,
         // never silent for as long as one.
-        let data = pattern(16 * 1024 * 20);
-        let total = IDLE + HEADER + BODY + HANDSHAKE;
+        let data = pattern(16 * 1024 * 24);
+        let total = IDLE + HEADER + BODY + HANDSHAKE + SEND;
         let digest = digest(&data);
         let (tx, body) = streamed();
         let req = client
@@ -361,4 +365,82 @@ async fn at_the_connection_limit_the_log_says_so_and_idle_connections_make_room(
     for t in idles {
         t.await.expect("idle task");
     }
+}
+
+/// Sends `GET` for a blob on a raw connection and returns it unread.
+async fn get_blob_raw(
+    client: &Client,
+    repo: &str,
+    digest: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut tls = client.connect_raw().await;
+    let head = format!(
+        "GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        client.authority(),
+        basic("alice", "pw").to_str().expect("ascii"),
+    );
+    tls.write_all(head.as_bytes()).await.expect("request");
+    tls
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_nobody_reads_is_ended_but_a_slow_steady_one_completes() {
+    const BLOB: usize = 32 << 20;
+    let (_registry, _dir, gate) = start(&[]).await;
+    let client = gate.client();
+    let data = pattern(BLOB);
+    let digest = digest(&data);
+    let path = start_upload(&client, "slow/read").await;
+    let put = client
+        .request(Proto::H1, "PUT", &format!("{path}&digest={digest}"))
+        .header("authorization", basic("alice", "pw"));
+    let put = client.send_bytes(Proto::H1, put, &data).await;
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    // Takes the first bytes, then nothing: the gate gives up after the send timeout
+    // and what is left to read ends well short of the blob.
+    let mut stalled = get_blob_raw(&client, "slow/read", &digest).await;
+    let mut first = vec![0u8; 64 * 1024];
+    stalled.read_exact(&mut first).await.expect("first bytes");
+    tokio::time::sleep(SEND + SLACK).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(BOUND, stalled.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the stalled download was kept open");
+    assert!(
+        first.len() + rest.len() < BLOB,
+        "all {} bytes arrived: the gate never gave up",
+        first.len() + rest.len()
+    );
+    let (_, metrics) = gate.admin_get("/metrics");
+    let sends = metric(
+        &metrics,
+        "registry_gate_client_timeouts_total{timeout=\"send\"}",
+    );
+    assert!(sends >= 1.0, "{metrics}");
+
+    // 256 KiB every 100 ms: far longer than the send timeout in all, never a
+    // wait as long as it.
+    let mut steady = get_blob_raw(&client, "slow/read", &digest).await;
+    let started = Instant::now();
+    let mut received = Vec::with_capacity(BLOB + 1024);
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = tokio::time::timeout(BOUND, steady.read(&mut chunk))
+            .await
+            .expect("bytes within the bound")
+            .expect("the steady download is served");
+        received.extend_from_slice(&chunk[..n]);
+        let head_end = received.windows(4).position(|w| w == b"\r\n\r\n");
+        if n == 0 || head_end.is_some_and(|h| received.len() - (h + 4) >= BLOB) {
+            break;
+        }
+    }
+    assert!(started.elapsed() > SEND * 2, "{:?}", started.elapsed());
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(&received[head_end + 4..], &data[..], "the blob, whole");
 }

@@ -7,6 +7,7 @@ use super::*;
 const TIMEOUTS: Timeouts = Timeouts {
     idle: Duration::from_secs(60),
     header: Duration::from_secs(10),
+    send: Duration::from_secs(20),
 };
 
 fn watched(http1: bool) -> (Watched<DuplexStream>, DuplexStream, Arc<Activity>) {
@@ -115,4 +116,34 @@ async fn on_http2_frames_between_requests_keep_the_idle_clock() {
     let read = read_within(&mut io, Duration::from_secs(2)).await;
     assert_eq!(read.map(|r| r.ok()), Some(Some(0)));
     assert_eq!(activity.expired(), Some(Expired::Idle));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_the_client_never_takes_ends_after_the_send_timeout() {
+    let (mut io, mut client, activity) = watched(true);
+    let request = activity.begin();
+    // The duplex holds 1024 bytes: a client that takes 4 KiB every 15 s (under the
+    // 20 s send timeout) keeps the connection however long it takes.
+    let data = vec![1u8; 64 * 1024];
+    for _ in 0..10 {
+        let write = io.write_all(&data[..4096]);
+        let drain = async {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            let mut taken = [0u8; 4096];
+            client.read_exact(&mut taken).await.map(|_| ())
+        };
+        let (written, drained) = tokio::join!(write, drain);
+        assert!(
+            written.is_ok() && drained.is_ok(),
+            "a slow reader is served"
+        );
+    }
+    assert_eq!(activity.expired(), None);
+    // Now the client stops taking anything.
+    let start = Instant::now();
+    let error = io.write_all(&data).await.expect_err("the write gives up");
+    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(start.elapsed(), TIMEOUTS.send);
+    assert_eq!(activity.expired(), Some(Expired::Send));
+    drop(request);
 }
