@@ -516,7 +516,7 @@ pub struct HeadersConfig {
     /// The `Strict-Transport-Security` value added when a response has none; `""`
     /// turns it off. (`X-Content-Type-Options: nosniff` is always added when missing.)
     #[serde(default = "default_hsts")]
-    pub strict_transport_security: String,
+    pub strict_transport_security: HeaderText,
 }
 
 impl Default for HeadersConfig {
@@ -527,8 +527,8 @@ impl Default for HeadersConfig {
     }
 }
 
-fn default_hsts() -> String {
-    DEFAULT_HSTS.to_string()
+fn default_hsts() -> HeaderText {
+    HeaderText(Some(http::HeaderValue::from_static(DEFAULT_HSTS)))
 }
 
 /// `[log]`.
@@ -745,15 +745,6 @@ impl Config {
                 key: "authz.push_group",
                 message: "set either push_group or rules, not both (write the push group as rules)"
                     .into(),
-            });
-        }
-        if !self.headers.strict_transport_security.is_empty()
-            && http::HeaderValue::from_str(&self.headers.strict_transport_security).is_err()
-        {
-            return Err(Error::Invalid {
-                path: None,
-                key: "headers.strict_transport_security",
-                message: "not a valid header value".into(),
             });
         }
         if self.listen.max_connections.0 == 0 {
@@ -1037,6 +1028,38 @@ impl TryFrom<String> for UpstreamUrl {
             .build()
             .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
         Ok(UpstreamUrl(base))
+    }
+}
+
+/// A header value written in the config: empty (the header is off) or one that
+/// HTTP allows, checked once as it is read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HeaderText(Option<http::HeaderValue>);
+
+impl HeaderText {
+    /// The value; `None` when written as `""`.
+    pub fn value(&self) -> Option<&http::HeaderValue> {
+        self.0.as_ref()
+    }
+}
+
+impl From<HeaderText> for String {
+    fn from(h: HeaderText) -> String {
+        h.0.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl TryFrom<String> for HeaderText {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() {
+            return Ok(HeaderText(None));
+        }
+        http::HeaderValue::from_str(&s)
+            .map(|v| HeaderText(Some(v)))
+            .map_err(|_| format!("{s:?} is not a valid header value"))
     }
 }
 

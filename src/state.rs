@@ -66,9 +66,6 @@ pub enum Error {
     /// `[token]`: the signing key or a certificate.
     #[error("{0}")]
     Token(#[source] Box<crate::token::service::Error>),
-    /// `[headers] strict_transport_security` is not a header value (validated earlier).
-    #[error("headers.strict_transport_security: not a valid header value")]
-    Hsts,
     /// `[ldap]`: the client could not be set up.
     #[error("{0}")]
     Ldap(#[source] crate::auth::ldap::BuildError),
@@ -241,10 +238,7 @@ impl State {
             rules,
             token,
             challenge,
-            hsts: (!config.headers.strict_transport_security.is_empty())
-                .then(|| HeaderValue::from_str(&config.headers.strict_transport_security))
-                .transpose()
-                .map_err(|_| Error::Hsts)?,
+            hsts: config.headers.strict_transport_security.value().cloned(),
             trusted_proxies: TrustedProxies::new(config.forwarding.trusted_proxies.clone()),
             user_agents: UaBlocklist::new(config.user_agent.block.clone()),
             max_body_size: config.limits.max_body_size.map(|b| b.0),

@@ -302,3 +302,22 @@ fn connection_timeouts_and_head_limits_are_checked_and_named() {
         }
     }
 }
+
+#[test]
+fn hsts_is_a_header_value_or_empty_and_a_bad_one_names_its_line() {
+    let off = format!("{MINIMAL}\n[headers]\nstrict_transport_security = \"\"\n");
+    let c = Config::from_toml_str(&off).expect("empty turns it off");
+    assert_eq!(c.headers.strict_transport_security.value(), None);
+    let c = Config::from_toml_str(MINIMAL).expect("default");
+    assert_eq!(
+        c.headers.strict_transport_security.value(),
+        Some(&http::HeaderValue::from_static("max-age=63072000"))
+    );
+    let bad = format!("{MINIMAL}\n[headers]\nstrict_transport_security = \"a\\nb\"\n");
+    let e = parse_err(&bad);
+    assert!(e.contains("line 13, column 29"), "{e}");
+    assert!(
+        e.contains("headers.strict_transport_security: \"a\\nb\" is not a valid header value"),
+        "{e}"
+    );
+}
