@@ -9,7 +9,7 @@ use hyper::body::Frame;
 use rustls_pki_types::pem::PemObject as _;
 use sha2::{Digest, Sha256};
 
-use crate::support::blob::{pattern, start_upload};
+use crate::support::blob::{assert_stored, pattern, start_upload};
 use crate::support::client::{basic, read, streamed, BodyTx, Client, Proto};
 use crate::support::gate::{replace_file, run as gate_cmd, write_setup, GateProcess};
 use crate::support::oci;
@@ -337,18 +337,7 @@ async fn sigterm_lets_a_streaming_upload_finish_while_new_connections_are_refuse
     let answer = read(sending.await.expect("task").expect("response")).await;
     assert_eq!(answer.status, 201, "{}", answer.text());
     // Byte for byte in the registry.
-    let stored = crate::support::registry::request_head(
-        registry.addr,
-        "HEAD",
-        &format!("/v2/drain/test/blobs/{digest}"),
-        &[],
-    )
-    .expect("registry HEAD");
-    assert_eq!(stored.status, 200);
-    assert_eq!(
-        stored.header("content-length"),
-        Some(data.len().to_string().as_str())
-    );
+    assert_stored(&registry, "drain/test", &digest, data.len());
     let status = gate.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}\n{}", gate.log());
 }

@@ -15,7 +15,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
-use crate::support::blob::{digest, pattern, start_upload};
+use crate::support::blob::{assert_stored, digest, pattern, start_upload};
 use crate::support::client::{basic, read, streamed, Client, Proto};
 use crate::support::gate::{write_setup, GateProcess};
 use crate::support::install_hint;
@@ -271,18 +271,7 @@ async fn a_slow_steady_upload_outlives_every_timeout_and_arrives_whole() {
         let answer = read(sending.await.expect("task").expect("response")).await;
         assert!(started.elapsed() >= total, "{:?}", started.elapsed());
         assert_eq!(answer.status, 201, "{proto:?}: {}", answer.text());
-        let stored = crate::support::registry::request_head(
-            registry.addr,
-            "HEAD",
-            &format!("/v2/slow/steady/blobs/{digest}"),
-            &[],
-        )
-        .expect("registry HEAD");
-        assert_eq!(stored.status, 200);
-        assert_eq!(
-            stored.header("content-length"),
-            Some(data.len().to_string().as_str())
-        );
+        assert_stored(&registry, "slow/steady", &digest, data.len());
     }
 }
 

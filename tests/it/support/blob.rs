@@ -34,3 +34,21 @@ pub async fn start_upload(client: &Client, repo: &str) -> String {
         .map_or(location.as_str(), |(_, p)| p)
         .to_string()
 }
+
+/// Asserts that the registry itself holds blob `digest` of `repo` with `len` bytes
+/// (the registry checked the digest when the upload was committed).
+pub fn assert_stored(registry: &super::registry::Registry, repo: &str, digest: &str, len: usize) {
+    let stored = super::registry::request_head(
+        registry.addr,
+        "HEAD",
+        &format!("/v2/{repo}/blobs/{digest}"),
+        &[],
+    )
+    .expect("registry HEAD");
+    assert_eq!(stored.status, 200, "{repo}@{digest} in the registry");
+    assert_eq!(
+        stored.header("content-length"),
+        Some(len.to_string().as_str()),
+        "{repo}@{digest} size"
+    );
+}
