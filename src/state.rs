@@ -107,6 +107,9 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The TLS server configuration.
     pub tls: Arc<rustls::ServerConfig>,
+    /// Its session ticketer, kept across reloads that leave `tls.session_ticket_lifetime`
+    /// and the client CAs unchanged (a certificate or user change keeps every ticket).
+    pub tickets: tls::Tickets,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
     /// Connections served at once.
@@ -159,7 +162,8 @@ impl State {
         strictness: Strictness,
         previous: Option<&State>,
     ) -> Result<State, Error> {
-        let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
+        let (tls, tickets) =
+            tls::server_config(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls)?;
         let upstream = match &config.upstream {
             Some(u) => Some(Upstream::build(u).map_err(Error::Upstream)?),
             None => None,
@@ -212,6 +216,7 @@ impl State {
             log_format: config.log.format,
             metrics,
             tls,
+            tickets,
             handshake_timeout: config.listen.handshake_timeout.0,
             max_connections: config.listen.max_connections.0,
             grace_period: config.shutdown.grace_period.0,
@@ -233,6 +238,8 @@ impl State {
             watched_files: [
                 Some(&config.tls.cert),
                 Some(&config.tls.key),
+                config.tls.client_ca.as_ref(),
+                config.tls.ocsp.as_ref(),
                 config.auth.htpasswd.as_ref(),
                 config.token.as_ref().map(|t| &t.key),
                 config.token.as_ref().map(|t| &t.cert),
