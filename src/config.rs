@@ -203,6 +203,20 @@ pub struct TlsConfig {
     pub ocsp: Option<PathBuf>,
 }
 
+impl TlsConfig {
+    /// A certificate and key with every other `[tls]` key at its default.
+    pub fn pair(cert: &Path, key: &Path) -> TlsConfig {
+        TlsConfig {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            session_ticket_lifetime: default_session_ticket_lifetime(),
+            client_ca: None,
+            client_auth: ClientAuth::default(),
+            ocsp: None,
+        }
+    }
+}
+
 /// `tls.client_auth`: what a client without a certificate gets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

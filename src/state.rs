@@ -163,7 +163,7 @@ impl State {
         previous: Option<&State>,
     ) -> Result<State, Error> {
         let (tls, tickets) =
-            tls::server_config(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls)?;
+            tls::server(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls)?;
         let upstream = match &config.upstream {
             Some(u) => Some(Upstream::build(u).map_err(Error::Upstream)?),
             None => None,

@@ -135,11 +135,17 @@ impl Tickets {
     }
 }
 
+/// Builds a server configuration from a PEM chain and key, every other `[tls]` key
+/// at its default (as test servers and tools need).
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Error> {
+    server(&TlsConfig::pair(cert, key), None).map(|(config, _)| config)
+}
+
 /// Builds the server configuration from `[tls]`: the certificate chain and key,
 /// the OCSP staple, the client-certificate verifier and the session ticketer. The
 /// ticketer of `previous` is kept when the ticket lifetime and the client trust
 /// are unchanged, so that a certificate reload does not void every ticket.
-pub fn server_config(
+pub fn server(
     config: &TlsConfig,
     previous: Option<&Tickets>,
 ) -> Result<(Arc<rustls::ServerConfig>, Tickets), Error> {
@@ -305,15 +311,6 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `[tls]` with this pair and every other key at its default.
-    fn pair(cert: &Path, key: &Path) -> TlsConfig {
-        toml::from_str(&format!("cert = {cert:?}\nkey = {key:?}")).expect("[tls] parses")
-    }
-
-    fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Error> {
-        super::server_config(&pair(cert, key), None).map(|(config, _)| config)
-    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

@@ -22,4 +22,5 @@ mod registry;
 mod reload;
 mod streaming;
 mod tls;
+mod tls_hardening;
 mod token;
