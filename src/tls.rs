@@ -422,4 +422,35 @@ mod tests {
             assert!(e.contains(want), "cert={c:?} key={k:?} error={e}");
         }
     }
+
+    #[test]
+    fn a_reload_keeps_the_ticketer_unless_lifetime_or_client_trust_changed() {
+        let g = generate(&["localhost".into()]).expect("generate");
+        let other = generate(&["localhost".into()]).expect("generate");
+        let ca = CertificateDer::from_pem_slice(g.ca_cert.as_bytes()).expect("PEM");
+        let other_ca = CertificateDer::from_pem_slice(other.ca_cert.as_bytes()).expect("PEM");
+        let trust = |ca: &CertificateDer<'static>, mode| Some((vec![ca.clone()], mode));
+        let first = tickets_for(Some(60), trust(&ca, ClientAuth::Optional), None).expect("new");
+        let same = |t: &Tickets| match (&first.ticketer, &t.ticketer) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let kept = tickets_for(Some(60), trust(&ca, ClientAuth::Optional), Some(&first));
+        assert!(same(&kept.expect("kept")), "nothing changed: kept");
+        for (lifetime, client_trust, why) in [
+            (Some(61), trust(&ca, ClientAuth::Optional), "lifetime"),
+            (
+                Some(60),
+                trust(&other_ca, ClientAuth::Optional),
+                "client CA",
+            ),
+            (Some(60), trust(&ca, ClientAuth::Required), "client_auth"),
+            (Some(60), None, "client_ca removed"),
+        ] {
+            let t = tickets_for(lifetime, client_trust, Some(&first)).expect("new");
+            assert!(t.enabled() && !same(&t), "{why} changed: a new ticketer");
+        }
+        let off = tickets_for(None, None, Some(&first)).expect("off");
+        assert!(!off.enabled(), "a zero lifetime: no ticketer");
+    }
 }

@@ -243,3 +243,165 @@ fn tls_check_config_names_the_key_and_file_of_a_bad_staple() {
     );
     assert_eq!(tls["client_auth"].as_str(), Some("optional"), "{tls:?}");
 }
+
+// --- Session tickets -------------------------------------------------------------
+
+/// A first connection saving its session to `file`: the output.
+fn new_session(dir: &Path, addr: SocketAddr, version: &str, file: &str) -> String {
+    s_client(dir, addr, &[version, "-sess_out", file])
+}
+
+/// Whether a connection offering the session in `file` resumed it (`Reused`) or
+/// made a full handshake (`New`); panics on anything else.
+fn resumes(dir: &Path, addr: SocketAddr, version: &str, file: &str) -> bool {
+    let out = s_client(dir, addr, &[version, "-sess_in", file]);
+    assert!(
+        out.contains("HTTP/1.1 401"),
+        "the connection worked:\n{out}"
+    );
+    match (out.contains("\nReused, "), out.contains("\nNew, ")) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => panic!("neither New nor Reused:\n{out}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_sessions_resume_with_the_lifetime_hint_and_survive_a_certificate_reload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), "http://127.0.0.1:9", "", "");
+    let gate = GateProcess::start(dir.path());
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        for (version, file) in [("-tls1_3", "s13.pem"), ("-tls1_2", "s12.pem")] {
+            let first = new_session(&d, addr, version, file);
+            assert!(
+                first.contains("TLS session ticket lifetime hint: 3600 (seconds)"),
+                "{version}: the default hint is one hour:\n{first}"
+            );
+            assert!(resumes(&d, addr, version, file), "{version} resumes");
+        }
+    })
+    .await
+    .expect("s_client");
+
+    // A new certificate (from another CA, even) is picked up by the watcher; the
+    // ticket keys stay, so sessions made before it still resume.
+    let o = run(
+        &["certs", "generate", "--san", "localhost", "--out", "certs2"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = gate.log().matches("configuration reloaded").count();
+    for name in ["server.key", "server.crt"] {
+        std::fs::rename(
+            dir.path().join("certs2").join(name),
+            dir.path().join("certs").join(name),
+        )
+        .expect("rename");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gate.log().matches("configuration reloaded").count() <= before {
+        assert!(Instant::now() < deadline, "no reload:\n{}", gate.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        let issuer = s_client(&d, addr, &[]);
+        assert!(
+            issuer.contains("registry-gate development CA") && !issuer.contains("Reused"),
+            "a new handshake: {issuer}"
+        );
+        let new_cert = openssl(
+            &d,
+            &["x509", "-in", "certs/server.crt", "-noout", "-serial"],
+        );
+        let served = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl s_client -connect {addr} -servername localhost </dev/null 2>/dev/null \
+                 | openssl x509 -noout -serial"
+            ))
+            .output()
+            .expect("sh");
+        assert_eq!(
+            String::from_utf8_lossy(&served.stdout).trim(),
+            new_cert.trim(),
+            "the reloaded certificate is served"
+        );
+        for (version, file) in [("-tls1_3", "s13.pem"), ("-tls1_2", "s12.pem")] {
+            assert!(
+                resumes(&d, addr, version, file),
+                "{version} resumes after reload"
+            );
+        }
+    })
+    .await
+    .expect("s_client");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_a_ticket_older_than_two_rotations_gets_a_full_handshake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "session_ticket_lifetime = \"2s\"",
+        "",
+    );
+    let gate = GateProcess::start(dir.path());
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        for (version, file) in [("-tls1_3", "s13.pem"), ("-tls1_2", "s12.pem")] {
+            let first = new_session(&d, addr, version, file);
+            let issued = Instant::now();
+            assert!(
+                first.contains("TLS session ticket lifetime hint: 2 (seconds)"),
+                "{version}:\n{first}"
+            );
+            assert!(resumes(&d, addr, version, file), "{version}: fresh ticket");
+            // The key that sealed it seals for 2 s (whole seconds), then opens for 2 s
+            // more: refused at the latest 5 s after it was issued, never before 1 s.
+            let mut refused = None;
+            while issued.elapsed() < Duration::from_secs(8) {
+                if !resumes(&d, addr, version, file) {
+                    refused = Some(issued.elapsed());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let after = refused.unwrap_or_else(|| panic!("{version}: ticket still accepted"));
+            assert!(
+                after >= Duration::from_secs(1) && after <= Duration::from_secs(5),
+                "{version}: refused after {after:?}"
+            );
+        }
+    })
+    .await
+    .expect("s_client");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_a_zero_ticket_lifetime_turns_resumption_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "session_ticket_lifetime = \"0s\"",
+        "",
+    );
+    let gate = GateProcess::start(dir.path());
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        // No ticket, and (the gate keeping no session cache) an empty TLS 1.2 session
+        // ID: nothing to resume, so openssl saves no session at all.
+        for (version, file) in [("-tls1_3", "s13.pem"), ("-tls1_2", "s12.pem")] {
+            let first = new_session(&d, addr, version, file);
+            assert!(first.contains("HTTP/1.1 401"), "{version}:\n{first}");
+            assert!(!first.contains("lifetime hint"), "{version}:\n{first}");
+            assert!(!d.join(file).exists(), "{version}: a session was saved");
+        }
+    })
+    .await
+    .expect("s_client");
+}
