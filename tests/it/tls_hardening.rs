@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::support::gate::{replace_file, run, write_setup, GateProcess};
 
@@ -300,11 +302,10 @@ async fn tls_sessions_resume_with_the_lifetime_hint_and_survive_a_certificate_re
         )
         .expect("rename");
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gate.log().matches("configuration reloaded").count() <= before {
-        assert!(Instant::now() < deadline, "no reload:\n{}", gate.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::support::eventually(Duration::from_secs(5), || {
+        (gate.log().matches("configuration reloaded").count() > before).then_some(())
+    })
+    .await;
     let (d, addr) = (dir.path().to_path_buf(), gate.addr);
     tokio::task::spawn_blocking(move || {
         let issuer = s_client(&d, addr, &[]);
@@ -404,4 +405,428 @@ async fn tls_a_zero_ticket_lifetime_turns_resumption_off() {
     })
     .await
     .expect("s_client");
+}
+
+// --- Client certificates (mTLS) --------------------------------------------------
+
+/// A CA for CI robots, made with rcgen.
+struct RobotCa {
+    cert: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl RobotCa {
+    fn new(name: &str) -> RobotCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).expect("CA cert");
+        RobotCa {
+            cert,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// Writes `DIR/NAME.cert` and `DIR/NAME.key`, a client certificate with
+    /// subject `CN=cn` (no subject at all for `None`).
+    fn client(&self, dir: &Path, name: &str, cn: Option<&str>) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cn {
+            params.distinguished_name.push(DnType::CommonName, cn);
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        std::fs::create_dir_all(dir).expect("dir");
+        std::fs::write(dir.join(format!("{name}.cert")), cert.pem()).expect("cert");
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("key");
+    }
+}
+
+/// The robots' rules: `ci-robot` pushes to `ci/**` through the `robots` group,
+/// `reader-bot` only pulls, alice (password) pushes anywhere.
+const ROBOT_RULES: &str = r#"[authz]
+groups = { robots = ["ci-robot"] }
+rules = [
+  { group = "robots", name = "ci/**", actions = ["pull", "push"] },
+  { account = "reader-bot", name = "ci/**", actions = ["pull"] },
+  { account = "alice", name = "**", actions = ["pull", "push"] },
+]
+[log]
+format = "json"
+"#;
+
+/// A gate (JSON log) trusting a robot CA for client certificates in `mode`, and
+/// skopeo cert dirs: `ci-robot/`, `reader-bot/`, `nameless/` (no subject) and
+/// `intruder/` (CN ci-robot, from another CA), each the gate's CA plus one pair,
+/// and `no-cert/` with the gate's CA alone.
+fn robot_gate(dir: &Path, upstream: &str, mode: &str) -> (RobotCa, GateProcess) {
+    setup(
+        dir,
+        upstream,
+        &format!("client_ca = \"ci-ca.crt\"\nclient_auth = \"{mode}\""),
+        ROBOT_RULES,
+    );
+    let ca = RobotCa::new("CI robots CA");
+    std::fs::write(dir.join("ci-ca.crt"), ca.cert.pem()).expect("ci-ca.crt");
+    let gate_ca = std::fs::read_to_string(dir.join("certs/ca.crt")).expect("gate CA");
+    let intruder = RobotCa::new("CI robots CA");
+    for (name, cn, signer) in [
+        ("ci-robot", Some("ci-robot"), &ca),
+        ("reader-bot", Some("reader-bot"), &ca),
+        ("nameless", None, &ca),
+        ("intruder", Some("ci-robot"), &intruder),
+    ] {
+        let cert_dir = dir.join(name);
+        signer.client(&cert_dir, name, cn);
+        std::fs::write(cert_dir.join("ca.crt"), &gate_ca).expect("ca.crt");
+    }
+    std::fs::create_dir(dir.join("no-cert")).expect("no-cert dir");
+    std::fs::write(dir.join("no-cert/ca.crt"), &gate_ca).expect("ca.crt");
+    let gate = GateProcess::start(dir);
+    (ca, gate)
+}
+
+/// `curl` to `path` on the gate with the client pair in `DIR/NAME/` (if any) and
+/// Basic credentials (if any): the HTTP status, or `Err(curl's exit code, stderr)`
+/// when no HTTP answer came (a refused handshake).
+fn curl(
+    dir: &Path,
+    addr: SocketAddr,
+    pair: Option<&str>,
+    creds: Option<&str>,
+    path: &str,
+) -> Result<u16, (i32, String)> {
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(dir.join("certs/ca.crt"))
+        .arg("--resolve")
+        .arg(format!("localhost:{}:127.0.0.1", addr.port()));
+    if let Some(name) = pair {
+        let base = dir.join(name).join(name);
+        command
+            .arg("--cert")
+            .arg(base.with_extension("cert"))
+            .arg("--key")
+            .arg(base.with_extension("key"));
+    }
+    if let Some(creds) = creds {
+        command.args(["-u", creds]);
+    }
+    command.arg(format!("https://localhost:{}{path}", addr.port()));
+    let out = command
+        .output()
+        .expect("curl runs (apt-get install -y curl)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match (out.status.code(), stdout.parse::<u16>()) {
+        (Some(0), Ok(status)) => Ok(status),
+        (code, _) => Err((
+            code.unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )),
+    }
+}
+
+/// The gate's JSON access lines.
+fn access_lines(gate: &GateProcess) -> Vec<serde_json::Value> {
+    gate.log()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect()
+}
+
+fn skopeo_push(
+    dir: &Path,
+    gate: &GateProcess,
+    cert_dir: &str,
+    repo: &str,
+    extra: &[&str],
+) -> crate::support::process::Run {
+    let layout = dir.join(format!("layout-{cert_dir}-{}", repo.replace('/', "-")));
+    let image = crate::support::oci::build_image(&layout, "v1", &[4096], 3);
+    let dest = format!("docker://localhost:{}/{repo}:v1", gate.addr.port());
+    let certs = dir.join(cert_dir);
+    let mut args = vec!["--dest-cert-dir", certs.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    crate::support::skopeo::copy(&image.reference(), &dest, &args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_skopeo_pushes_with_a_client_certificate_as_its_cn_user() {
+    let registry = tokio::task::spawn_blocking(crate::support::registry::Registry::start)
+        .await
+        .expect("registry");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, gate) = robot_gate(dir.path(), &registry.url(), "optional");
+    let d = dir.path().to_path_buf();
+    let gate = tokio::task::spawn_blocking(move || {
+        // The robot's certificate, no credentials: pushed, as ci-robot (via its group).
+        skopeo_push(&d, &gate, "ci-robot", "ci/app", &[]).expect_success();
+        let lines = access_lines(&gate);
+        let manifest = lines
+            .iter()
+            .find(|v| v["method"] == "PUT" && v["path"] == "/v2/ci/app/manifests/v1")
+            .unwrap_or_else(|| panic!("no manifest PUT in:\n{}", gate.log()));
+        assert_eq!(manifest["status"], 201, "{manifest}");
+        assert_eq!(manifest["user"], "ci-robot", "{manifest}");
+        assert_eq!(manifest["action"], "push", "{manifest}");
+
+        // No certificate and no credentials: the usual challenge.
+        let run = skopeo_push(&d, &gate, "no-cert", "ci/app", &[]).expect_failure();
+        assert!(
+            run.stderr.contains("authentication required") || run.stderr.contains("401"),
+            "{}",
+            run.stderr
+        );
+
+        // A certificate with the right CN (and issuer name) from another CA: the
+        // gate refuses the handshake (the signature does not verify).
+        let run = skopeo_push(&d, &gate, "intruder", "ci/app", &[]).expect_failure();
+        assert!(run.stderr.contains("remote error: tls: "), "{}", run.stderr);
+
+        // A robot the rules only let pull: 403 on push, and its pull works.
+        let run = skopeo_push(&d, &gate, "reader-bot", "ci/other", &[]).expect_failure();
+        assert!(
+            run.stderr.contains("denied") || run.stderr.contains("403"),
+            "{}",
+            run.stderr
+        );
+        let inspect = crate::support::skopeo::inspect_raw(
+            &format!("docker://localhost:{}/ci/app:v1", gate.addr.port()),
+            &["--cert-dir", d.join("reader-bot").to_str().expect("utf-8")],
+        )
+        .expect_success();
+        assert!(
+            inspect.stdout.contains("schemaVersion"),
+            "{}",
+            inspect.stdout
+        );
+        gate
+    })
+    .await
+    .expect("skopeo");
+    let lines = access_lines(&gate);
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["user"] == "reader-bot" && v["status"] == 403 && v["action"] == "push"),
+        "a 403 push line for reader-bot:\n{}",
+        gate.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_credentials_win_over_the_certificate_and_the_client_ca_reloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = crate::support::upstream::TestUpstream::start().await;
+    let (_ca, gate) = robot_gate(dir.path(), &upstream.url(), "optional");
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    let gate = tokio::task::spawn_blocking(move || {
+        let robot = Some("ci-robot");
+        assert_eq!(
+            curl(&d, addr, robot, None, "/v2/"),
+            Ok(200),
+            "certificate alone"
+        );
+        assert_eq!(
+            curl(&d, addr, robot, Some("alice:wrong"), "/v2/"),
+            Ok(401),
+            "a wrong password stays 401 with a good certificate"
+        );
+        assert_eq!(curl(&d, addr, robot, Some("alice:pw"), "/v2/"), Ok(200));
+        assert_eq!(
+            curl(&d, addr, None, Some("alice:pw"), "/v2/"),
+            Ok(200),
+            "password alone"
+        );
+        assert_eq!(curl(&d, addr, None, None, "/v2/"), Ok(401), "neither");
+        // A verified certificate without a CN names nobody: logged, then 401.
+        assert_eq!(curl(&d, addr, Some("nameless"), None, "/v2/"), Ok(401));
+        gate.wait_for_log(&["names no usable user"], Duration::from_secs(5));
+        assert!(
+            curl(&d, addr, Some("intruder"), None, "/v2/").is_err(),
+            "another CA"
+        );
+
+        // client_ca is watched: a new CA file trusts the intruder and no longer the robot.
+        let intruder_ca = {
+            // The intruder's CA is not on disk; trust a fresh CA and check the old robot
+            // is refused from then on.
+            RobotCa::new("replacement CA")
+        };
+        std::fs::write(d.join("ci-ca.new"), intruder_ca.cert.pem()).expect("write");
+        std::fs::rename(d.join("ci-ca.new"), d.join("ci-ca.crt")).expect("rename");
+        gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(5));
+        let refused = curl(&d, addr, robot, None, "/v2/");
+        assert!(refused.is_err(), "old CA no longer trusted: {refused:?}");
+        intruder_ca.client(&d.join("new-robot"), "new-robot", Some("ci-robot"));
+        assert_eq!(curl(&d, addr, Some("new-robot"), None, "/v2/"), Ok(200));
+        gate
+    })
+    .await
+    .expect("curl");
+    let lines = access_lines(&gate);
+    assert!(
+        lines
+            .iter()
+            .filter(|v| v["user"] == "ci-robot" && v["status"] == 200)
+            .count()
+            >= 2,
+        "ci-robot lines:\n{}",
+        gate.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_client_auth_required_refuses_the_handshake_without_a_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = crate::support::upstream::TestUpstream::start().await;
+    let (_ca, gate) = robot_gate(dir.path(), &upstream.url(), "required");
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(curl(&d, addr, Some("ci-robot"), None, "/v2/"), Ok(200));
+        for creds in [None, Some("alice:pw")] {
+            let refused = curl(&d, addr, None, creds, "/v2/");
+            assert!(
+                refused.is_err(),
+                "no HTTP answer without a certificate: {refused:?}"
+            );
+        }
+        // What the client is told: the certificate_required alert (RFC 8446
+        // §4.4.2.4), which rustls sends on TLS 1.2 as well.
+        for version in ["-tls1_3", "-tls1_2"] {
+            let out = s_client(&d, addr, &[version]);
+            assert!(
+                out.contains("alert certificate required") && !out.contains("HTTP/1.1"),
+                "{version}:\n{out}"
+            );
+        }
+        assert!(curl(&d, addr, Some("intruder"), None, "/v2/").is_err());
+    })
+    .await
+    .expect("curl");
+}
+
+#[test]
+fn tls_check_config_names_a_bad_client_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "client_ca = \"ci-ca.crt\"",
+        "",
+    );
+    for (content, want) in [
+        (None, "No such file"),
+        (Some("junk\n"), "BEGIN CERTIFICATE"),
+    ] {
+        if let Some(text) = content {
+            std::fs::write(dir.path().join("ci-ca.crt"), text).expect("write");
+        }
+        let o = run(&["check-config"], dir.path());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{stderr}");
+        assert!(
+            stderr.contains("tls: client_ca file")
+                && stderr.contains("ci-ca.crt")
+                && stderr.contains(want),
+            "{want}: {stderr}"
+        );
+    }
+}
+
+/// The claims of the token in a token endpoint's JSON answer.
+fn token_claims(answer: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let json: serde_json::Value =
+        serde_json::from_str(answer).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
+    let token = json["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {answer}"));
+    let payload = token.split('.').nth(1).expect("a JWS has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_the_token_endpoint_takes_the_certificate_as_the_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    std::fs::create_dir_all(dir.path()).expect("dir");
+    // `extra` follows `[auth]`, so its first line is an `[auth]` key.
+    let extra = format!(
+        "mode = \"token\"\n[token]\nservice = \"registry.test\"\nkey = \"token.key\"\n\
+         cert = \"token.crt\"\n{ROBOT_RULES}"
+    );
+    setup(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "client_ca = \"ci-ca.crt\"",
+        &extra,
+    );
+    std::fs::write(dir.path().join("token.key"), &key.key_pem).expect("token.key");
+    std::fs::write(dir.path().join("token.crt"), &key.cert_pem).expect("token.crt");
+    let ca = RobotCa::new("CI robots CA");
+    std::fs::write(dir.path().join("ci-ca.crt"), ca.cert.pem()).expect("ci-ca.crt");
+    ca.client(&dir.path().join("ci-robot"), "ci-robot", Some("ci-robot"));
+    let gate = GateProcess::start(dir.path());
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    tokio::task::spawn_blocking(move || {
+        let get = |pair: Option<&str>, query: &str| {
+            let mut command = Command::new("curl");
+            command
+                .args(["-sS", "--cacert"])
+                .arg(d.join("certs/ca.crt"))
+                .arg("--resolve")
+                .arg(format!("localhost:{}:127.0.0.1", addr.port()));
+            if let Some(name) = pair {
+                let base = d.join(name).join(name);
+                command
+                    .arg("--cert")
+                    .arg(base.with_extension("cert"))
+                    .arg("--key")
+                    .arg(base.with_extension("key"));
+            }
+            let url = format!("https://localhost:{}/auth?service=registry.test&{query}", addr.port());
+            let out = command.arg(url).output().expect("curl runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let scope = "scope=repository:ci/app:pull,push";
+        let claims = token_claims(&get(Some("ci-robot"), scope));
+        assert_eq!(claims["sub"], "ci-robot", "{claims}");
+        assert_eq!(
+            claims["access"],
+            serde_json::json!([{"type": "repository", "name": "ci/app", "actions": ["pull", "push"]}]),
+            "{claims}"
+        );
+        // Without the certificate: anonymous, granted nothing.
+        let claims = token_claims(&get(None, scope));
+        assert_eq!(claims["sub"], "", "{claims}");
+        assert_eq!(
+            claims["access"],
+            serde_json::json!([{"type": "repository", "name": "ci/app", "actions": []}]),
+            "{claims}"
+        );
+        // An `account` that is not the certificate's user is refused.
+        let answer = get(Some("ci-robot"), &format!("{scope}&account=alice"));
+        assert!(!answer.contains("\"token\""), "{answer}");
+    })
+    .await
+    .expect("curl");
+    gate.wait_for_log(&["token issued", "ci-robot"], Duration::from_secs(5));
 }
