@@ -830,3 +830,48 @@ async fn tls_the_token_endpoint_takes_the_certificate_as_the_user() {
     .expect("curl");
     gate.wait_for_log(&["token issued", "ci-robot"], Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_a_resumed_session_keeps_its_certificate_user_until_the_client_ca_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = crate::support::upstream::TestUpstream::start().await;
+    let (_ca, gate) = robot_gate(dir.path(), &upstream.url(), "optional");
+    let (d, addr) = (dir.path().to_path_buf(), gate.addr);
+    let gate = tokio::task::spawn_blocking(move || {
+        let pair = [
+            "-cert",
+            "ci-robot/ci-robot.cert",
+            "-key",
+            "ci-robot/ci-robot.key",
+        ];
+        let first = s_client(&d, addr, &[&pair[..], &["-sess_out", "s.pem"]].concat());
+        assert!(first.contains("HTTP/1.1 200"), "{first}");
+        // Resumed without sending the certificate again: the ticket carries it.
+        let resumed = s_client(&d, addr, &["-sess_in", "s.pem"]);
+        assert!(
+            resumed.contains("\nReused, ") && resumed.contains("HTTP/1.1 200"),
+            "{resumed}"
+        );
+        // A new client CA voids the tickets made under the old one.
+        std::fs::write(
+            d.join("ci-ca.new"),
+            RobotCa::new("replacement CA").cert.pem(),
+        )
+        .expect("write");
+        std::fs::rename(d.join("ci-ca.new"), d.join("ci-ca.crt")).expect("rename");
+        gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(5));
+        let after = s_client(&d, addr, &["-sess_in", "s.pem"]);
+        assert!(
+            after.contains("\nNew, ") && after.contains("HTTP/1.1 401"),
+            "{after}"
+        );
+        gate
+    })
+    .await
+    .expect("s_client");
+    let robot_lines = access_lines(&gate)
+        .into_iter()
+        .filter(|v| v["user"] == "ci-robot" && v["status"] == 200)
+        .count();
+    assert_eq!(robot_lines, 2, "{}", gate.log());
+}
