@@ -10,8 +10,8 @@
 //!
 //! Every `[tls]` key applies on reload: each new connection's handshake uses the
 //! newest server configuration, and open connections keep the one they began with.
-//! The session-ticket keys survive a reload unless the ticket lifetime or the
-//! client CAs changed (see `tls::Tickets`).
+//! The session-ticket keys survive a reload unless the ticket lifetime, the
+//! certificate or the client CAs changed (see `tls::Tickets`).
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};

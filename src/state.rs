@@ -107,8 +107,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The TLS server configuration.
     pub tls: Arc<rustls::ServerConfig>,
-    /// Its session ticketer, kept across reloads that leave `tls.session_ticket_lifetime`
-    /// and the client CAs unchanged (a certificate or user change keeps every ticket).
+    /// Its session ticketer, kept across reloads that leave `tls.session_ticket_lifetime`,
+    /// the certificate and the client CAs unchanged (a change of users keeps every ticket).
     pub tickets: tls::Tickets,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,

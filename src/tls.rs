@@ -119,13 +119,23 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
 /// that a reload can keep it (and every client's ticket) when that has not changed.
 #[derive(Clone, Debug)]
 pub struct Tickets {
+    binding: Binding,
+    ticketer: Option<Arc<tickets::RotatingTicketer>>,
+}
+
+/// What issued tickets depend on. A resumed session skips certificate exchange
+/// and verification, so a ticket made under one of these must not outlive it:
+/// after a new server certificate, clients must see it on their next connection
+/// (not a session authenticated by the old one), and after a new client CA bundle
+/// or mode, an identity verified under the old trust must not come back.
+#[derive(Clone, Debug, PartialEq)]
+struct Binding {
     /// Seconds each key seals for; `None`: no resumption.
     lifetime: Option<u32>,
-    /// The client CAs (DER, in file order) and mode that verified the identities
-    /// sealed into tickets: a resumed session skips verification, so a changed
-    /// trust must void the tickets made under the old one.
+    /// The server's chain (DER).
+    chain: Vec<CertificateDer<'static>>,
+    /// The client CAs (DER, in file order) and the mode.
     client_trust: Option<(Vec<CertificateDer<'static>>, ClientAuth)>,
-    ticketer: Option<Arc<tickets::RotatingTicketer>>,
 }
 
 impl Tickets {
@@ -143,8 +153,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
 
 /// Builds the server configuration from `[tls]`: the certificate chain and key,
 /// the OCSP staple, the client-certificate verifier and the session ticketer. The
-/// ticketer of `previous` is kept when the ticket lifetime and the client trust
-/// are unchanged, so that a certificate reload does not void every ticket.
+/// ticketer of `previous` is kept when the ticket lifetime, the certificate chain
+/// and the client trust are unchanged, so that the frequent reloads (users, groups,
+/// rules, a new OCSP staple) void no session; a new certificate or client CA does.
 pub fn server(
     config: &TlsConfig,
     previous: Option<&Tickets>,
@@ -175,14 +186,15 @@ pub fn server(
         None => builder.with_no_client_auth(),
     };
     let mut server = builder
-        .with_single_cert_with_ocsp(chain, private, ocsp.unwrap_or_default())
+        .with_single_cert_with_ocsp(chain.clone(), private, ocsp.unwrap_or_default())
         .map_err(|error| pair_err(cert, key, error))?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let tickets = tickets_for(
-        config.session_ticket_lifetime.seconds(),
+    let binding = Binding {
+        lifetime: config.session_ticket_lifetime.seconds(),
+        chain,
         client_trust,
-        previous,
-    )?;
+    };
+    let tickets = tickets_for(binding, previous)?;
     // No server-side session cache: TLS 1.2 session IDs would resume for as long as
     // the cache keeps them, beyond any lifetime. Tickets are the one way to resume.
     server.session_storage = Arc::new(NoServerSessionStorage {});
@@ -193,27 +205,19 @@ pub fn server(
     Ok((Arc::new(server), tickets))
 }
 
-/// The previous ticketer if it was made for the same lifetime and client trust,
-/// else a new one (or none, for a zero lifetime).
-fn tickets_for(
-    lifetime: Option<u32>,
-    client_trust: Option<(Vec<CertificateDer<'static>>, ClientAuth)>,
-    previous: Option<&Tickets>,
-) -> Result<Tickets, Error> {
-    if let Some(p) = previous.filter(|p| p.lifetime == lifetime && p.client_trust == client_trust) {
+/// The previous ticketer if it was made for the same [`Binding`], else a new one
+/// (or none, for a zero lifetime).
+fn tickets_for(binding: Binding, previous: Option<&Tickets>) -> Result<Tickets, Error> {
+    if let Some(p) = previous.filter(|p| p.binding == binding) {
         return Ok(p.clone());
     }
-    let ticketer = match lifetime {
+    let ticketer = match binding.lifetime {
         Some(seconds) => Some(Arc::new(
             tickets::RotatingTicketer::new(seconds).ok_or(Error::Random)?,
         )),
         None => None,
     };
-    Ok(Tickets {
-        lifetime,
-        client_trust,
-        ticketer,
-    })
+    Ok(Tickets { binding, ticketer })
 }
 
 fn pair_err(cert: &Path, key: &Path, error: rustls::Error) -> Error {
@@ -424,33 +428,54 @@ mod tests {
     }
 
     #[test]
-    fn a_reload_keeps_the_ticketer_unless_lifetime_or_client_trust_changed() {
-        let g = generate(&["localhost".into()]).expect("generate");
-        let other = generate(&["localhost".into()]).expect("generate");
-        let ca = CertificateDer::from_pem_slice(g.ca_cert.as_bytes()).expect("PEM");
-        let other_ca = CertificateDer::from_pem_slice(other.ca_cert.as_bytes()).expect("PEM");
-        let trust = |ca: &CertificateDer<'static>, mode| Some((vec![ca.clone()], mode));
-        let first = tickets_for(Some(60), trust(&ca, ClientAuth::Optional), None).expect("new");
+    fn a_reload_keeps_the_ticketer_unless_lifetime_certificate_or_client_trust_changed() {
+        let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM");
+        let (g, other) = (
+            generate(&["localhost".into()]).expect("generate"),
+            generate(&["localhost".into()]).expect("generate"),
+        );
+        let binding = |lifetime, chain: &str, ca: Option<(&str, ClientAuth)>| Binding {
+            lifetime,
+            chain: vec![der(chain)],
+            client_trust: ca.map(|(ca, mode)| (vec![der(ca)], mode)),
+        };
+        let optional = Some((g.ca_cert.as_str(), ClientAuth::Optional));
+        let first = tickets_for(binding(Some(60), &g.server_cert, optional), None).expect("new");
         let same = |t: &Tickets| match (&first.ticketer, &t.ticketer) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
-        let kept = tickets_for(Some(60), trust(&ca, ClientAuth::Optional), Some(&first));
+        let kept = tickets_for(binding(Some(60), &g.server_cert, optional), Some(&first));
         assert!(same(&kept.expect("kept")), "nothing changed: kept");
-        for (lifetime, client_trust, why) in [
-            (Some(61), trust(&ca, ClientAuth::Optional), "lifetime"),
+        let cases = [
+            (binding(Some(61), &g.server_cert, optional), "lifetime"),
             (
-                Some(60),
-                trust(&other_ca, ClientAuth::Optional),
+                binding(Some(60), &other.server_cert, optional),
+                "certificate",
+            ),
+            (
+                binding(
+                    Some(60),
+                    &g.server_cert,
+                    Some((&other.ca_cert, ClientAuth::Optional)),
+                ),
                 "client CA",
             ),
-            (Some(60), trust(&ca, ClientAuth::Required), "client_auth"),
-            (Some(60), None, "client_ca removed"),
-        ] {
-            let t = tickets_for(lifetime, client_trust, Some(&first)).expect("new");
+            (
+                binding(
+                    Some(60),
+                    &g.server_cert,
+                    Some((&g.ca_cert, ClientAuth::Required)),
+                ),
+                "client_auth",
+            ),
+            (binding(Some(60), &g.server_cert, None), "client_ca removed"),
+        ];
+        for (changed, why) in cases {
+            let t = tickets_for(changed, Some(&first)).expect("new");
             assert!(t.enabled() && !same(&t), "{why} changed: a new ticketer");
         }
-        let off = tickets_for(None, None, Some(&first)).expect("off");
+        let off = tickets_for(binding(None, &g.server_cert, None), Some(&first)).expect("off");
         assert!(!off.enabled(), "a zero lifetime: no ticketer");
     }
 }
