@@ -1,6 +1,7 @@
 //! The token endpoint of token mode (`[token] path`, GET and the OAuth2 POST): reads
 //! the request, authenticates the client with the same users and groups as Basic
-//! mode (a GET without credentials by its client certificate, if it sent one), grants requested ∩ allowed with the same rules, and answers a signed token.
+//! mode (a GET without credentials by its client certificate, if it sent one),
+//! grants requested ∩ allowed with the same rules, and answers a signed token.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
