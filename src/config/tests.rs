@@ -323,3 +323,14 @@ fn client_auth_required_needs_a_client_ca() {
     assert_eq!(c.tls.client_auth, ClientAuth::Required);
     assert_eq!(c.tls.ocsp, Some(PathBuf::from("staple.der")));
 }
+
+#[test]
+fn load_resolves_the_tls_client_ca_and_ocsp_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("proxy.toml");
+    let text = with_tls("client_ca = \"ci/ca.pem\"\nocsp = \"staple.der\"");
+    std::fs::write(&path, text).expect("write config");
+    let c = Config::load(&path).expect("loads");
+    assert_eq!(c.tls.client_ca, Some(dir.path().join("ci/ca.pem")));
+    assert_eq!(c.tls.ocsp, Some(dir.path().join("staple.der")));
+}

@@ -232,12 +232,8 @@ fn tls_check_config_names_the_key_and_file_of_a_bad_staple() {
     let resolved: toml::Table =
         toml::from_str(&String::from_utf8_lossy(&o.stdout)).expect("check-config prints TOML");
     let tls = resolved["tls"].as_table().expect("[tls]");
-    assert!(
-        tls["ocsp"]
-            .as_str()
-            .is_some_and(|p| p.ends_with("certs/ocsp.der") && Path::new(p).is_absolute()),
-        "resolved against the config file's directory: {tls:?}"
-    );
+    // As written, like tls.cert: the printed config is valid next to the original.
+    assert_eq!(tls["ocsp"].as_str(), Some("certs/ocsp.der"), "{tls:?}");
     assert_eq!(
         tls["session_ticket_lifetime"].as_str(),
         Some("1h"),
