@@ -23,6 +23,9 @@ pub use self::env::Override;
 pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$";
 const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:5043";
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Session-ticket keys rotate hourly: a stolen key (or a memory dump) opens at most
+/// two hours of resumed sessions, and clients resume well within a CI job.
+const DEFAULT_SESSION_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
 const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -211,6 +214,91 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key: PKCS#1, PKCS#8 or SEC1.
     pub key: PathBuf,
+    /// How long a session ticket's key is used to seal new tickets, and the lifetime
+    /// hint sent with each ticket; `"0s"` turns session resumption off.
+    #[serde(default = "default_session_ticket_lifetime")]
+    pub session_ticket_lifetime: TicketLifetime,
+    /// PEM bundle of the CAs whose client certificates identify a user (mTLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client must present a certificate (needs `client_ca`).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// A DER OCSP response for the certificate, stapled to every handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// A certificate and key with every other `[tls]` key at its default.
+    pub fn pair(cert: &Path, key: &Path) -> TlsConfig {
+        TlsConfig {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            session_ticket_lifetime: default_session_ticket_lifetime(),
+            client_ca: None,
+            client_auth: ClientAuth::default(),
+            ocsp: None,
+        }
+    }
+}
+
+/// `tls.client_auth`: what a client without a certificate gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// The handshake goes on; the client logs in with a password (or is anonymous).
+    #[default]
+    Optional,
+    /// The handshake fails.
+    Required,
+}
+
+/// `tls.session_ticket_lifetime`: zero (no resumption) or whole seconds from one
+/// second up to seven days, the most TLS 1.3 allows a ticket
+/// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketLifetime(Duration);
+
+/// The longest ticket lifetime TLS 1.3 allows.
+pub const MAX_TICKET_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl TicketLifetime {
+    /// The lifetime in seconds; `None` when tickets are off.
+    pub fn seconds(self) -> Option<u32> {
+        u32::try_from(self.0.as_secs()).ok().filter(|s| *s > 0)
+    }
+}
+
+impl From<TicketLifetime> for String {
+    fn from(t: TicketLifetime) -> String {
+        humantime::format_duration(t.0).to_string()
+    }
+}
+
+impl TryFrom<String> for TicketLifetime {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let HumanDuration(d) = HumanDuration::try_from(s.clone())?;
+        if d.subsec_nanos() != 0 {
+            return Err(format!(
+                "invalid ticket lifetime {s:?}: must be whole seconds (\"0s\" turns tickets off)"
+            ));
+        }
+        if d > MAX_TICKET_LIFETIME {
+            return Err(format!(
+                "invalid ticket lifetime {s:?}: at most 7 days (RFC 8446 section 4.6.1)"
+            ));
+        }
+        Ok(TicketLifetime(d))
+    }
+}
+
+impl fmt::Debug for TicketLifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
 }
 
 /// `[upstream]`.
@@ -576,6 +664,9 @@ fn default_listen_addr() -> SocketAddr {
         .parse()
         .expect("DEFAULT_LISTEN_ADDR is a valid socket address")
 }
+fn default_session_ticket_lifetime() -> TicketLifetime {
+    TicketLifetime(DEFAULT_SESSION_TICKET_LIFETIME)
+}
 fn default_handshake_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_HANDSHAKE_TIMEOUT)
 }
@@ -747,6 +838,15 @@ impl Config {
                     .into(),
             });
         }
+        if self.tls.client_auth == ClientAuth::Required && self.tls.client_ca.is_none() {
+            return Err(Error::Invalid {
+                path: None,
+                key: "tls.client_auth",
+                message:
+                    "\"required\" needs tls.client_ca (the CAs client certificates must chain to)"
+                        .into(),
+            });
+        }
         if self.listen.max_connections.0 == 0 {
             return Err(Error::Invalid {
                 path: None,
@@ -781,6 +881,12 @@ impl Config {
         };
         resolve(&mut self.tls.cert);
         resolve(&mut self.tls.key);
+        if let Some(ca) = self.tls.client_ca.as_mut() {
+            resolve(ca);
+        }
+        if let Some(ocsp) = self.tls.ocsp.as_mut() {
+            resolve(ocsp);
+        }
         if let Some(htpasswd) = self.auth.htpasswd.as_mut() {
             resolve(htpasswd);
         }

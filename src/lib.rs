@@ -13,6 +13,7 @@
 //! - [`state`]: the built, immutable runtime form of the config; the unit of reload.
 //! - [`signals`], [`reload`]: SIGTERM/SIGINT shutdown and SIGHUP reload.
 //! - [`config`]: the `proxy.toml` structs, newtypes, defaults and validation.
+//! - `der`: a bounded DER reader for the few certificate, key and OCSP fields read by hand.
 //! - [`tls`]: PEM files to rustls configs; certificate generation.
 //! - [`token`]: token mode: the token server's scope grammar, grants and JWTs.
 //! - [`upstream`]: the keep-alive connection pool to the registry.
@@ -38,6 +39,7 @@ pub mod basic;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub(crate) mod der;
 pub mod headers;
 pub mod htpasswd_edit;
 pub mod import;

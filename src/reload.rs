@@ -2,10 +2,16 @@
 //! success, keep the old one on any error.
 //!
 //! A reload happens on SIGHUP and when a watched file (the config, the
-//! certificate and key, the htpasswd file, the upstream CA) changes: every
-//! `reload.watch_interval` their size, modification time and inode are compared
-//! with the last ones seen. Polling, rather than inotify, also sees a file
+//! certificate and key, the client CAs and OCSP response of `[tls]`, the htpasswd
+//! file, the upstream CA, and the others `State::watched_files` lists) changes:
+//! every `reload.watch_interval` their size, modification time and inode are
+//! compared with the last ones seen. Polling, rather than inotify, also sees a file
 //! replaced by rename or a Kubernetes secret's symlink swap.
+//!
+//! Every `[tls]` key applies on reload: each new connection's handshake uses the
+//! newest server configuration, and open connections keep the one they began with.
+//! The session-ticket keys survive a reload unless the ticket lifetime, the
+//! certificate or the client CAs changed (see `tls::Tickets`).
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};

@@ -104,6 +104,9 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// The TLS server configuration.
     pub tls: Arc<rustls::ServerConfig>,
+    /// Its session ticketer, kept across reloads that leave `tls.session_ticket_lifetime`,
+    /// the certificate and the client CAs unchanged (a change of users keeps every ticket).
+    pub tickets: tls::Tickets,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
     /// Time a request head has from its first byte to its last.
@@ -168,7 +171,8 @@ impl State {
         strictness: Strictness,
         previous: Option<&State>,
     ) -> Result<State, Error> {
-        let tls = tls::server_config(&config.tls.cert, &config.tls.key).map_err(Error::Tls)?;
+        let (tls, tickets) =
+            tls::server(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls)?;
         let upstream = match &config.upstream {
             Some(u) => Some(Upstream::build(u).map_err(Error::Upstream)?),
             None => None,
@@ -221,6 +225,7 @@ impl State {
             log_format: config.log.format,
             metrics,
             tls,
+            tickets,
             handshake_timeout: config.listen.handshake_timeout.0,
             header_timeout: config.listen.header_timeout.0,
             idle_timeout: config.listen.idle_timeout.0,
@@ -247,6 +252,8 @@ impl State {
             watched_files: [
                 Some(&config.tls.cert),
                 Some(&config.tls.key),
+                config.tls.client_ca.as_ref(),
+                config.tls.ocsp.as_ref(),
                 config.auth.htpasswd.as_ref(),
                 config.token.as_ref().map(|t| &t.key),
                 config.token.as_ref().map(|t| &t.cert),

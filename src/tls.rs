@@ -1,16 +1,25 @@
 //! TLS material: PEM files to rustls configs, and certificate generation.
 //!
 //! The server speaks TLS 1.2 and 1.3 only, with rustls' AEAD-only suites over the
-//! `ring` provider, and offers ALPN `h2` and `http/1.1`. Every error names the file
-//! and what is wrong with it, since a bad path or key is the most common start-up
-//! failure.
+//! `ring` provider, and offers ALPN `h2` and `http/1.1`. Sessions resume only
+//! through tickets whose keys rotate ([`tickets`]); client certificates are
+//! verified against `tls.client_ca` and name a user ([`client_cert`]); an OCSP
+//! response from a file is stapled ([`ocsp`]). Every error names the file and what
+//! is wrong with it, since a bad path or key is the most common start-up failure.
+
+pub mod client_cert;
+pub mod ocsp;
+pub mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::NoServerSessionStorage;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{ClientAuth, TlsConfig};
 
 /// Errors loading or generating TLS material.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,25 @@ pub enum Error {
         /// rustls' reason.
         error: rustls::Error,
     },
+    /// `tls.ocsp`: the file could not be read or is not a usable OCSP response.
+    #[error("ocsp file {}: {reason}", path.display())]
+    Ocsp {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `tls.client_ca`: the file could not be read or holds no usable CA.
+    #[error("client_ca file {}: {reason}", path.display())]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The system's random source failed while making a session-ticket key.
+    #[error("session tickets: no randomness for a ticket key")]
+    Random,
     /// Building a client configuration failed.
     #[error("upstream TLS: {0}")]
     Client(String),
@@ -87,18 +115,109 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
     })
 }
 
-/// Builds the server configuration from a PEM chain and key.
+/// The session ticketer of a server configuration, with what it was made for, so
+/// that a reload can keep it (and every client's ticket) when that has not changed.
+#[derive(Clone, Debug)]
+pub struct Tickets {
+    binding: Binding,
+    ticketer: Option<Arc<tickets::RotatingTicketer>>,
+}
+
+/// What issued tickets depend on. A resumed session skips certificate exchange
+/// and verification, so a ticket made under one of these must not outlive it:
+/// after a new server certificate, clients must see it on their next connection
+/// (not a session authenticated by the old one), and after a new client CA bundle
+/// or mode, an identity verified under the old trust must not come back.
+#[derive(Clone, Debug, PartialEq)]
+struct Binding {
+    /// Seconds each key seals for; `None`: no resumption.
+    lifetime: Option<u32>,
+    /// The server's chain (DER).
+    chain: Vec<CertificateDer<'static>>,
+    /// The client CAs (DER, in file order) and the mode.
+    client_trust: Option<(Vec<CertificateDer<'static>>, ClientAuth)>,
+}
+
+impl Tickets {
+    /// Whether session tickets are issued.
+    pub fn enabled(&self) -> bool {
+        self.ticketer.is_some()
+    }
+}
+
+/// Builds a server configuration from a PEM chain and key, every other `[tls]` key
+/// at its default (as test servers and tools need).
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Error> {
+    server(&TlsConfig::pair(cert, key), None).map(|(config, _)| config)
+}
+
+/// Builds the server configuration from `[tls]`: the certificate chain and key,
+/// the OCSP staple, the client-certificate verifier and the session ticketer. The
+/// ticketer of `previous` is kept when the ticket lifetime, the certificate chain
+/// and the client trust are unchanged, so that the frequent reloads (users, groups,
+/// rules, a new OCSP staple) void no session; a new certificate or client CA does.
+pub fn server(
+    config: &TlsConfig,
+    previous: Option<&Tickets>,
+) -> Result<(Arc<rustls::ServerConfig>, Tickets), Error> {
+    let (cert, key) = (config.cert.as_path(), config.key.as_path());
     let chain = load_certs(cert)?;
     let private = load_key(key)?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let ocsp = config.ocsp.as_deref().map(ocsp::load).transpose()?;
+    let client_trust = match &config.client_ca {
+        Some(ca) => Some((
+            load_certs(ca).map_err(|e| Error::ClientCa {
+                path: ca.clone(),
+                reason: e.to_string(),
+            })?,
+            config.client_auth,
+        )),
+        None => None,
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
-        .map_err(|error| pair_err(cert, key, error))?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
         .map_err(|error| pair_err(cert, key, error))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let builder = match &config.client_ca {
+        Some(ca) => builder.with_client_cert_verifier(client_cert::verifier(
+            ca,
+            config.client_auth,
+            provider(),
+        )?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut server = builder
+        .with_single_cert_with_ocsp(chain.clone(), private, ocsp.unwrap_or_default())
+        .map_err(|error| pair_err(cert, key, error))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let binding = Binding {
+        lifetime: config.session_ticket_lifetime.seconds(),
+        chain,
+        client_trust,
+    };
+    let tickets = tickets_for(binding, previous)?;
+    // No server-side session cache: TLS 1.2 session IDs would resume for as long as
+    // the cache keeps them, beyond any lifetime. Tickets are the one way to resume.
+    server.session_storage = Arc::new(NoServerSessionStorage {});
+    match &tickets.ticketer {
+        Some(ticketer) => server.ticketer = ticketer.clone(),
+        None => server.send_tls13_tickets = 0,
+    }
+    Ok((Arc::new(server), tickets))
+}
+
+/// The previous ticketer if it was made for the same [`Binding`], else a new one
+/// (or none, for a zero lifetime).
+fn tickets_for(binding: Binding, previous: Option<&Tickets>) -> Result<Tickets, Error> {
+    if let Some(p) = previous.filter(|p| p.binding == binding) {
+        return Ok(p.clone());
+    }
+    let ticketer = match binding.lifetime {
+        Some(seconds) => Some(Arc::new(
+            tickets::RotatingTicketer::new(seconds).ok_or(Error::Random)?,
+        )),
+        None => None,
+    };
+    Ok(Tickets { binding, ticketer })
 }
 
 fn pair_err(cert: &Path, key: &Path, error: rustls::Error) -> Error {
@@ -306,5 +425,57 @@ mod tests {
             let e = server_config(&c, &k).expect_err("must fail").to_string();
             assert!(e.contains(want), "cert={c:?} key={k:?} error={e}");
         }
+    }
+
+    #[test]
+    fn a_reload_keeps_the_ticketer_unless_lifetime_certificate_or_client_trust_changed() {
+        let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM");
+        let (g, other) = (
+            generate(&["localhost".into()]).expect("generate"),
+            generate(&["localhost".into()]).expect("generate"),
+        );
+        let binding = |lifetime, chain: &str, ca: Option<(&str, ClientAuth)>| Binding {
+            lifetime,
+            chain: vec![der(chain)],
+            client_trust: ca.map(|(ca, mode)| (vec![der(ca)], mode)),
+        };
+        let optional = Some((g.ca_cert.as_str(), ClientAuth::Optional));
+        let first = tickets_for(binding(Some(60), &g.server_cert, optional), None).expect("new");
+        let same = |t: &Tickets| match (&first.ticketer, &t.ticketer) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let kept = tickets_for(binding(Some(60), &g.server_cert, optional), Some(&first));
+        assert!(same(&kept.expect("kept")), "nothing changed: kept");
+        let cases = [
+            (binding(Some(61), &g.server_cert, optional), "lifetime"),
+            (
+                binding(Some(60), &other.server_cert, optional),
+                "certificate",
+            ),
+            (
+                binding(
+                    Some(60),
+                    &g.server_cert,
+                    Some((&other.ca_cert, ClientAuth::Optional)),
+                ),
+                "client CA",
+            ),
+            (
+                binding(
+                    Some(60),
+                    &g.server_cert,
+                    Some((&g.ca_cert, ClientAuth::Required)),
+                ),
+                "client_auth",
+            ),
+            (binding(Some(60), &g.server_cert, None), "client_ca removed"),
+        ];
+        for (changed, why) in cases {
+            let t = tickets_for(changed, Some(&first)).expect("new");
+            assert!(t.enabled() && !same(&t), "{why} changed: a new ticketer");
+        }
+        let off = tickets_for(binding(None, &g.server_cert, None), Some(&first)).expect("off");
+        assert!(!off.enabled(), "a zero lifetime: no ticketer");
     }
 }

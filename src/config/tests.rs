@@ -321,3 +321,76 @@ fn hsts_is_a_header_value_or_empty_and_a_bad_one_names_its_line() {
         "{e}"
     );
 }
+
+/// `MINIMAL` with these lines added to its `[tls]` section.
+fn with_tls(keys: &str) -> String {
+    MINIMAL.replacen(
+        "key = \"certs/server.key\"\n",
+        &format!("key = \"certs/server.key\"\n{keys}\n"),
+        1,
+    )
+}
+
+#[test]
+fn tls_hardening_keys_default_to_an_hour_of_tickets_and_no_client_certificates() {
+    let c = Config::from_toml_str(MINIMAL).expect("minimal config parses");
+    assert_eq!(c.tls.session_ticket_lifetime.seconds(), Some(3600));
+    assert_eq!(c.tls.client_ca, None);
+    assert_eq!(c.tls.client_auth, ClientAuth::Optional);
+    assert_eq!(c.tls.ocsp, None);
+}
+
+#[test]
+fn session_ticket_lifetimes_are_whole_seconds_up_to_seven_days() {
+    let cases: &[(&str, Result<Option<u32>, &str>)] = &[
+        ("\"0s\"", Ok(None)),
+        ("\"1s\"", Ok(Some(1))),
+        ("\"2h\"", Ok(Some(7200))),
+        ("\"7days\"", Ok(Some(604_800))),
+        ("\"1500ms\"", Err("must be whole seconds")),
+        ("\"8days\"", Err("at most 7 days")),
+        ("\"soon\"", Err("invalid duration")),
+    ];
+    for (value, want) in cases {
+        let text = with_tls(&format!("session_ticket_lifetime = {value}"));
+        match (Config::from_toml_str(&text), want) {
+            (Ok(c), Ok(seconds)) => {
+                assert_eq!(c.tls.session_ticket_lifetime.seconds(), *seconds, "{value}")
+            }
+            (Err(e), Err(needle)) => {
+                let e = e.to_string();
+                assert!(e.contains(needle), "{value}: {e}");
+                assert!(e.contains("tls.session_ticket_lifetime"), "{value}: {e}");
+                assert!(e.contains("line 5"), "{value}: {e}");
+            }
+            (got, _) => panic!("{value}: want {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn client_auth_required_needs_a_client_ca() {
+    let e = parse_err(&with_tls("client_auth = \"required\""));
+    assert!(e.contains("tls.client_auth"), "{e}");
+    assert!(e.contains("needs tls.client_ca"), "{e}");
+    let e = parse_err(&with_tls("client_auth = \"sometimes\""));
+    assert!(e.contains("tls.client_auth") && e.contains("line 5"), "{e}");
+    let c = Config::from_toml_str(&with_tls(
+        "client_ca = \"ci-ca.pem\"\nclient_auth = \"required\"\nocsp = \"staple.der\"",
+    ))
+    .expect("parses");
+    assert_eq!(c.tls.client_ca, Some(PathBuf::from("ci-ca.pem")));
+    assert_eq!(c.tls.client_auth, ClientAuth::Required);
+    assert_eq!(c.tls.ocsp, Some(PathBuf::from("staple.der")));
+}
+
+#[test]
+fn load_resolves_the_tls_client_ca_and_ocsp_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("proxy.toml");
+    let text = with_tls("client_ca = \"ci/ca.pem\"\nocsp = \"staple.der\"");
+    std::fs::write(&path, text).expect("write config");
+    let c = Config::load(&path).expect("loads");
+    assert_eq!(c.tls.client_ca, Some(dir.path().join("ci/ca.pem")));
+    assert_eq!(c.tls.ocsp, Some(dir.path().join("staple.der")));
+}

@@ -41,6 +41,7 @@ use crate::authz::access::{self, Access};
 use crate::metrics::{AuthResult, ConnectionTimeout, Tracked};
 use crate::route::{self, Route};
 use crate::state::State;
+use crate::tls::client_cert::ClientCertUser;
 use crate::{basic, headers};
 
 /// The body of a response before it is wrapped for the log.
@@ -160,7 +161,9 @@ fn block_user_agent(state: &State, req: &Request<Incoming>) -> Result<(), Error>
 }
 
 /// Checks Basic credentials against the user database, unless the client is
-/// throttled for too many failures. `None` is an anonymous client, which only the
+/// throttled for too many failures. Without credentials, a verified client
+/// certificate's user is the identity (`Authorization` wins when both are sent, so
+/// a wrong password stays 401). `None` is an anonymous client, which only the
 /// rules can let in (reads of repositories they open to `anonymous`). The identity
 /// carries the user's groups.
 async fn authenticate(
@@ -172,6 +175,9 @@ async fn authenticate(
     let credentials = match basic::parse(req.headers()) {
         Ok(Some(c)) => c,
         Ok(None) => {
+            if let Some(user) = req.extensions().get::<ClientCertUser>() {
+                return Ok(Some(certificate_identity(state, user)));
+            }
             return match (&state.rules, access) {
                 (Some(rules), Some(Ok(access)))
                     if authorize::anonymous_allowed(rules, req.method(), access) =>
@@ -230,6 +236,18 @@ pub(crate) async fn verify_credentials(
         }
         Err(e) => Err(Error::Internal(Box::new(e))),
     }
+}
+
+/// The identity a verified client certificate names (no `Authorization` sent):
+/// a login like a password one (same metrics, groups and rules), without a
+/// throttle check, since there is no secret to guess.
+pub(crate) fn certificate_identity(state: &State, user: &ClientCertUser) -> Identity {
+    state.metrics.auth(AuthResult::success);
+    let identity = Identity {
+        user: user.0.clone(),
+        groups: Vec::new(),
+    };
+    with_local_groups(state, identity)
 }
 
 /// `identity` with the groups of the group file and config added to those its

@@ -1,6 +1,7 @@
 //! The token endpoint of token mode (`[token] path`, GET and the OAuth2 POST): reads
 //! the request, authenticates the client with the same users and groups as Basic
-//! mode, grants requested ∩ allowed with the same rules, and answers a signed token.
+//! mode (a GET without credentials by its client certificate, if it sent one),
+//! grants requested ∩ allowed with the same rules, and answers a signed token.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -12,11 +13,12 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::{verify_credentials, with_local_groups, Answer, Error};
+use super::{certificate_identity, verify_credentials, with_local_groups, Answer, Error};
 use crate::auth::Identity;
 use crate::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
+use crate::tls::client_cert::ClientCertUser;
 use crate::token::request::{self, Grant, OAuthError, TokenRequest, MAX_FORM_BYTES};
 use crate::token::scope;
 use crate::token::service::{scope_text, TokenService};
@@ -41,6 +43,7 @@ pub async fn serve(
     ctx: &mut Record,
     req: Request<Incoming>,
 ) -> Result<Response<Answer>, Error> {
+    let cert_user = req.extensions().get::<ClientCertUser>().cloned();
     let parsed = match *req.method() {
         Method::GET => {
             let basic = match basic::parse(req.headers()) {
@@ -87,7 +90,8 @@ pub async fn serve(
             return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
         }
     };
-    let (who, presented_refresh) = identify(state, service, ctx.client, &request).await?;
+    let (who, presented_refresh) =
+        identify(state, service, ctx.client, &request, cert_user.as_ref()).await?;
     ctx.user = Some(
         who.as_ref()
             .map_or("anonymous", |i| i.user.as_str())
@@ -131,16 +135,23 @@ pub async fn serve(
     Ok(json_response(StatusCode::OK, json))
 }
 
-/// Who the client is: `None` for an anonymous GET. A refresh grant also returns the
+/// Who the client is: a GET without credentials is the client certificate's user
+/// if it sent one, else anonymous (`None`). A refresh grant also returns the
 /// refresh token it presented, which the answer repeats.
 async fn identify(
     state: &State,
     service: &TokenService,
     client: IpAddr,
     request: &TokenRequest,
+    cert_user: Option<&ClientCertUser>,
 ) -> Result<(Option<Identity>, Option<String>), Error> {
     match &request.grant {
-        Grant::Basic(None) => Ok((None, None)),
+        Grant::Basic(None) => match (cert_user, &request.account) {
+            (Some(user), Some(account)) if *account != user.0 => Err(Error::Unauthorized(
+                "account does not match the client certificate",
+            )),
+            (user, _) => Ok((user.map(|u| certificate_identity(state, u)), None)),
+        },
         Grant::Basic(Some(credentials)) | Grant::Password(credentials) => {
             verify_credentials(state, client, credentials)
                 .await

@@ -183,6 +183,7 @@ impl Connection {
             }
         };
         let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let cert_user = crate::tls::client_cert::user(tls.get_ref().1, peer);
         let timeouts = Timeouts {
             idle: snapshot.idle_timeout,
             header: snapshot.header_timeout,
@@ -193,7 +194,12 @@ impl Connection {
         let io = TokioIo::new(Watched::new(tls, activity.clone(), timeouts, !alpn_h2));
         let state = self.state;
         let requests = activity.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // The client certificate's user (read once per connection) goes with
+            // every request, for `proxy::authenticate` to use without a password.
+            if let Some(user) = &cert_user {
+                req.extensions_mut().insert(user.clone());
+            }
             // Each request sees the newest state, so a reload applies to
             // keep-alive connections too.
             let current = state.borrow().clone();

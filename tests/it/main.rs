@@ -23,4 +23,5 @@ mod reload;
 mod slow_clients;
 mod streaming;
 mod tls;
+mod tls_hardening;
 mod token;

@@ -5,31 +5,22 @@
 //! Why not a crate: `x509-parser` would add a dozen crates for one field, and
 //! rustls-webpki (already built, through rustls) parses certificates but is not a
 //! direct dependency and knows nothing of PKCS#8 or SEC1, which we must read anyway.
-//! The reader below is a walk over tag-length-value triples: one-byte tags,
+//! The reader ([`crate::der`]) is a walk over tag-length-value triples: one-byte tags,
 //! definite lengths of at most four bytes, every length checked against what is
 //! left, no allocation, no recursion. It does not validate a certificate (the
 //! registry does that with Go's `crypto/x509`); it only finds the key in it, and
 //! [`super::SigningKey::load`] then compares that key with the private key's.
 //!
 //! Each error is a phrase naming what was expected, for the caller to put after the
-//! file name.
+//! file name. The tag-length-value reader itself is [`crate::der`], shared with the
+//! TLS module's client-certificate and OCSP checks.
 
-/// A DER structure did not have the expected shape; the text says what was expected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Invalid(pub(super) &'static str);
-
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const BIT_STRING: u8 = 0x03;
-const OCTET_STRING: u8 = 0x04;
-const NULL: u8 = 0x05;
-const OID: u8 = 0x06;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-/// `[0]` and `[1]`, constructed and context-specific: the certificate's version,
-/// and SEC1's curve and public key.
-const CONTEXT_0: u8 = 0xa0;
-const CONTEXT_1: u8 = 0xa1;
+pub(super) use crate::der::Invalid;
+use crate::der::{only, Reader};
+use crate::der::{
+    BIT_STRING, CONTEXT_0, CONTEXT_1, GENERALIZED_TIME, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE,
+    UTC_TIME,
+};
 
 /// 1.2.840.10045.2.1, id-ecPublicKey ([RFC 5480 §2.1.1](https://www.rfc-editor.org/rfc/rfc5480#section-2.1.1)).
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
@@ -59,77 +50,6 @@ pub(super) enum Spki<'a> {
         /// The public exponent.
         e: &'a [u8],
     },
-}
-
-/// A forward-only reader over a run of DER elements.
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        Reader { rest: input }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.rest.first().copied()
-    }
-
-    /// Reads one element, which must carry `tag`, and returns its contents.
-    fn read(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], Invalid> {
-        let (&found, after_tag) = self.rest.split_first().ok_or(Invalid(what))?;
-        if found != tag {
-            return Err(Invalid(what));
-        }
-        let (&first, mut after_len) = after_tag.split_first().ok_or(Invalid(what))?;
-        let len = match first {
-            0..=0x7f => usize::from(first),
-            0x81..=0x84 => {
-                let count = usize::from(first & 0x7f);
-                if after_len.len() < count {
-                    return Err(Invalid(what));
-                }
-                let (bytes, rest) = after_len.split_at(count);
-                after_len = rest;
-                bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b))
-            }
-            // 0x80 is BER's indefinite length, which DER forbids; longer lengths
-            // cannot fit any key or certificate we accept.
-            _ => return Err(Invalid(what)),
-        };
-        if after_len.len() < len {
-            return Err(Invalid(what));
-        }
-        let (contents, rest) = after_len.split_at(len);
-        self.rest = rest;
-        Ok(contents)
-    }
-
-    /// Reads the next element if it carries `tag`.
-    fn optional(&mut self, tag: u8, what: &'static str) -> Result<Option<&'a [u8]>, Invalid> {
-        if self.peek() == Some(tag) {
-            self.read(tag, what).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// Fails unless everything has been read.
-    fn finish(&self, what: &'static str) -> Result<(), Invalid> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(Invalid(what))
-        }
-    }
-}
-
-/// `input` must be exactly one element with `tag`; returns its contents.
-fn only<'a>(input: &'a [u8], tag: u8, what: &'static str) -> Result<&'a [u8], Invalid> {
-    let mut reader = Reader::new(input);
-    let contents = reader.read(tag, what)?;
-    reader.finish(what)?;
-    Ok(contents)
 }
 
 /// The contents of a DER INTEGER that must be positive, without leading zeros.
@@ -322,28 +242,6 @@ mod tests {
 
     /// An input and what reading it must give.
     type Case = (&'static [u8], Result<&'static [u8], Invalid>);
-
-    #[test]
-    fn reader_reads_short_and_long_lengths_and_refuses_overruns() {
-        let long = [&[0x04, 0x81, 0x80][..], &[7u8; 0x80]].concat();
-        assert_eq!(only(&long, OCTET_STRING, "x"), Ok(&[7u8; 0x80][..]));
-        let cases: &[Case] = &[
-            (&[0x04, 0x02, 1, 2], Ok(&[1, 2])),
-            (&[0x04, 0x00], Ok(&[])),
-            (&[0x04, 0x03, 1, 2], Err(Invalid("x"))),
-            (&[0x04, 0x80, 1, 2, 0, 0], Err(Invalid("x"))),
-            (&[0x04, 0x85, 0, 0, 0, 0, 1, 9], Err(Invalid("x"))),
-            (&[0x04, 0x82, 0xff], Err(Invalid("x"))),
-            (&[0x04, 0x82, 0xff, 0xff], Err(Invalid("x"))),
-            (&[0x02, 0x01, 1], Err(Invalid("x"))),
-            (&[0x04, 0x01, 1, 0], Err(Invalid("x"))),
-            (&[0x04], Err(Invalid("x"))),
-            (&[], Err(Invalid("x"))),
-        ];
-        for (input, want) in cases {
-            assert_eq!(&only(input, OCTET_STRING, "x"), want, "input={input:02x?}");
-        }
-    }
 
     #[test]
     fn positive_integers_lose_their_leading_zeros_and_negatives_are_refused() {

@@ -125,16 +125,18 @@ impl GateProcess {
 
     /// The admin listener's `http://ADDR`, which this setup always has.
     pub fn admin_url(&self) -> String {
-        // "admin listening" follows "listening" in the log: wait for it if needed.
+        format!("http://{}", self.admin_addr())
+    }
+
+    /// The admin listener's address. "admin listening" follows "listening" in the
+    /// log: waits for it (at most 5 s) if it was not there at start.
+    pub fn admin_addr(&self) -> SocketAddr {
         let admin = self.admin.or_else(|| {
             poll(Duration::from_secs(5), Duration::from_millis(20), || {
                 logged_addr(&self.log(), "admin listening")
             })
         });
-        format!(
-            "http://{}",
-            admin.unwrap_or_else(|| panic!("no admin listening line:\n{}", self.log()))
-        )
+        admin.unwrap_or_else(|| panic!("no admin listening line:\n{}", self.log()))
     }
 
     /// Everything it has logged so far.
@@ -161,7 +163,7 @@ impl GateProcess {
     /// `GET path` on the admin listener (plain HTTP, `Connection: close`): status and body.
     pub fn admin_get(&self, path: &str) -> (u16, String) {
         use std::io::{Read as _, Write as _};
-        let addr = self.admin.expect("the admin listener's address was logged");
+        let addr = self.admin_addr();
         let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
             .expect("connect to the admin listener");
         tcp.set_read_timeout(Some(Duration::from_secs(5)))
