@@ -54,6 +54,47 @@ fn s_client(addr: std::net::SocketAddr, args: &[&str]) -> String {
     )
 }
 
+/// The server picks the suite by its own order (AES-128-GCM first), whatever the
+/// client prefers: a scanner's "cipher order" check, on both versions.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_s_suite_order_wins_over_the_client_s() {
+    let upstream = TestUpstream::start().await;
+    let proxy = TestProxy::alice(upstream.url()).await;
+    let addr = proxy.addr;
+    let [tls13, tls12] = tokio::task::spawn_blocking(move || {
+        [
+            s_client(
+                addr,
+                &[
+                    "-tls1_3",
+                    "-ciphersuites",
+                    "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+                ],
+            ),
+            s_client(
+                addr,
+                &[
+                    "-tls1_2",
+                    "-cipher",
+                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\
+                     ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+                     ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+                ],
+            ),
+        ]
+    })
+    .await
+    .expect("openssl runs");
+    assert!(
+        tls13.contains("Cipher is TLS_AES_128_GCM_SHA256"),
+        "{tls13}"
+    );
+    assert!(
+        tls12.contains("AES128-GCM-SHA256") && tls12.contains("TLSv1.2"),
+        "{tls12}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_tls_1_2_and_1_3_with_alpn() {
     let upstream = TestUpstream::start().await;
