@@ -1,32 +1,6 @@
-//! `basic::parse` on one or two `Authorization` values.
-//!
-//! Input: the first value, then optionally `\n` and the second. A value that is not a valid
-//! `HeaderValue` (hyper would have refused it) is left out.
+//! The `authorization` fuzz target: the body is `registry_gate_fuzz::targets::authorization::run`, which
+//! `cargo test` also runs on the kept inputs (fuzz/regressions/README.md).
 
 #![no_main]
 
-use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use libfuzzer_sys::fuzz_target;
-use registry_gate::basic::{self, Error};
-
-fuzz_target!(|data: &[u8]| {
-    let mut headers = HeaderMap::new();
-    for value in data.splitn(2, |&b| b == b'\n') {
-        if let Ok(value) = HeaderValue::from_bytes(value) {
-            headers.append(AUTHORIZATION, value);
-        }
-    }
-    let values = headers.get_all(AUTHORIZATION).iter().count();
-    match basic::parse(&headers) {
-        Ok(None) => assert_eq!(values, 0),
-        Ok(Some(credentials)) => {
-            assert_eq!(values, 1);
-            let user = &credentials.user;
-            assert!(!user.is_empty() && !user.contains(':'), "user={user:?}");
-            // The password is what follows the first colon of the decoded base64.
-            assert!(credentials.password.expose().len() < data.len());
-        }
-        Err(Error::Duplicate) => assert_eq!(values, 2),
-        Err(Error::Malformed) => assert_eq!(values, 1),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_gate_fuzz::targets::authorization::run(data));

@@ -1,24 +1,6 @@
-//! `Config::from_toml_str` on UTF-8 text, and the rendering of its errors (which locate the
-//! offending line and column in that text).
+//! The `config` fuzz target: the body is `registry_gate_fuzz::targets::config::run`, which
+//! `cargo test` also runs on the kept inputs (fuzz/regressions/README.md).
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use registry_gate::config::{Config, Error};
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match Config::from_toml_str(text) {
-        Ok(config) => drop(format!("{config:?}")),
-        Err(e) => {
-            let shown = e.to_string();
-            if let Error::Parse { line, column, .. } = e {
-                let lines = text.matches('\n').count() + 1;
-                assert!((1..=lines).contains(&line), "{shown}");
-                assert!(column >= 1, "{shown}");
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_gate_fuzz::targets::config::run(data));

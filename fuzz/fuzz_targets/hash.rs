@@ -1,41 +1,6 @@
-//! `PasswordHash::parse` on any text, then `verify` when the hash is cheap to check.
-//!
-//! Input: the hash field, then optionally `\n` and the password bytes. The hash is read as
-//! lossy UTF-8, as an htpasswd line would reach the parser.
+//! The `hash` fuzz target: the body is `registry_gate_fuzz::targets::hash::run`, which
+//! `cargo test` also runs on the kept inputs (fuzz/regressions/README.md).
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use registry_gate::auth::hash::{Error, PasswordHash};
-use registry_gate_fuzz::verify_is_cheap;
-
-/// The longest scheme prefix an error may echo (`MAX_SCHEME_LEN` in `auth/hash.rs`).
-const MAX_ECHOED_PREFIX: usize = 24;
-
-fuzz_target!(|data: &[u8]| {
-    let (hash, password) = match data.iter().position(|&b| b == b'\n') {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, &[][..]),
-    };
-    let hash = String::from_utf8_lossy(hash);
-    match PasswordHash::parse(&hash) {
-        Ok(parsed) => {
-            // `Debug` shows the scheme only: every valid hash has a `$`, a `{...}` prefix or
-            // 13 crypt characters, none of which the `Debug` text can contain.
-            let shown = format!("{parsed:?}");
-            assert!(!shown.contains(&*hash), "Debug shows the hash: {shown}");
-            // A valid but deliberately slow hash (bcrypt cost 31, yescrypt asking for
-            // 1 GiB) would take seconds to minutes: not a bug, but libFuzzer would stop on a
-            // timeout. `verify_is_cheap` reads the cost from the text itself.
-            if verify_is_cheap(&hash) {
-                parsed.verify(password);
-            }
-        }
-        // Errors are logged, so they may echo a short scheme prefix and nothing more.
-        Err(Error::UnsupportedScheme { scheme }) => {
-            assert!(hash.starts_with(&scheme), "scheme={scheme:?}");
-            assert!(scheme.len() <= MAX_ECHOED_PREFIX, "scheme={scheme:?}");
-        }
-        Err(Error::Empty | Error::NoScheme | Error::Malformed { .. }) => {}
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_gate_fuzz::targets::hash::run(data));

@@ -1,36 +1,6 @@
-//! `route::classify` on UTF-8 paths.
+//! The `route` fuzz target: the body is `registry_gate_fuzz::targets::route::run`, which
+//! `cargo test` also runs on the kept inputs (fuzz/regressions/README.md).
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use registry_gate::route::{self, Error, Route};
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(path) = std::str::from_utf8(data) else {
-        return;
-    };
-    match route::classify(path) {
-        Ok(route) => {
-            // What the registry would route on is what was checked: no dot-segment and no
-            // encoded separator, in any case.
-            assert_eq!(
-                route == Route::Registry,
-                path.starts_with("/v2/"),
-                "path={path:?}"
-            );
-            assert!(
-                path.split('/').all(|s| s != "." && s != ".."),
-                "path={path:?}"
-            );
-            let lower = path.to_ascii_lowercase();
-            let encoded = [
-                "\\", "%2f", "%5c", "%00", "/%2e/", "/%2e%2e/", "/.%2e/", "/%2e./",
-            ];
-            assert!(encoded.iter().all(|e| !lower.contains(e)), "path={path:?}");
-        }
-        Err(Error::NotAbsolute) => assert!(!path.starts_with('/'), "path={path:?}"),
-        Err(Error::DotSegment | Error::EncodedSeparator) => {
-            assert!(path.starts_with('/'), "path={path:?}")
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_gate_fuzz::targets::route::run(data));

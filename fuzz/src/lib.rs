@@ -1,4 +1,7 @@
-//! Helpers shared by the fuzz targets in `fuzz_targets/`.
+//! The fuzz targets' bodies ([`targets`]) and what they share.
+//!
+//! The bodies live here rather than in `fuzz_targets/`, so that `cargo test` can replay kept
+//! inputs through them without libFuzzer (`tests/regressions.rs`).
 //!
 //! The one thing two targets need is [`verify_is_cheap`]: `hash` and `htpasswd` must not
 //! call `PasswordHash::verify` on a hash that is valid but deliberately slow. A bcrypt cost
@@ -10,6 +13,8 @@
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+
+pub mod targets;
 
 /// Highest bcrypt cost verified: 2^6 key expansions, about a millisecond.
 pub const MAX_BCRYPT_COST: u32 = 6;
