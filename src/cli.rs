@@ -629,10 +629,12 @@ fn generate_certs(sans: &[String], out: &Path, force: bool) -> anyhow::Result<()
     println!(
         "wrote {dir}/ca.crt, ca.key, server.crt, server.key and {trust}/ca.crt for {names}\n\
          clients must trust ca.crt: for docker copy it to /etc/docker/certs.d/HOST:PORT/ca.crt;\n\
-         for skopeo and podman pass --cert-dir {trust} (a directory with no *.key file in it)",
+         for skopeo and podman pass --cert-dir {trust} (a directory with no *.key file in it)\n\
+         server.crt is valid for {days} days: run this again (with --force) before then",
         dir = out.display(),
         trust = trust.display(),
         names = sans.join(", "),
+        days = tls::SERVER_CERT_DAYS,
     );
     Ok(())
 }

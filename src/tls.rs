@@ -317,12 +317,24 @@ pub struct GeneratedCerts {
     pub server_key: String,
 }
 
-/// Generates a CA and a server certificate for the given DNS names and IP addresses.
+/// How long a generated server certificate is valid: the longest that TLS
+/// scanners accept without a finding (testssl.sh: over 825 days is MEDIUM).
+pub const SERVER_CERT_DAYS: u32 = 825;
+/// How long the generated CA is valid (it signs renewed server certificates).
+const CA_DAYS: u32 = 3650;
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Generates a CA and a server certificate for the given DNS names and IP addresses,
+/// valid from an hour ago (clock skew) for [`CA_DAYS`] and [`SERVER_CERT_DAYS`].
 pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
+    let now = std::time::SystemTime::now();
+    let start = now - std::time::Duration::from_secs(3600);
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.not_before = start.into();
+    ca_params.not_after = (now + DAY * CA_DAYS).into();
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "registry-gate development CA");
@@ -336,6 +348,8 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
     let cn = sans.first().map(String::as_str).unwrap_or("registry-gate");
     params.distinguished_name.push(DnType::CommonName, cn);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = start.into();
+    params.not_after = (now + DAY * SERVER_CERT_DAYS).into();
     let server_cert = params.signed_by(&server_key, &issuer)?;
 
     Ok(GeneratedCerts {
@@ -369,6 +383,29 @@ mod tests {
         );
         let ca = write(dir.path(), "ca.pem", &g.ca_cert);
         client_config(Some(&ca)).expect("CA loads");
+    }
+
+    #[test]
+    fn generated_server_certificate_lives_825_days_and_the_ca_ten_years() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = generate(&["localhost".into()]).expect("generate");
+        write(dir.path(), "server.pem", &g.server_cert);
+        write(dir.path(), "ca.pem", &g.ca_cert);
+        // `-checkend N`: exit 0 when the certificate is still valid N seconds from now.
+        let valid_in = |file: &str, days: u32| {
+            std::process::Command::new("openssl")
+                .args(["x509", "-noout", "-in", file, "-checkend"])
+                .arg((u64::from(days) * 86_400).to_string())
+                .current_dir(dir.path())
+                .status()
+                .expect("openssl runs (apt-get install -y openssl)")
+                .success()
+        };
+        assert!(valid_in("server.pem", 0));
+        assert!(valid_in("server.pem", SERVER_CERT_DAYS - 1));
+        assert!(!valid_in("server.pem", SERVER_CERT_DAYS + 1));
+        assert!(valid_in("ca.pem", CA_DAYS - 1));
+        assert!(!valid_in("ca.pem", CA_DAYS + 1));
     }
 
     fn openssl(args: &[&str], dir: &Path) {
