@@ -325,7 +325,7 @@ const CA_DAYS: u32 = 3650;
 const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Generates a CA and a server certificate for the given DNS names and IP addresses,
-/// valid from an hour ago (clock skew) for [`CA_DAYS`] and [`SERVER_CERT_DAYS`].
+/// valid from an hour ago (clock skew) for [`CA_DAYS`] and [`SERVER_CERT_DAYS`] in all.
 pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
@@ -334,7 +334,7 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.not_before = start.into();
-    ca_params.not_after = (now + DAY * CA_DAYS).into();
+    ca_params.not_after = (start + DAY * CA_DAYS).into();
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "registry-gate development CA");
@@ -349,7 +349,7 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
     params.distinguished_name.push(DnType::CommonName, cn);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = start.into();
-    params.not_after = (now + DAY * SERVER_CERT_DAYS).into();
+    params.not_after = (start + DAY * SERVER_CERT_DAYS).into();
     let server_cert = params.signed_by(&server_key, &issuer)?;
 
     Ok(GeneratedCerts {
