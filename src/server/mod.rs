@@ -204,7 +204,10 @@ impl Connection {
             // keep-alive connections too.
             let current = state.borrow().clone();
             let request = requests.begin();
-            let response = proxy::handle(current, peer, req);
+            // Boxed: hyper keeps a slot the size of this future in every connection
+            // for its whole life, idle or not; the request's state machine (~8 KiB)
+            // lives on the heap only while a request is in flight.
+            let response = Box::pin(proxy::handle(current, peer, req));
             async move {
                 let response = response.await?;
                 Ok::<_, std::convert::Infallible>(response.map(|body| Guarded::new(body, request)))
