@@ -74,6 +74,13 @@ pub fn user(conn: &rustls::ServerConnection, peer: SocketAddr) -> Option<ClientC
     }
 }
 
+/// The user a DER certificate names (its one subject CN, checked to be a plain
+/// name), as [`user`] reads it; `None` when it names nobody. For the fuzz target:
+/// the gate reads certificates through [`user`].
+pub fn certificate_user(cert: &[u8]) -> Option<ClientCertUser> {
+    common_name(cert).ok().map(ClientCertUser)
+}
+
 /// The one common name in a certificate's subject, checked to be a plain name.
 fn common_name(cert: &[u8]) -> Result<String, Invalid> {
     let certificate = der::only(cert, SEQUENCE, "an X.509 certificate")?;

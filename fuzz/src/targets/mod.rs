@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod authorization;
+pub mod client_cert;
 pub mod config;
 pub mod hash;
 pub mod htpasswd;
@@ -22,6 +23,7 @@ pub type Run = fn(&[u8]);
 pub const TARGETS: &[(&str, Run)] = &[
     ("access", access::run),
     ("authorization", authorization::run),
+    ("client_cert", client_cert::run),
     ("config", config::run),
     ("hash", hash::run),
     ("htpasswd", htpasswd::run),

@@ -1,0 +1,6 @@
+//! The `client_cert` fuzz target: the body is `registry_gate_fuzz::targets::client_cert::run`,
+//! which `cargo test` also runs on the kept inputs (fuzz/regressions/README.md).
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_gate_fuzz::targets::client_cert::run(data));
