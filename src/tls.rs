@@ -210,13 +210,11 @@ pub fn server(
     let builder = rustls::ServerConfig::builder_with_provider(server_provider())
         .with_protocol_versions(VERSIONS)
         .map_err(|error| pair_err(cert, key, error))?;
-    let builder = match &config.client_ca {
-        Some(ca) => builder.with_client_cert_verifier(client_cert::verifier(
-            ca,
-            config.client_auth,
-            provider(),
-        )?),
-        None => builder.with_no_client_auth(),
+    let builder = match (&config.client_ca, &client_trust) {
+        (Some(ca), Some((certs, mode))) => {
+            builder.with_client_cert_verifier(client_cert::verifier(ca, certs, *mode, provider())?)
+        }
+        _ => builder.with_no_client_auth(),
     };
     let mut server = builder
         .with_single_cert_with_ocsp(chain.clone(), private, ocsp.unwrap_or_default())

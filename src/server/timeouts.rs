@@ -259,7 +259,11 @@ impl<T: AsyncRead> AsyncRead for Watched<T> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {}
         }
-        *this.activity.reader.lock() = Some(cx.waker().clone());
+        let mut reader = this.activity.reader.lock();
+        if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *reader = Some(cx.waker().clone());
+        }
+        drop(reader);
         let Some((deadline, which)) = this.activity.deadline(*this.timeouts) else {
             return Poll::Pending;
         };

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::CertificateDer;
 
 use crate::config::ClientAuth;
 use crate::der::{
@@ -34,9 +35,11 @@ const MAX_NAME_LEN: usize = 255;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientCertUser(pub String);
 
-/// The verifier for `tls.client_ca` in the given mode.
+/// The verifier for the certificates of `tls.client_ca` (read from `ca`, named in
+/// errors) in the given mode.
 pub fn verifier(
     ca: &Path,
+    certs: &[CertificateDer<'static>],
     mode: ClientAuth,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, super::Error> {
@@ -45,7 +48,7 @@ pub fn verifier(
         reason,
     };
     let mut roots = rustls::RootCertStore::empty();
-    for cert in super::load_certs(ca).map_err(|e| fail(e.to_string()))? {
+    for cert in certs.iter().cloned() {
         roots
             .add(cert)
             .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
