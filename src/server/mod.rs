@@ -13,7 +13,6 @@ use std::time::Duration;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -23,6 +22,7 @@ use crate::proxy;
 use crate::proxy_protocol::{self, Header};
 use crate::state::State;
 
+mod keepalive;
 mod timeouts;
 
 use timeouts::{Activity, Expired, Guarded, Timeouts, Watched};
@@ -37,9 +37,12 @@ pub async fn run(
     state: watch::Receiver<Arc<State>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a permit and a receiver of `stop`; draining is
+    // saying stop and then taking back every permit.
+    let (stop, stopped) = watch::channel(false);
     let mut builders = Builders::for_state(state.borrow().clone());
-    let limit = Arc::new(Semaphore::new(state.borrow().max_connections));
+    let max_connections = state.borrow().max_connections;
+    let limit = Arc::new(Semaphore::new(max_connections));
     tokio::pin!(shutdown);
     let mut at_limit = false;
     loop {
@@ -76,17 +79,19 @@ pub async fn run(
         let conn = Connection {
             state: state.clone(),
             builders: builders.clone(),
-            watcher: graceful.watcher(),
+            stop: stopped.clone(),
             _permit: permit,
         };
         tokio::spawn(conn.serve(tcp, peer));
     }
     drop(listener);
     let grace = state.borrow().grace_period;
-    let open = graceful.count();
+    let open = max_connections - limit.available_permits();
     tracing::info!(open_connections = open, grace = ?grace, "shutting down: draining connections");
+    let _ = stop.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = limit.acquire_many(all) => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace = ?grace, "grace period over: closing remaining connections");
         }
@@ -138,7 +143,7 @@ impl Builders {
 struct Connection {
     state: watch::Receiver<Arc<State>>,
     builders: Builders,
-    watcher: Watcher,
+    stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -169,8 +174,10 @@ impl Connection {
             }
         }
         let acceptor = TlsAcceptor::from(snapshot.tls.clone());
-        let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => stream,
+        // Boxed: the handshake's state (1.2 KiB) is needed only while it runs.
+        let handshake = Box::pin(acceptor.accept(tcp));
+        let tls = match tokio::time::timeout_at(deadline, handshake).await {
+            Ok(Ok(stream)) => Box::new(stream),
             Ok(Err(e)) => {
                 metrics.handshake_failure(HandshakeFailure::error);
                 tracing::debug!(client.addr = %peer, error = %e, "tls handshake failed");
@@ -191,7 +198,9 @@ impl Connection {
         };
         drop(snapshot);
         let activity = Activity::new();
-        let io = TokioIo::new(Watched::new(tls, activity.clone(), timeouts, !alpn_h2));
+        // Boxed: the socket and its TLS state (1.3 KiB) then sit once on the heap
+        // instead of in several slots of the connection's task.
+        let io = Box::new(Watched::new(*tls, activity.clone(), timeouts, !alpn_h2));
         let state = self.state;
         let requests = activity.clone();
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -204,25 +213,36 @@ impl Connection {
             // keep-alive connections too.
             let current = state.borrow().clone();
             let request = requests.begin();
-            // Boxed: hyper keeps a slot the size of this future in every connection
-            // for its whole life, idle or not; the request's state machine (~8 KiB)
-            // lives on the heap only while a request is in flight.
-            let response = Box::pin(proxy::handle(current, peer, req));
-            async move {
-                let response = response.await?;
+            // Boxed: the request's state machine (~8 KiB) lives on the heap only
+            // while a request is in flight, not in a slot of every connection.
+            Box::pin(async move {
+                let response = proxy::handle(current, peer, req).await?;
                 Ok::<_, std::convert::Infallible>(response.map(|body| Guarded::new(body, request)))
-            }
+            })
         });
         // The protocol is the one ALPN agreed on (HTTP/2 over TLS requires ALPN,
-        // RFC 9113 §3.2). HTTP/1.1 connections, nearly all of them, are served
-        // inline; an HTTP/2 connection's larger state is boxed, so that it does not
-        // enlarge every HTTP/1.1 connection's task.
+        // RFC 9113 §3.2). HTTP/1.1 connections, nearly all of them, hold no HTTP
+        // state while idle ([`keepalive`]); an HTTP/2 connection's state is boxed,
+        // so that it does not enlarge every HTTP/1.1 connection's task.
+        let mut stop = self.stop;
         let served = if alpn_h2 {
-            let conn = self.builders.http2.serve_connection(io, service);
-            Box::pin(self.watcher.watch(conn)).await
+            let mut conn = Box::pin(
+                self.builders
+                    .http2
+                    .serve_connection(TokioIo::new(io), service),
+            );
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    served = conn.as_mut() => break served,
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
         } else {
-            let conn = self.builders.http1.serve_connection(io, service);
-            self.watcher.watch(conn).await
+            keepalive::serve(&self.builders.http1, io, service, &activity, &mut stop).await
         };
         if let Some(expired) = activity.expired() {
             let (timeout, key) = match expired {

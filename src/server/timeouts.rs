@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -32,6 +32,11 @@ use http_body::{Body, Frame, SizeHint};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// How long an HTTP/1.1 connection waits idle before it may be parked
+/// (`server::keepalive`): a client's next request usually comes sooner (a pull's
+/// requests follow one another), so a busy connection pays nothing for parking.
+pub const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// No head has started.
 const NONE: u64 = u64::MAX;
@@ -81,6 +86,13 @@ pub struct Activity {
     idle_since: AtomicU64,
     head_started: AtomicU64,
     expired: AtomicU8,
+    // The connection has waited idle for `PARK_AFTER` (HTTP/1.1 only); cleared by
+    // the next byte or request.
+    park_due: AtomicBool,
+    // How many times the connection was parked (`server::keepalive`).
+    parks: AtomicU64,
+    // The socket's last write or flush waited for the client.
+    write_waits: AtomicBool,
     // The task reading the socket, woken when the last request ends so that the
     // idle clock starts even if no byte arrives.
     reader: Mutex<Option<Waker>>,
@@ -95,6 +107,9 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(NONE),
             expired: AtomicU8::new(RUNNING),
+            park_due: AtomicBool::new(false),
+            parks: AtomicU64::new(0),
+            write_waits: AtomicBool::new(false),
             reader: Mutex::new(None),
         })
     }
@@ -117,15 +132,44 @@ impl Activity {
         }
     }
 
+    /// Whether an HTTP/1.1 connection is idle between requests as the socket sees
+    /// it: its reads have waited [`PARK_AFTER`] with no request in flight and no
+    /// byte of a head read, and its last write or flush completed, so nothing
+    /// waits to be sent.
+    pub fn parkable(&self) -> bool {
+        self.park_due.load(Ordering::Acquire)
+            && !self.write_waits.load(Ordering::Acquire)
+            && self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_started.load(Ordering::Acquire) == NONE
+            && self.expired.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// Counts a park of the connection.
+    pub fn parked(&self) {
+        self.parks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times the connection was parked.
+    pub fn parks(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed)
+    }
+
+    /// When the last request ended (or the connection was accepted).
+    fn idle_since(&self) -> Instant {
+        self.at(self.idle_since.load(Ordering::Acquire))
+    }
+
     /// A request reached the service; the guard ends it when dropped.
     pub fn begin(self: &Arc<Activity>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.park_due.store(false, Ordering::Release);
         self.head_started.store(NONE, Ordering::Release);
         InFlight(self.clone())
     }
 
     /// Bytes arrived. With nothing in flight on HTTP/1.1, they start a head.
     fn read(&self, starts_head: bool) {
+        self.park_due.store(false, Ordering::Release);
         if starts_head
             && self.in_flight.load(Ordering::Acquire) == 0
             && self.head_started.load(Ordering::Acquire) == NONE
@@ -160,6 +204,7 @@ impl Drop for InFlight {
         activity
             .idle_since
             .store(activity.now_ms(), Ordering::Release);
+        activity.park_due.store(false, Ordering::Release);
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             if let Some(waker) = activity.reader.lock().take() {
                 waker.wake();
@@ -267,6 +312,23 @@ impl<T: AsyncRead> AsyncRead for Watched<T> {
         let Some((deadline, which)) = this.activity.deadline(*this.timeouts) else {
             return Poll::Pending;
         };
+        // While an HTTP/1.1 connection waits idle, the clock rings first when it may
+        // be parked, then at the idle deadline.
+        if which == Expired::Idle
+            && *this.heads_from_bytes
+            && !this.activity.park_due.load(Ordering::Acquire)
+        {
+            let park_at = this.activity.idle_since() + PARK_AFTER;
+            if park_at < deadline {
+                if this.clock.deadline() != park_at {
+                    this.clock.as_mut().reset(park_at);
+                }
+                if this.clock.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.activity.park_due.store(true, Ordering::Release);
+            }
+        }
         if this.clock.deadline() != deadline {
             this.clock.as_mut().reset(deadline);
         }
@@ -295,6 +357,9 @@ fn send_clock<R>(
     cx: &mut Context<'_>,
     poll: Poll<io::Result<R>>,
 ) -> Poll<io::Result<R>> {
+    activity
+        .write_waits
+        .store(poll.is_pending(), Ordering::Release);
     if poll.is_ready() {
         *waiting = false;
         return poll;
