@@ -150,6 +150,7 @@ impl Activity {
     }
 
     /// How many times the connection was parked.
+    #[cfg(test)]
     pub fn parks(&self) -> u64 {
         self.parks.load(Ordering::Relaxed)
     }
