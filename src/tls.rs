@@ -231,7 +231,13 @@ pub fn server(
     // the cache keeps them, beyond any lifetime. Tickets are the one way to resume.
     server.session_storage = Arc::new(NoServerSessionStorage {});
     match &tickets.ticketer {
-        Some(ticketer) => server.ticketer = ticketer.clone(),
+        Some(ticketer) => {
+            server.ticketer = ticketer.clone();
+            // One ticket per TLS 1.3 handshake (rustls sends two by default): a
+            // client keeps one per server (Go's, so docker's and skopeo's, does), and
+            // each ticket costs both sides a seal, a message and a session object.
+            server.send_tls13_tickets = 1;
+        }
         None => server.send_tls13_tickets = 0,
     }
     Ok((Arc::new(server), tickets))

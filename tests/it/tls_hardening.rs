@@ -287,6 +287,15 @@ async fn tls_sessions_resume_across_a_users_reload_but_not_a_new_certificate() {
                 first.contains("TLS session ticket lifetime hint: 3600 (seconds)"),
                 "{version}: the default hint is one hour:\n{first}"
             );
+            if version == "-tls1_3" {
+                assert_eq!(
+                    first
+                        .matches("Post-Handshake New Session Ticket arrived")
+                        .count(),
+                    1,
+                    "one ticket per TLS 1.3 handshake (rustls' default is two):\n{first}"
+                );
+            }
             assert!(resumes(&d, addr, version, file), "{version} resumes");
         }
     })
