@@ -1,9 +1,11 @@
 //! The accept loop: TLS handshake with a timeout, HTTP/1.1 or HTTP/2 per ALPN,
-//! a connection limit, idle and head timeouts ([`timeouts`]), and graceful shutdown.
+//! a connection limit, idle and head timeouts ([`timeouts`]), idle HTTP/1.1
+//! connections parked without HTTP state ([`keepalive`]), and graceful shutdown.
 //!
 //! [`run`] takes an already bound listener, so `main` and the tests share it. On
 //! shutdown the listener is dropped first (new connections are refused), then
-//! in-flight requests get up to the grace period to finish.
+//! every connection is told to stop (an idle one ends at once, a busy one after
+//! its request) and they get up to the grace period to finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
