@@ -594,6 +594,10 @@ def main():
         target(f"idle connections ({meta['idle_small']:,}; nginx keeps fewer open, see 6b): total RSS ≤ nginx's",
                d.ratio("gate", "nginx", "idle-small", field="rss_kib"), lambda x: x <= 1.0)
     w("")
+    w("Why the missed targets are missed, and what would close them: "
+      "[`benchmark-targets.md`](benchmark-targets.md), written by hand against one run "
+      "(it names which; check its figures against this one).")
+    w("")
 
     raw(w, meta, records)
     with open(args.out, "w") as f:
