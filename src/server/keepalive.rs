@@ -3,11 +3,11 @@
 //! hyper keeps a connection's read and write buffers (8 KiB each) and its state
 //! machine for the connection's whole life, so every idle keep-alive connection
 //! costs them. Here a connection is served by one hyper connection per busy
-//! spell: when hyper has waited [`PARK_AFTER`](super::timeouts::PARK_AFTER) for the next request with nothing
-//! in flight, nothing buffered to write and no byte of a head read, the gate ends that hyper
-//! connection (hyper's own graceful shutdown, which closes an idle connection at
-//! once), takes the socket back, and waits for the client's next byte with only
-//! the TLS state. That byte, and any bytes hyper had read ahead, are put back in
+//! spell: when hyper has waited [`PARK_AFTER`](super::timeouts::PARK_AFTER) for
+//! the next request with nothing in flight, nothing buffered to write and no byte
+//! of a head read, the gate ends that hyper connection (hyper's own graceful
+//! shutdown, which closes an idle connection at once), takes the socket back, and
+//! waits for the client's next byte with only the TLS state. That byte, and any bytes hyper had read ahead, are put back in
 //! front of the socket for the next hyper connection.
 //!
 //! The connection's clocks ([`Watched`]) run on the socket itself, so they see

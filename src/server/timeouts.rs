@@ -46,7 +46,7 @@ const IDLE: u8 = 1;
 const HEADER: u8 = 2;
 const SEND: u8 = 3;
 
-/// The two connection timeouts.
+/// The connection timeouts.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     /// `listen.idle_timeout`.
