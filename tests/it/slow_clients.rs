@@ -433,3 +433,85 @@ async fn a_download_nobody_reads_is_ended_but_a_slow_steady_one_completes() {
     assert!(received.starts_with(b"HTTP/1.1 200"));
     assert_eq!(&received[head_end + 4..], &data[..], "the blob, whole");
 }
+
+/// One HTTP/1.1 connection with pauses between its requests longer than the gate's
+/// park time (100 ms, `server::keepalive`): each pause ends the gate's HTTP state for
+/// the connection, and the next request wakes it. A whole blob push (POST, PATCH of
+/// 1 MiB, PUT) on that one connection must reach the registry intact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keep_alive_connection_parked_between_requests_serves_a_whole_push() {
+    let (registry, _dir, gate) = start(&[]).await;
+    let client = gate.client();
+    let tls = client.connect_raw().await;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1 handshake");
+    let connection = tokio::spawn(conn);
+    let pause = || tokio::time::sleep(Duration::from_millis(300));
+    let request = |method: &str, path: &str, body: Bytes| {
+        http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", client.authority())
+            .header("authorization", basic("alice", "pw"))
+            .header("content-type", "application/octet-stream")
+            .body(http_body_util::Full::new(body))
+            .expect("request")
+    };
+
+    let ping = sender
+        .send_request(request("GET", "/v2/", Bytes::new()))
+        .await
+        .expect("GET /v2/ on the connection");
+    assert_eq!(read(ping).await.status, 200);
+
+    pause().await;
+    let posted = sender
+        .send_request(request(
+            "POST",
+            "/v2/park/blob/blobs/uploads/",
+            Bytes::new(),
+        ))
+        .await
+        .expect("POST after a pause, on the same connection");
+    let posted = read(posted).await;
+    assert_eq!(posted.status, 202, "{}", posted.text());
+    let location = posted.one("location");
+    let path = location
+        .split_once(client.authority())
+        .map_or(location.as_str(), |(_, p)| p)
+        .to_string();
+
+    pause().await;
+    let data = pattern(1024 * 1024);
+    let patched = sender
+        .send_request(request("PATCH", &path, Bytes::from(data.clone())))
+        .await
+        .expect("PATCH after a pause, on the same connection");
+    let patched = read(patched).await;
+    assert_eq!(patched.status, 202, "{}", patched.text());
+    let location = patched.one("location");
+    let path = location
+        .split_once(client.authority())
+        .map_or(location.as_str(), |(_, p)| p)
+        .to_string();
+
+    pause().await;
+    let digest = digest(&data);
+    let put = sender
+        .send_request(request(
+            "PUT",
+            &format!("{path}&digest={digest}"),
+            Bytes::new(),
+        ))
+        .await
+        .expect("PUT after a pause, on the same connection");
+    let put = read(put).await;
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_stored(&registry, "park/blob", &digest, data.len());
+    assert!(
+        !connection.is_finished(),
+        "the gate kept the connection open throughout"
+    );
+}
