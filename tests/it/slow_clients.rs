@@ -3,8 +3,9 @@
 //! shed within `listen.idle_timeout`, `listen.header_timeout` and
 //! `listen.body_timeout` while curl keeps getting 200s; a slow but steady upload that
 //! outlasts every timeout succeeds; a download the client stops reading is ended by
-//! `listen.send_timeout` while a slow steady one completes; and the connection limit
-//! says so in the log.
+//! `listen.send_timeout` while a slow steady one completes; the connection limit
+//! says so in the log; and an HTTP/1.1 connection parked between its requests
+//! (`server::keepalive`) carries a whole blob push.
 
 use std::path::Path;
 use std::process::Command;
