@@ -16,7 +16,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
-use crate::support::blob::{assert_stored, digest, pattern, start_upload};
+use crate::support::blob::{assert_stored, digest, pattern, start_upload, upload_path};
 use crate::support::client::{basic, read, streamed, Client, Proto};
 use crate::support::gate::{write_setup, GateProcess};
 use crate::support::install_hint;
@@ -478,11 +478,7 @@ async fn a_keep_alive_connection_parked_between_requests_serves_a_whole_push() {
         .expect("POST after a pause, on the same connection");
     let posted = read(posted).await;
     assert_eq!(posted.status, 202, "{}", posted.text());
-    let location = posted.one("location");
-    let path = location
-        .split_once(client.authority())
-        .map_or(location.as_str(), |(_, p)| p)
-        .to_string();
+    let path = upload_path(&client, &posted.one("location"));
 
     pause().await;
     let data = pattern(1024 * 1024);
@@ -492,11 +488,7 @@ async fn a_keep_alive_connection_parked_between_requests_serves_a_whole_push() {
         .expect("PATCH after a pause, on the same connection");
     let patched = read(patched).await;
     assert_eq!(patched.status, 202, "{}", patched.text());
-    let location = patched.one("location");
-    let path = location
-        .split_once(client.authority())
-        .map_or(location.as_str(), |(_, p)| p)
-        .to_string();
+    let path = upload_path(&client, &patched.one("location"));
 
     pause().await;
     let digest = digest(&data);

@@ -28,10 +28,14 @@ pub async fn start_upload(client: &Client, repo: &str) -> String {
         .header("authorization", basic("alice", "pw"));
     let posted = client.send_empty(Proto::H1, post).await;
     assert_eq!(posted.status, 202, "{}", posted.text());
-    let location = posted.one("location");
+    upload_path(client, &posted.one("location"))
+}
+
+/// The path and query of an upload `Location` (the registry's is absolute).
+pub fn upload_path(client: &Client, location: &str) -> String {
     location
         .split_once(client.authority())
-        .map_or(location.as_str(), |(_, p)| p)
+        .map_or(location, |(_, p)| p)
         .to_string()
 }
 
