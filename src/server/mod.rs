@@ -178,31 +178,34 @@ impl Connection {
         let acceptor = TlsAcceptor::from(snapshot.tls.clone());
         // Boxed: the handshake's state (1.2 KiB) is needed only while it runs.
         let handshake = Box::pin(acceptor.accept(tcp));
-        let tls = match tokio::time::timeout_at(deadline, handshake).await {
-            Ok(Ok(stream)) => Box::new(stream),
-            Ok(Err(e)) => {
-                metrics.handshake_failure(HandshakeFailure::error);
-                tracing::debug!(client.addr = %peer, error = %e, "tls handshake failed");
-                return;
-            }
-            Err(_) => {
-                metrics.handshake_failure(HandshakeFailure::timeout);
-                tracing::debug!(client.addr = %peer, "tls handshake timed out");
-                return;
-            }
-        };
-        let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        let cert_user = crate::tls::client_cert::user(tls.get_ref().1, peer);
         let timeouts = Timeouts {
             idle: snapshot.idle_timeout,
             header: snapshot.header_timeout,
             send: snapshot.send_timeout,
         };
         drop(snapshot);
-        let activity = Activity::new();
-        // Boxed: the socket and its TLS state (1.3 KiB) then sit once on the heap
-        // instead of in several slots of the connection's task.
-        let io = Box::new(Watched::new(*tls, activity.clone(), timeouts, !alpn_h2));
+        // The stream goes straight into its box: a local holding it across the awaits
+        // below would keep a slot of its size (1.2 KiB) in the connection's task.
+        let (io, activity, alpn_h2, cert_user) =
+            match tokio::time::timeout_at(deadline, handshake).await {
+                Ok(Ok(stream)) => {
+                    let alpn_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let cert_user = crate::tls::client_cert::user(stream.get_ref().1, peer);
+                    let activity = Activity::new();
+                    let io = Box::new(Watched::new(stream, activity.clone(), timeouts, !alpn_h2));
+                    (io, activity, alpn_h2, cert_user)
+                }
+                Ok(Err(e)) => {
+                    metrics.handshake_failure(HandshakeFailure::error);
+                    tracing::debug!(client.addr = %peer, error = %e, "tls handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics.handshake_failure(HandshakeFailure::timeout);
+                    tracing::debug!(client.addr = %peer, "tls handshake timed out");
+                    return;
+                }
+            };
         let state = self.state;
         let requests = activity.clone();
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
