@@ -42,6 +42,8 @@ pub struct Record {
     status: StatusCode,
     error: Option<(Source, String)>,
     received: Option<Arc<Progress>>,
+    /// Whether the line has been written (by [`Record::finish`], or by `Drop`).
+    written: bool,
 }
 
 impl Record {
@@ -65,6 +67,7 @@ impl Record {
             status: StatusCode::OK,
             error: None,
             received: None,
+            written: false,
         }
     }
 
@@ -86,6 +89,17 @@ impl Record {
 
     /// Writes the line and updates the metrics.
     fn finish(mut self, sent: u64, outcome: BodyOutcome) {
+        self.write(sent, outcome);
+    }
+
+    /// Writes the line and updates the metrics, once.
+    fn write(&mut self, sent: u64, outcome: BodyOutcome) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        if matches!(outcome, BodyOutcome::Unanswered) {
+            self.status = CLIENT_CLOSED_REQUEST;
+        }
         let received = self.received.as_ref().map_or(0, |p| p.bytes());
         self.metrics.request(&self.method, self.status);
         self.metrics.bytes(received, sent);
@@ -115,6 +129,12 @@ impl Record {
             };
         }
         match (&self.error, outcome) {
+            (None, BodyOutcome::Unanswered) => {
+                line!(
+                    info,
+                    "request abandoned: the client went away before the answer"
+                )
+            }
             (None, BodyOutcome::Complete) => line!(info, "request"),
             (None, BodyOutcome::Aborted) => line!(info, "request (response cut short)"),
             (None, BodyOutcome::Failed(e)) => {
@@ -133,11 +153,30 @@ impl Record {
     }
 }
 
+/// A request the client gave up on before the gate answered (the request future
+/// was dropped: stream reset, connection closed): nginx's status for it. What the
+/// gate had already forwarded is in the line (bytes in, repository, action).
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => panic!("499 is within 100..=999"),
+};
+
+impl Drop for Record {
+    /// The request future was dropped before its answer was built (the client reset
+    /// the stream or closed the connection): the line is still written, so a write
+    /// the registry carried out is never missing from the audit log.
+    fn drop(&mut self) {
+        self.write(0, BodyOutcome::Unanswered);
+    }
+}
+
 /// How a response body ended.
 enum BodyOutcome {
     Complete,
     Aborted,
     Failed(String),
+    /// There was no response: the client went away first.
+    Unanswered,
 }
 
 /// The registry-level view of a request, for the log.
