@@ -477,17 +477,23 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             let cost = Cost::new(cost).map_err(failure)?;
             let password = htpasswd_edit::read_password(true).map_err(failure)?;
             let (name, file_name) = (user.as_str(), file.display());
-            match htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)? {
+            let (outcome, ignored) =
+                htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
+            match outcome {
                 Outcome::Added => eprintln!("added user {name:?} to {file_name}"),
                 Outcome::Updated => eprintln!("updated user {name:?} in {file_name}"),
             }
+            warn_ignored(&ignored);
             Ok(())
         }
         HtpasswdCommand::Verify { file, user } => {
             let user = Username::new(user).map_err(failure)?;
             let password = htpasswd_edit::read_password(false).map_err(failure)?;
             let name = user.as_str();
-            match htpasswd_edit::verify_user(&file, &user, &password).map_err(failure)? {
+            let (verdict, ignored) =
+                htpasswd_edit::verify_user(&file, &user, &password).map_err(failure)?;
+            warn_ignored(&ignored);
+            match verdict {
                 Verdict::Match => {
                     println!("password ok for {name:?}");
                     Ok(())
@@ -503,6 +509,13 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             }
             .map_err(Failure::Runtime)
         }
+    }
+}
+
+/// Names on stderr each line of an htpasswd file that the gate ignores.
+fn warn_ignored(ignored: &[crate::auth::htpasswd::Warning]) {
+    for warning in ignored {
+        eprintln!("warning: {warning}: the gate ignores this line (only its user is affected)");
     }
 }
 
