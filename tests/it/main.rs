@@ -20,6 +20,7 @@ mod ldap;
 mod operations;
 mod registry;
 mod reload;
+mod revocation;
 mod slow_clients;
 mod streaming;
 mod tls;
