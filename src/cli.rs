@@ -13,7 +13,7 @@ use crate::authz::rules::Request;
 use crate::config::{self, Config, LogFormat};
 use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
 use crate::reload::Source;
-use crate::state::{State, Strictness};
+use crate::state::State;
 use crate::{admin, reload, server, signals, tls};
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
@@ -268,7 +268,11 @@ fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
             path.display()
         )));
     };
-    let state = build(&config, path, Strictness::Lenient)?;
+    let state = build(&config, path)?;
+    state
+        .ignored_lines
+        .iter()
+        .for_each(crate::state::IgnoredLine::log);
     let Some(logins) = state.authenticator.directory() else {
         return Err(Failure::Config(anyhow::anyhow!("[ldap] is not in use")));
     };
@@ -323,7 +327,11 @@ fn directory_groups(
 
 fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Result<(), Failure> {
     let (_, config) = source(path)?;
-    let state = build(&config, path, Strictness::Lenient)?;
+    let state = build(&config, path)?;
+    state
+        .ignored_lines
+        .iter()
+        .for_each(crate::state::IgnoredLine::log);
     let Some(rules) = &state.rules else {
         println!("no [authz] rules: every authenticated user may do everything");
         return if user == "anonymous" {
@@ -469,17 +477,23 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             let cost = Cost::new(cost).map_err(failure)?;
             let password = htpasswd_edit::read_password(true).map_err(failure)?;
             let (name, file_name) = (user.as_str(), file.display());
-            match htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)? {
+            let (outcome, ignored) =
+                htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
+            match outcome {
                 Outcome::Added => eprintln!("added user {name:?} to {file_name}"),
                 Outcome::Updated => eprintln!("updated user {name:?} in {file_name}"),
             }
+            warn_ignored(&ignored);
             Ok(())
         }
         HtpasswdCommand::Verify { file, user } => {
             let user = Username::new(user).map_err(failure)?;
             let password = htpasswd_edit::read_password(false).map_err(failure)?;
             let name = user.as_str();
-            match htpasswd_edit::verify_user(&file, &user, &password).map_err(failure)? {
+            let (verdict, ignored) =
+                htpasswd_edit::verify_user(&file, &user, &password).map_err(failure)?;
+            warn_ignored(&ignored);
+            match verdict {
                 Verdict::Match => {
                     println!("password ok for {name:?}");
                     Ok(())
@@ -495,6 +509,13 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             }
             .map_err(Failure::Runtime)
         }
+    }
+}
+
+/// Names on stderr each line of an htpasswd file that the gate ignores.
+fn warn_ignored(ignored: &[crate::auth::htpasswd::Warning]) {
+    for warning in ignored {
+        eprintln!("warning: {warning}: the gate ignores this line (only its user is affected)");
     }
 }
 
@@ -528,18 +549,25 @@ fn source(path: &Path) -> Result<(Source, Config), Failure> {
     Ok((source, config))
 }
 
-fn build(config: &Config, path: &Path, strictness: Strictness) -> Result<State, Failure> {
-    State::build(config, strictness)
+/// Builds the state as `serve` does. The ignored htpasswd and group file lines are
+/// left to the caller to show.
+fn build(config: &Config, path: &Path) -> Result<State, Failure> {
+    State::build(config)
         .with_context(|| format!("config {}", path.display()))
         .map_err(Failure::Config)
 }
 
-/// Strict: an htpasswd line that `serve` would skip with a warning fails the check.
+/// Checks what `serve` would do with the config: what would stop it is an error
+/// (exit 64); an htpasswd or group file line it would ignore (costing only its own
+/// user) is a warning on stderr, `warning: file:line: reason`, one per line.
 /// The resolved config goes to stdout as TOML, itself a valid config file. It holds
 /// no secret values: secrets stay in the files it names.
 fn check_config(path: &Path) -> Result<(), Failure> {
     let (source, config) = source(path)?;
-    let state = build(&config, path, Strictness::Strict)?;
+    let state = build(&config, path)?;
+    for line in &state.ignored_lines {
+        eprintln!("warning: {line}: {}", ignored_effect(line));
+    }
     let resolved = toml::to_string(&config)
         .context("printing the resolved config")
         .map_err(Failure::Runtime)?;
@@ -552,13 +580,27 @@ fn check_config(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What ignoring `line` means, for `check-config`.
+fn ignored_effect(line: &crate::state::IgnoredLine) -> &'static str {
+    match line {
+        crate::state::IgnoredLine::Htpasswd(_) => "line ignored, as serve and reload ignore it",
+        crate::state::IgnoredLine::Groups(_) => {
+            "line ignored (its memberships do not count), as serve and reload ignore it"
+        }
+    }
+}
+
 fn serve(path: &Path) -> Result<(), Failure> {
     let (source, config) = source(path)?;
     init_logging(config.log.format);
     for o in &source.overrides {
         tracing::info!(var = %o.var, key = %o.key_path(), "config key set from the environment");
     }
-    let state = build(&config, path, Strictness::Lenient)?;
+    let state = build(&config, path)?;
+    state
+        .ignored_lines
+        .iter()
+        .for_each(crate::state::IgnoredLine::log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -592,7 +634,7 @@ fn serve(path: &Path) -> Result<(), Failure> {
             }
             tokio::spawn(admin::run(admin, rx.clone(), draining));
         }
-        tokio::spawn(reload::run(source, tx));
+        tokio::spawn(reload::run(source, config, tx));
         let shutdown = async move {
             termination.first().await;
             draining_tx.send_replace(true);

@@ -18,6 +18,11 @@
 //!   its target replaced. Two concurrent edits are not merged: the last rename wins.
 //!
 //! New hashes are bcrypt `$2y$`, the format `htpasswd -B` writes and every reader accepts.
+//!
+//! Both commands read the whole file as the gate does and report the lines it ignores
+//! (each costs only its own user), so that they can be named to whoever edits the file.
+//! `add` checks, before writing, that the gate will read the user's new line as the
+//! user's: it never reports a user added that the gate would not let in.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, IsTerminal as _, Write as _};
@@ -102,6 +107,15 @@ pub enum Error {
         /// Why syncing failed.
         #[source]
         source: io::Error,
+    },
+    /// The edited file would not let the user in with the new password (a bug: the
+    /// edit follows the loader's rules); nothing was written.
+    #[error("htpasswd file {}: the new line for {user:?} would not be read as the user's; nothing written", path.display())]
+    NotUsable {
+        /// The file as named by the user.
+        path: PathBuf,
+        /// The user.
+        user: String,
     },
     /// bcrypt failed (it does not for validated input).
     #[error("failed to hash the password for htpasswd file {}", path.display())]
@@ -205,13 +219,14 @@ pub enum Verdict {
 }
 
 /// Sets `user`'s password in the htpasswd file at `path` to a bcrypt `$2y$` hash at `cost`,
-/// creating the file if it is missing; see the module docs for what is kept.
+/// creating the file if it is missing; see the module docs for what is kept. Also returns
+/// the lines of the new file the gate ignores (never the user's own line).
 pub fn add_user(
     path: &Path,
     user: &Username,
     password: &Password,
     cost: Cost,
-) -> Result<Outcome, Error> {
+) -> Result<(Outcome, Vec<Warning>), Error> {
     check_new_password(password)?;
     let old = match fs::read(path) {
         Ok(bytes) => bytes,
@@ -228,22 +243,41 @@ pub fn add_user(
         })?
         .format_for_version(bcrypt::Version::TwoY);
     let (new, outcome) = upsert(&old, user.as_str(), &hash);
+    // Read back as the gate will: the user must log in with this password.
+    let (users, ignored) = Htpasswd::parse_bytes(&new, path);
+    if !users
+        .get(user.as_str())
+        .is_some_and(|h| h.verify(password.expose()))
+    {
+        return Err(Error::NotUsable {
+            path: path.to_owned(),
+            user: user.as_str().to_owned(),
+        });
+    }
     write_atomically(path, &new)?;
-    Ok(outcome)
+    Ok((outcome, ignored))
 }
 
 /// Checks `password` against `user`'s entry in the htpasswd file at `path`, loaded exactly as
-/// the gate loads it.
-pub fn verify_user(path: &Path, user: &Username, password: &Password) -> Result<Verdict, Error> {
-    let (users, warnings) = Htpasswd::load(path)?;
+/// the gate loads it. Also returns the lines the gate ignores, but for the user's own
+/// (which a [`Verdict::NoEntry`] carries).
+pub fn verify_user(
+    path: &Path,
+    user: &Username,
+    password: &Password,
+) -> Result<(Verdict, Vec<Warning>), Error> {
+    let (users, mut warnings) = Htpasswd::load(path)?;
     let Some(hash) = users.get(user.as_str()) else {
-        return Ok(Verdict::NoEntry(entry_warning(path, user, warnings)));
+        let own = entry_warning(path, user, &warnings);
+        warnings.retain(|w| Some(w) != own.as_ref());
+        return Ok((Verdict::NoEntry(own), warnings));
     };
-    Ok(if hash.verify(password.expose()) {
+    let verdict = if hash.verify(password.expose()) {
         Verdict::Match
     } else {
         Verdict::WrongPassword
-    })
+    };
+    Ok((verdict, warnings))
 }
 
 /// Reads a password: from a prompt without echo when stdin is a terminal (typed twice if
@@ -369,10 +403,10 @@ fn line_ending(bytes: &[u8]) -> &'static [u8] {
 }
 
 /// The load warning for `user`'s line, if the loader skipped it.
-fn entry_warning(path: &Path, user: &Username, warnings: Vec<Warning>) -> Option<Warning> {
+fn entry_warning(path: &Path, user: &Username, warnings: &[Warning]) -> Option<Warning> {
     let bytes = fs::read(path).ok()?;
     let (line, _) = find_entry(&bytes, user.as_str())?;
-    warnings.into_iter().find(|w| w.line == line)
+    warnings.iter().find(|w| w.line == line).cloned()
 }
 
 /// Replaces the file at `path` (or a symlink's target) with `contents`: see the module docs.

@@ -204,6 +204,8 @@ pub struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     last_reload_success: Gauge,
     last_reload_time: Gauge,
+    htpasswd_ignored_lines: Gauge,
+    groups_ignored_lines: Gauge,
 }
 
 impl Default for Metrics {
@@ -231,6 +233,8 @@ impl Metrics {
             reloads: Family::default(),
             last_reload_success: Gauge::default(),
             last_reload_time: Gauge::default(),
+            htpasswd_ignored_lines: Gauge::default(),
+            groups_ignored_lines: Gauge::default(),
             ldap: LdapMetrics::new(),
             tokens: Counter::default(),
             registry: Registry::default(),
@@ -303,6 +307,16 @@ impl Metrics {
             "Unix time of the last reload attempt (or the start)",
             Unit::Seconds,
             m.last_reload_time.clone(),
+        );
+        registry.register(
+            "htpasswd_ignored_lines",
+            "Lines of auth.htpasswd the last build of the configuration ignored (unusable or duplicate; each costs only its own user)",
+            m.htpasswd_ignored_lines.clone(),
+        );
+        registry.register(
+            "groups_ignored_lines",
+            "Lines of auth.groups the last build of the configuration ignored (each costs only its own line)",
+            m.groups_ignored_lines.clone(),
         );
         registry.register(
             "ldap_operations",
@@ -400,6 +414,18 @@ impl Metrics {
         self.last_reload_time.set(unix_now());
     }
 
+    /// Sets how many lines of the htpasswd file the last build ignored.
+    pub fn htpasswd_ignored_lines(&self, lines: usize) {
+        self.htpasswd_ignored_lines
+            .set(i64::try_from(lines).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how many lines of the group file the last build ignored.
+    pub fn groups_ignored_lines(&self, lines: usize) {
+        self.groups_ignored_lines
+            .set(i64::try_from(lines).unwrap_or(i64::MAX));
+    }
+
     /// The text exposition, ending in `# EOF`.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -458,6 +484,8 @@ mod tests {
         m.upstream_latency(Duration::from_millis(3));
         m.handshake_failure(HandshakeFailure::timeout);
         m.reload(false);
+        m.htpasswd_ignored_lines(2);
+        m.groups_ignored_lines(1);
         let text = m.render();
         assert_eq!(
             line(&text, "registry_gate_requests_total{method=\"GET\""),
@@ -491,6 +519,14 @@ mod tests {
         assert!(
             text.contains("registry_gate_last_reload_success 0"),
             "{text}"
+        );
+        assert_eq!(
+            line(&text, "registry_gate_htpasswd_ignored_lines "),
+            "registry_gate_htpasswd_ignored_lines 2"
+        );
+        assert_eq!(
+            line(&text, "registry_gate_groups_ignored_lines "),
+            "registry_gate_groups_ignored_lines 1"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

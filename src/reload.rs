@@ -1,5 +1,13 @@
-//! Reloading: build a whole new [`State`] from the config file, swap it in on
-//! success, keep the old one on any error.
+//! Reloading: build a new [`State`] from the config file and swap it in.
+//!
+//! The user sources (the htpasswd and group files, `[authz] groups`) always apply:
+//! whom you remove is out, whatever else is wrong. Their unusable lines are ignored
+//! as at start. A part that cannot be built (a bad certificate, rules file or token
+//! key, an unreadable htpasswd file, ...) keeps its running value and is logged at
+//! ERROR with its key; the reload then counts as failed in the metrics, but the
+//! rest is in force. A config file that cannot be loaded (a syntax error, a bad
+//! value) is logged likewise, and the state is rebuilt from the last good config,
+//! so the user files it names are read again.
 //!
 //! A reload happens on SIGHUP and when a watched file (the config, the
 //! certificate and key, the client CAs and OCSP response of `[tls]`, the htpasswd
@@ -23,7 +31,7 @@ use tokio::sync::watch;
 use crate::chain::error_chain;
 use crate::config::{Config, Override};
 use crate::signals;
-use crate::state::{State, Strictness};
+use crate::state::{IgnoredLine, Rebuilt, State};
 
 /// What changed between two states that a reload cannot apply.
 pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
@@ -47,34 +55,54 @@ pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
 }
 
 /// Re-reads the config file (with the environment's overrides) and everything it
-/// names. Returns whether the new state was swapped in.
-pub fn reload(source: &Source, state: &watch::Sender<Arc<State>>) -> bool {
+/// names, falling back on `last_good` when the file cannot be loaded (and replacing
+/// it when it can), and swaps the new state in. Returns whether every part applied.
+pub fn reload(source: &Source, last_good: &mut Config, state: &watch::Sender<Arc<State>>) -> bool {
     let config_path = source.path.as_path();
-    let built = Config::load_with(config_path, &source.overrides)
-        .map_err(|e| e.to_string())
-        .and_then(|config| {
-            State::build_from(&config, Strictness::Strict, Some(&state.borrow()))
-                .map_err(|e| error_chain(&e))
-        });
-    match built {
-        Ok(mut new) => {
-            new.carry_over_from(&state.borrow());
-            let pending = needs_restart(&state.borrow(), &new);
-            let summary = new.summary();
-            new.metrics.reload(true);
-            state.send_replace(Arc::new(new));
-            tracing::info!(%summary, "configuration reloaded");
-            if !pending.is_empty() {
-                tracing::warn!(keys = %pending.join(", "), "changed keys apply after a restart");
-            }
-            true
-        }
+    let mut complete = true;
+    match Config::load_with(config_path, &source.overrides) {
+        Ok(config) => *last_good = config,
         Err(error) => {
-            state.borrow().metrics.reload(false);
-            tracing::error!(%error, path = %config_path.display(), "reload failed; keeping the running configuration");
-            false
+            complete = false;
+            tracing::error!(
+                %error,
+                path = %config_path.display(),
+                "reload failed: the config file cannot be used; the last good one is applied \
+                 again, with the files it names read anew"
+            );
         }
     }
+    let previous = state.borrow().clone();
+    let Rebuilt {
+        state: mut new,
+        kept,
+    } = State::rebuild(last_good, &previous);
+    complete &= kept.is_empty();
+    new.carry_over_from(&previous);
+    let pending = needs_restart(&previous, &new);
+    new.metrics.reload(complete);
+    let new = Arc::new(new);
+    state.send_replace(new.clone());
+    // Logged once in force, so that a line in the log means the state serves.
+    for part in &kept {
+        tracing::error!(
+            key = part.key,
+            error = %error_chain(&part.error),
+            "reload failed for this key: it keeps its running value; the rest applies"
+        );
+    }
+    new.ignored_lines.iter().for_each(IgnoredLine::log);
+    let summary = new.summary();
+    if complete {
+        tracing::info!(%summary, "configuration reloaded");
+    } else {
+        let keys: Vec<_> = kept.iter().map(|k| k.key).collect();
+        tracing::warn!(%summary, kept = %keys.join(", "), "configuration partly reloaded");
+    }
+    if !pending.is_empty() {
+        tracing::warn!(keys = %pending.join(", "), "changed keys apply after a restart");
+    }
+    complete
 }
 
 /// What is known of one watched file: size, modification time and inode, or
@@ -102,8 +130,10 @@ pub struct Source {
 }
 
 /// Reloads on SIGHUP and when a watched file changes, until the process ends.
-pub async fn run(source: Source, state: watch::Sender<Arc<State>>) {
+/// `config` is the one the running state was built from.
+pub async fn run(source: Source, config: Config, state: watch::Sender<Arc<State>>) {
     let config_path = source.path.clone();
+    let last_good = Arc::new(parking_lot::Mutex::new(config));
     let mut hangups = signals::hangups();
     let mut seen = stamps(&config_path, &state.borrow());
     loop {
@@ -140,8 +170,9 @@ pub async fn run(source: Source, state: watch::Sender<Arc<State>>) {
             "a watched file changed"
         };
         tracing::info!(cause, "reloading");
-        let (source, sender) = (source.clone(), state.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || reload(&source, &sender)).await {
+        let (source, sender, last_good) = (source.clone(), state.clone(), last_good.clone());
+        let task = move || reload(&source, &mut last_good.lock(), &sender);
+        if let Err(e) = tokio::task::spawn_blocking(task).await {
             tracing::error!(error = %e, "reload task failed");
         }
     }

@@ -1,8 +1,12 @@
 //! The built, immutable form of the configuration: what a request needs, ready to use.
 //!
 //! [`State::build`] turns a [`Config`] into loaded certificates, users, patterns and
-//! an upstream pool. It is the unit of reload: a new `State` is built whole and
-//! swapped in, or the old one stays.
+//! an upstream pool. It is the unit of reload: [`State::rebuild`] makes a new one
+//! that is swapped in whole. The htpasswd and group files mean the same at start
+//! and on reload: their usable lines apply, and each unusable line is ignored (with
+//! a warning) at the cost of its own user or membership only. A part that cannot be
+//! built on reload keeps its running value ([`fallback`]), so the user sources apply
+//! whatever else is wrong.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +29,11 @@ use crate::tls;
 use crate::ua::UaBlocklist;
 use crate::upstream::Upstream;
 
+mod fallback;
+
+use fallback::Fallback;
+pub use fallback::KeptPart;
+
 /// Why a configuration could not be put to use.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,9 +49,6 @@ pub enum Error {
     /// `[auth] groups`.
     #[error("auth.groups")]
     Groups(#[source] groups::Error),
-    /// `[auth] groups` has lines that cannot be used (strict builds only).
-    #[error("auth.groups has unusable lines: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    GroupLines(Vec<groups::Warning>),
     /// `[authz]`.
     #[error("{0}")]
     Rules(#[source] rules::Error),
@@ -52,9 +58,6 @@ pub enum Error {
     /// `[authz] rules_file` could not be read or parsed.
     #[error("authz.rules_file")]
     RulesFile(#[source] crate::config::Error),
-    /// `[auth] htpasswd` has lines that cannot be used (strict builds only).
-    #[error("auth.htpasswd has unusable lines: {}", join(.0))]
-    HtpasswdLines(Vec<htpasswd::Warning>),
     /// `[ldap] bind_password_file` could not be read.
     #[error("ldap.bind_password_file {}: {error}", .path.display())]
     BindPassword {
@@ -71,22 +74,43 @@ pub enum Error {
     Ldap(#[source] crate::auth::ldap::BuildError),
 }
 
-fn join(warnings: &[htpasswd::Warning]) -> String {
-    warnings
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+/// A line of the htpasswd or group file that a build ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IgnoredLine {
+    /// An htpasswd line: its user cannot log in (or, for a duplicate, its first
+    /// line decides).
+    Htpasswd(htpasswd::Warning),
+    /// A group file line: the memberships it would give do not count.
+    Groups(groups::Warning),
 }
 
-/// How [`State::build`] treats unusable htpasswd lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strictness {
-    /// At start: log them and serve everyone else.
-    Lenient,
-    /// On reload and in `check-config`: refuse the file, so a half-written or
-    /// broken file never replaces working users.
-    Strict,
+impl IgnoredLine {
+    /// Logs the line at WARN (`file:line: reason`; never a hash).
+    pub fn log(&self) {
+        match self {
+            IgnoredLine::Htpasswd(warning) => tracing::warn!(%warning, "htpasswd line ignored"),
+            IgnoredLine::Groups(warning) => tracing::warn!(%warning, "group file line ignored"),
+        }
+    }
+}
+
+impl std::fmt::Display for IgnoredLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoredLine::Htpasswd(w) => w.fmt(f),
+            IgnoredLine::Groups(w) => w.fmt(f),
+        }
+    }
+}
+
+/// What [`State::rebuild`] made: the new state and the parts of it that kept their
+/// running value because they could not be built.
+#[derive(Debug)]
+pub struct Rebuilt {
+    /// The state to swap in.
+    pub state: State,
+    /// The parts that kept their running value, with why.
+    pub kept: Vec<KeptPart>,
 }
 
 /// Everything the server and the request path read, immutable once built.
@@ -152,73 +176,103 @@ pub struct State {
     /// The files a change of which triggers a reload (the config file itself is
     /// added by the watcher).
     pub watched_files: Vec<PathBuf>,
+    /// The lines of the htpasswd and group files this build ignored (logged by
+    /// whoever built it: `serve`, the reload, `check-config`).
+    pub ignored_lines: Vec<IgnoredLine>,
+    /// The htpasswd users, kept for a reload that cannot read the file.
+    users: Htpasswd,
+    /// The group file's groups alone, kept for a reload that cannot read the file.
+    group_file: Groups,
 }
 
 impl State {
-    /// Loads every file the config names and builds the runtime objects.
-    /// Unusable htpasswd lines are logged (those users cannot log in) or, when
-    /// `strictness` is [`Strictness::Strict`], an error. A duplicate user is
-    /// only ever a warning: the first line wins.
-    pub fn build(config: &Config, strictness: Strictness) -> Result<State, Error> {
-        State::build_from(config, strictness, None)
+    /// Loads every file the config names and builds the runtime objects; any part
+    /// that cannot be built is an error. Unusable lines of the htpasswd and group
+    /// files are not: they are listed in [`State::ignored_lines`] and cost only
+    /// their own user (or membership). A duplicate user keeps its first line.
+    pub fn build(config: &Config) -> Result<State, Error> {
+        State::assemble(config, None).map(|rebuilt| rebuilt.state)
     }
 
-    /// [`State::build`] for a reload: the metrics and failed-login counters of
-    /// `previous` are kept, and so is its directory client (with its connections
-    /// and login caches) when `[ldap]` and the bind password are unchanged.
-    pub fn build_from(
-        config: &Config,
-        strictness: Strictness,
-        previous: Option<&State>,
-    ) -> Result<State, Error> {
-        let (tls, tickets) =
-            tls::server(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls)?;
-        let upstream = match &config.upstream {
-            Some(u) => Some(Upstream::build(u).map_err(Error::Upstream)?),
-            None => None,
-        };
+    /// [`State::build`] for a reload: the files are read as at start, and a part
+    /// that cannot be built (a bad certificate, rules file or token key, an
+    /// unreadable htpasswd file, ...) keeps `previous`'s value, listed in
+    /// [`Rebuilt::kept`]. The metrics and failed-login counters of `previous` are
+    /// kept, and so is its directory client (with its connections and login caches)
+    /// when `[ldap]` and the bind password are unchanged. A new login cache starts
+    /// empty, so a removed or changed user is refused at once.
+    pub fn rebuild(config: &Config, previous: &State) -> Rebuilt {
+        match State::assemble(config, Some(previous)) {
+            Ok(rebuilt) => rebuilt,
+            // Every part falls back on `previous`; this arm is for the compiler.
+            Err(error) => unreachable!("a rebuild with a previous state never fails: {error}"),
+        }
+    }
+
+    fn assemble(config: &Config, previous: Option<&State>) -> Result<Rebuilt, Error> {
+        let mut fallback = Fallback::new(previous);
+        let (tls, tickets) = fallback.part(
+            tls::server(&config.tls, previous.map(|p| &p.tickets)).map_err(Error::Tls),
+            |p| (p.tls.clone(), p.tickets.clone()),
+        )?;
+        let upstream = fallback.part(
+            config
+                .upstream
+                .as_ref()
+                .map(|u| Upstream::build(u).map_err(Error::Upstream))
+                .transpose(),
+            |p| p.upstream.clone(),
+        )?;
         let metrics = previous.map_or_else(|| Arc::new(Metrics::new()), |p| p.metrics.clone());
-        let directory = match &config.ldap {
-            Some(ldap) => Some(directory(config, ldap, previous, &metrics)?),
-            None => None,
-        };
-        let (users, warnings) = match &config.auth.htpasswd {
-            Some(path) => Htpasswd::load(path).map_err(Error::Htpasswd)?,
-            None => (Htpasswd::default(), Vec::new()),
-        };
-        let (duplicates, unusable): (Vec<_>, Vec<_>) = warnings
-            .into_iter()
-            .partition(|w| matches!(w.reason, htpasswd::Reason::Duplicate { .. }));
-        if strictness == Strictness::Strict && !unusable.is_empty() {
-            return Err(Error::HtpasswdLines(unusable));
-        }
-        for warning in duplicates.iter().chain(&unusable) {
-            tracing::warn!(%warning, "htpasswd line ignored");
-        }
+        let directory = fallback.part(
+            config
+                .ldap
+                .as_ref()
+                .map(|ldap| directory(config, ldap, previous, &metrics))
+                .transpose(),
+            |p| p.authenticator.directory().cloned(),
+        )?;
+        let mut ignored_lines = Vec::new();
+        let users = load_users(config, &mut fallback, &metrics, &mut ignored_lines)?;
         if let (Some(path), true, None) = (&config.auth.htpasswd, users.is_empty(), &directory) {
             tracing::warn!(
                 path = %path.display(),
                 "htpasswd file has no usable user: every request will get 401"
             );
         }
-        let mut authenticator =
-            Authenticator::new(users, config.auth.cache_ttl.0, config.auth.cache_size.0);
+        let mut authenticator = Authenticator::new(
+            users.clone(),
+            config.auth.cache_ttl.0,
+            config.auth.cache_size.0,
+        );
         if let Some(directory) = directory {
             authenticator = authenticator.with_directory(directory);
         }
-        let groups = load_groups(config, strictness)?;
-        let token = match &config.token {
-            Some(t) => Some(Arc::new(
-                crate::token::service::TokenService::load(t)
-                    .map_err(|e| Error::Token(Box::new(e)))?,
-            )),
-            None => None,
-        };
-        let rules = Rules::compile(&authz_config(config)?).map_err(Error::Rules)?;
+        let group_file = load_group_file(config, &mut fallback, &metrics, &mut ignored_lines)?;
+        let mut groups = group_file.clone();
+        for (group, members) in &config.authz.groups {
+            groups.add(group, members.iter().map(String::as_str));
+        }
+        let token = fallback.part(
+            config
+                .token
+                .as_ref()
+                .map(|t| {
+                    crate::token::service::TokenService::load(t)
+                        .map(Arc::new)
+                        .map_err(|e| Error::Token(Box::new(e)))
+                })
+                .transpose(),
+            |p| p.token.clone(),
+        )?;
+        let rules = fallback.part(
+            authz_config(config).and_then(|authz| Rules::compile(&authz).map_err(Error::Rules)),
+            |p| p.rules.clone(),
+        )?;
         let challenge =
             HeaderValue::from_str(&format!("Basic realm=\"{}\"", config.auth.realm.as_str()))
                 .expect("Realm is validated to be printable ASCII without quotes");
-        Ok(State {
+        let state = State {
             listen_addr: config.listen.addr,
             proxy_protocol: config.listen.proxy_protocol,
             admin_addr: config.admin.enabled.then_some(config.admin.addr),
@@ -271,6 +325,13 @@ impl State {
             .chain(config.token.iter().flat_map(|t| &t.previous_certs))
             .cloned()
             .collect(),
+            ignored_lines,
+            users,
+            group_file,
+        };
+        Ok(Rebuilt {
+            state,
+            kept: fallback.into_kept(),
         })
     }
 
@@ -361,25 +422,44 @@ fn authz_config(config: &Config) -> Result<crate::config::AuthzConfig, Error> {
     Ok(authz)
 }
 
-/// The group file (if any) plus the groups written in `[authz] groups`.
-fn load_groups(config: &Config, strictness: Strictness) -> Result<Groups, Error> {
-    let mut groups = match &config.auth.groups {
-        Some(path) => {
-            let (groups, warnings) = Groups::load(path).map_err(Error::Groups)?;
-            if strictness == Strictness::Strict && !warnings.is_empty() {
-                return Err(Error::GroupLines(warnings));
-            }
-            for warning in &warnings {
-                tracing::warn!(%warning, "group file line ignored");
-            }
-            groups
-        }
-        None => Groups::default(),
+/// The htpasswd users (none without `auth.htpasswd`); the ignored lines go to
+/// `ignored` and their count to the metrics. A file that cannot be read at all
+/// keeps the running users on reload.
+fn load_users(
+    config: &Config,
+    fallback: &mut Fallback<'_, State>,
+    metrics: &Metrics,
+    ignored: &mut Vec<IgnoredLine>,
+) -> Result<Htpasswd, Error> {
+    let Some(path) = &config.auth.htpasswd else {
+        metrics.htpasswd_ignored_lines(0);
+        return Ok(Htpasswd::default());
     };
-    for (group, members) in &config.authz.groups {
-        groups.add(group, members.iter().map(String::as_str));
-    }
-    Ok(groups)
+    let loaded = Htpasswd::load(path).map(|(users, warnings)| {
+        metrics.htpasswd_ignored_lines(warnings.len());
+        ignored.extend(warnings.into_iter().map(IgnoredLine::Htpasswd));
+        users
+    });
+    fallback.part(loaded.map_err(Error::Htpasswd), |p| p.users.clone())
+}
+
+/// The group file's groups (none without `auth.groups`), as [`load_users`] does.
+fn load_group_file(
+    config: &Config,
+    fallback: &mut Fallback<'_, State>,
+    metrics: &Metrics,
+    ignored: &mut Vec<IgnoredLine>,
+) -> Result<Groups, Error> {
+    let Some(path) = &config.auth.groups else {
+        metrics.groups_ignored_lines(0);
+        return Ok(Groups::default());
+    };
+    let loaded = Groups::load(path).map(|(groups, warnings)| {
+        metrics.groups_ignored_lines(warnings.len());
+        ignored.extend(warnings.into_iter().map(IgnoredLine::Groups));
+        groups
+    });
+    fallback.part(loaded.map_err(Error::Groups), |p| p.group_file.clone())
 }
 
 fn throttle_limits(config: &Config) -> Limits {
@@ -391,3 +471,6 @@ fn throttle_limits(config: &Config) -> Limits {
         per_user: t.max_failures_per_user,
     }
 }
+
+#[cfg(test)]
+mod tests;

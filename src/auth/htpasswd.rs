@@ -78,6 +78,11 @@ impl Htpasswd {
         parse_bytes(text.as_bytes(), origin)
     }
 
+    /// Parses the bytes of an htpasswd file, as [`Htpasswd::load`] does those it reads.
+    pub fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
+        parse_bytes(bytes, origin)
+    }
+
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<(Htpasswd, Vec<Warning>), Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {

@@ -348,7 +348,7 @@ impl Bindings<'_> {
 }
 
 /// An account or group pattern.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Matcher {
     Glob(Glob),
     Regex(Regex),
@@ -364,7 +364,7 @@ impl Matcher {
 }
 
 /// Who a rule is for.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Account {
     /// No `account`: any authenticated user.
     Authenticated,
@@ -375,7 +375,7 @@ enum Account {
 }
 
 /// A compiled `name`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Name {
     /// No `name`: any repository.
     Any,
@@ -435,7 +435,7 @@ fn uses<T>(parts: &[Part<T>], var: Var) -> bool {
 }
 
 /// One compiled rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rule {
     account: Account,
     group: Option<Matcher>,
@@ -495,7 +495,7 @@ impl Rule {
 }
 
 /// Where a compiled rule came from.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Origin {
     /// `authz.rules`.
     Rules,
@@ -504,7 +504,7 @@ enum Origin {
 }
 
 /// Compiled `[authz]` rules; see the module documentation for their meaning.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rules {
     rules: Vec<Rule>,
     origin: Origin,

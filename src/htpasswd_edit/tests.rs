@@ -80,7 +80,8 @@ fn upsert_skips_lines_that_are_not_utf8_as_the_loader_does() {
 fn add_creates_a_private_file_with_a_2y_hash_at_the_cost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("htpasswd");
-    let outcome = add_user(&path, &user("alice"), &pw("s3cret"), cost(5)).expect("add");
+    let (outcome, ignored) = add_user(&path, &user("alice"), &pw("s3cret"), cost(5)).expect("add");
+    assert!(ignored.is_empty(), "{ignored:?}");
     assert_eq!(outcome, Outcome::Added);
 
     let mode = std::fs::metadata(&path)
@@ -125,7 +126,7 @@ fn update_replaces_one_line_and_keeps_the_rest_byte_for_byte() {
         std::fs::write(&path, old).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-        let outcome = add_user(&path, &user("alice"), &pw("new"), cost(COST)).expect(name);
+        let (outcome, _) = add_user(&path, &user("alice"), &pw("new"), cost(COST)).expect(name);
         assert_eq!(outcome, Outcome::Updated, "{name}");
         let text = read(&path);
         let hash = hash_of(&text, "alice");
@@ -137,10 +138,16 @@ fn update_replaces_one_line_and_keeps_the_rest_byte_for_byte() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
 
-        let verify = |p| verify_user(&path, &user("alice"), &pw(p)).expect("verify");
+        let verify = |p| {
+            verify_user(&path, &user("alice"), &pw(p))
+                .expect("verify")
+                .0
+        };
         assert_eq!(verify("new"), Verdict::Match, "{name}");
         assert_eq!(verify("old"), Verdict::WrongPassword, "{name}");
-        let bob = verify_user(&path, &user("bob"), &pw("b")).expect("verify bob");
+        let bob = verify_user(&path, &user("bob"), &pw("b"))
+            .expect("verify bob")
+            .0;
         assert_eq!(bob, Verdict::Match, "{name}");
     }
 }
@@ -163,14 +170,14 @@ fn verify_reports_the_warning_of_the_users_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("htpasswd");
     std::fs::write(&path, "# c\nalice:{SMD5}abc\nalice:{PLAIN}a\n").expect("write");
-    let verdict = verify_user(&path, &user("alice"), &pw("a")).expect("verify");
+    let (verdict, _) = verify_user(&path, &user("alice"), &pw("a")).expect("verify");
     let Verdict::NoEntry(Some(warning)) = verdict else {
         panic!("expected a warning, got {verdict:?}");
     };
     let want = format!("{}:2: unsupported hash scheme \"{{SMD5}}\"", path.display());
     assert_eq!(warning.to_string(), want);
 
-    let nobody = verify_user(&path, &user("carol"), &pw("a")).expect("verify");
+    let (nobody, _) = verify_user(&path, &user("carol"), &pw("a")).expect("verify");
     assert_eq!(nobody, Verdict::NoEntry(None));
 }
 
@@ -256,7 +263,7 @@ fn new_passwords_are_checked_before_the_file_is_touched() {
     }
     let longest = "x".repeat(MAX_BCRYPT_PASSWORD_LEN);
     add_user(&path, &user("alice"), &pw(&longest), cost(COST)).expect("72 bytes");
-    let verdict = verify_user(&path, &user("alice"), &pw(&longest)).expect("verify");
+    let (verdict, _) = verify_user(&path, &user("alice"), &pw(&longest)).expect("verify");
     assert_eq!(verdict, Verdict::Match);
 }
 
@@ -301,4 +308,38 @@ fn replacing_keeps_the_owner_and_group() {
     let meta = std::fs::metadata(&path).expect("metadata");
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     assert_eq!(meta.mode() & 0o777, 0o600);
+}
+
+/// Issue 17: a file with unusable lines still gets the user, usable by the gate, and
+/// both commands name every line the gate ignores.
+#[test]
+fn add_and_verify_name_the_lines_the_gate_ignores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("htpasswd");
+    std::fs::write(&path, "bob:{SMD5}abc\nno colon\nalice:{PLAIN}a\n").expect("write");
+    let (outcome, ignored) = add_user(&path, &user("carol"), &pw("c"), cost(COST)).expect("add");
+    assert_eq!(outcome, Outcome::Added);
+    let shown: Vec<_> = ignored.iter().map(|w| w.line).collect();
+    assert_eq!(shown, [1, 2], "{ignored:?}");
+    let (users, _) = crate::auth::htpasswd::Htpasswd::load(&path).expect("load");
+    assert!(users.verify("carol", b"c"), "the gate lets carol in");
+
+    let (verdict, ignored) = verify_user(&path, &user("carol"), &pw("c")).expect("verify");
+    assert_eq!(verdict, Verdict::Match);
+    let shown: Vec<_> = ignored.iter().map(ToString::to_string).collect();
+    let p = path.display();
+    assert_eq!(
+        shown,
+        [
+            format!("{p}:1: unsupported hash scheme \"{{SMD5}}\""),
+            format!("{p}:2: missing ':' between user name and hash"),
+        ]
+    );
+    // bob's own line is the verdict's warning, not listed again.
+    let (verdict, ignored) = verify_user(&path, &user("bob"), &pw("b")).expect("verify");
+    assert!(
+        matches!(verdict, Verdict::NoEntry(Some(ref w)) if w.line == 1),
+        "{verdict:?}"
+    );
+    assert_eq!(ignored.iter().map(|w| w.line).collect::<Vec<_>>(), [2]);
 }

@@ -217,3 +217,26 @@ fn output_never_shows_the_password_or_the_hash() {
         }
     }
 }
+
+/// Issue 17: into a file with unusable lines, `add` still adds a user the gate lets in,
+/// and `add` and `verify` name each line the gate ignores.
+#[test]
+fn add_and_verify_warn_naming_the_unusable_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("htpasswd");
+    std::fs::write(&file, "bob:{SMD5}abc\nno colon\n").expect("write");
+    let shown = file.display();
+    let warnings = format!(
+        "warning: {shown}:1: unsupported hash scheme \"{{SMD5}}\": the gate ignores this line (only its user is affected)\n\
+         warning: {shown}:2: missing ':' between user name and hash: the gate ignores this line (only its user is affected)\n"
+    );
+    let o = add(&file, "carol", "pw");
+    assert_output(
+        &o,
+        0,
+        "",
+        &format!("added user \"carol\" to {shown}\n{warnings}"),
+    );
+    let o = verify(&file, "carol", "pw");
+    assert_output(&o, 0, "password ok for \"carol\"\n", &warnings);
+}

@@ -21,6 +21,7 @@ mod ldap;
 mod operations;
 mod registry;
 mod reload;
+mod revocation;
 mod slow_clients;
 mod streaming;
 mod tls;

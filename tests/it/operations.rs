@@ -182,8 +182,9 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
         1.0,
         "{text}"
     );
-    replace_file(&dir.path().join("htpasswd"), "alice:$2y$05$broken\n");
-    gate.wait_for_log(&["reload failed"], Duration::from_secs(5));
+    // A certificate that cannot be read fails the reload (the rest still applies).
+    replace_file(&dir.path().join("certs/server.crt"), "garbage\n");
+    gate.wait_for_log(&["reload failed", "tls.cert"], Duration::from_secs(5));
     let (_, text) = gate.admin_get("/metrics");
     assert_eq!(
         metric(&text, "registry_gate_reloads_total{result=\"failure\"}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use registry_gate::config::Config;
-use registry_gate::state::{State, Strictness};
+use registry_gate::state::State;
 use serde_json::Value;
 
 use crate::support::client::{basic, Proto};
@@ -79,7 +79,7 @@ async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
 /// Rebuilds the gate's state from its files, as a reload does.
 fn reload(proxy: &TestProxy) {
     let config = Config::load(&proxy.path("proxy.toml")).expect("config");
-    let state = State::build(&config, Strictness::Lenient).expect("state");
+    let state = State::build(&config).expect("state");
     proxy.state_tx.send_replace(Arc::new(state));
 }
 

@@ -258,3 +258,48 @@ pub mod tokio_stream_shim {
         }
     }
 }
+
+/// One HTTP/1.1 keep-alive connection to the gate, reused for every request: a request
+/// on it fails if the gate closed it, so an answer proves the same connection served it.
+pub struct KeptConnection {
+    authority: String,
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Client {
+    /// Opens a [`KeptConnection`] (TLS, ALPN http/1.1).
+    pub async fn keep_alive(&self) -> KeptConnection {
+        let tls = self.connect_tls(&self.h1).await;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1 handshake");
+        tokio::spawn(conn);
+        KeptConnection {
+            authority: self.authority.clone(),
+            sender,
+        }
+    }
+}
+
+impl KeptConnection {
+    /// `GET path` with `authorization` on this connection; panics if it was closed.
+    pub async fn get(&mut self, path: &str, authorization: HeaderValue) -> Answer {
+        let req = Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", &self.authority)
+            .header("authorization", authorization)
+            .body(Empty::<Bytes>::new())
+            .expect("valid request");
+        self.sender
+            .ready()
+            .await
+            .expect("the kept connection is still open");
+        let response = self
+            .sender
+            .send_request(req)
+            .await
+            .expect("an answer on the kept connection");
+        read(response).await
+    }
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use registry_gate::config::Config;
-use registry_gate::state::{State, Strictness};
+use registry_gate::state::State;
 use tokio::sync::{oneshot, watch};
 
 use super::client::Client;
@@ -177,7 +177,7 @@ impl Builder {
         let config_path = dir.path().join("proxy.toml");
         std::fs::write(&config_path, text).expect("write config");
         let config = Config::load(&config_path).expect("test config is valid");
-        let state = State::build(&config, Strictness::Lenient).expect("test state builds");
+        let state = State::build(&config).expect("test state builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
