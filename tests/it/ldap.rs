@@ -607,3 +607,82 @@ async fn regression_issue_17_f3_name_variants_are_the_directory_account() {
     );
     drop(directory);
 }
+
+/// F3 for tokens: a token issued to `MALLORY` names `mallory` (`sub`), so the rules
+/// for mallory apply to it, and its refresh grant (which looks the account up again,
+/// accepting only the entry's own account name) keeps working.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_issue_17_f3_tokens_carry_the_directory_account() {
+    use base64::Engine as _;
+    let directory = blocking(Slapd::start).await;
+    let generated =
+        registry_gate::token::keys::generate_es256("ldap token test").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let keep = tempfile::tempdir().expect("tempdir");
+    let section = ldap_section(
+        keep.path(),
+        &directory.ldap_url(),
+        &format!("group_base = \"{}\"", slapd::GROUPS),
+    );
+    let rules = "[authz]\nrules = [\n\
+                 { account = \"mallory\", actions = [] },\n\
+                 { group = \"devs\", name = \"secret/**\", actions = [\"pull\"] },\n]\n";
+    let proxy = TestProxy::builder("http://127.0.0.1:9")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"lab\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{section}\n{rules}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let post = |form: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "POST", "/auth")
+                .header("content-type", "application/x-www-form-urlencoded");
+            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
+            let body: serde_json::Value =
+                serde_json::from_str(&answer.text()).unwrap_or(serde_json::Value::Null);
+            (answer.status.as_u16(), body)
+        }
+    };
+    let payload = |token: &str| -> serde_json::Value {
+        let part = token.split('.').nth(1).expect("JWT payload");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON claims")
+    };
+    let scope = "scope=repository%3Asecret%2Fapp%3Apull";
+    for (typed, password) in [("carol", "carol-pw"), ("MALLORY", "mallory-pw")] {
+        let (status, body) = post(format!(
+            "grant_type=password&username={typed}&password={password}&service=lab&client_id=t&access_type=offline&{scope}"
+        ))
+        .await;
+        assert_eq!(status, 200, "{typed}: {body}");
+        let claims = payload(body["access_token"].as_str().expect("access token"));
+        let pulls = claims["access"].to_string().contains("pull");
+        if typed == "carol" {
+            assert_eq!(claims["sub"], "carol");
+            assert!(pulls, "devs pull secret/**: {claims}");
+            continue;
+        }
+        assert_eq!(claims["sub"], "mallory", "{claims}");
+        assert!(!pulls, "mallory is denied: {claims}");
+        let refresh = body["refresh_token"].as_str().expect("refresh token");
+        assert_eq!(payload(refresh)["sub"], "mallory");
+        let (status, body) = post(format!(
+            "grant_type=refresh_token&refresh_token={refresh}&service=lab&client_id=t&{scope}"
+        ))
+        .await;
+        assert_eq!(status, 200, "refresh: {body}");
+        let claims = payload(body["access_token"].as_str().expect("access token"));
+        assert_eq!(claims["sub"], "mallory", "{claims}");
+        assert!(!claims["access"].to_string().contains("pull"), "{claims}");
+    }
+    drop(directory);
+}
