@@ -295,8 +295,19 @@ fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
             "note: {user} is in auth.htpasswd, so the gate decides it there, not in the directory"
         );
     }
-    if report.accepted {
-        println!("result: {user} may sign in");
+    // The identity is the entry's account name, whatever spelling was typed.
+    let account = report.account.as_deref().unwrap_or(user);
+    if account != user {
+        println!(
+            "note: {user:?} signs in as the directory's account name {account:?} \
+             (rules, groups, logs and tokens use that)"
+        );
+    }
+    if report.accepted && account != user && state.authenticator.has_htpasswd_user(account) {
+        println!("note: {account} is an auth.htpasswd user, so this directory login is refused");
+        Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))
+    } else if report.accepted {
+        println!("result: {account} may sign in");
         Ok(())
     } else {
         Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))

@@ -166,7 +166,16 @@ impl Authenticator {
     pub async fn verify(&self, user: &str, password: &Password) -> Result<Verified, Error> {
         if let Some(directory) = &self.directory {
             if self.users.get(user).is_none() {
-                return directory.verify(user, password).await;
+                let verified = directory.verify(user, password).await?;
+                // `ADMIN` may find the directory's `admin`: never the htpasswd user's name.
+                if self.users.get(&verified.identity.user).is_some() {
+                    tracing::warn!(
+                        user = verified.identity.user.as_str(),
+                        "directory account has the name of an htpasswd user; login refused"
+                    );
+                    return Err(Error::InvalidCredentials);
+                }
+                return Ok(verified);
             }
         }
         let fp = self.cache.fingerprint(user, password.expose());

@@ -40,6 +40,11 @@ pub struct LdapConfig {
     /// The user search filter; `${account}` is the user name, escaped.
     #[serde(default = "default_filter")]
     pub filter: String,
+    /// The user entry's attribute that is the account name the gate uses as the
+    /// identity (rules, groups, logs, tokens), whatever spelling the directory
+    /// matched; derived from `filter`'s `(ATTR=${account})` term when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_attribute: Option<String>,
     /// Where groups are searched (subtree); no group search when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_base: Option<String>,
@@ -231,6 +236,30 @@ impl LdapConfig {
         }
     }
 
+    /// The attribute holding the account name: `account_attribute`, or the one the
+    /// filter compares `${account}` with (valid once [`LdapConfig::validate`] passed).
+    pub fn effective_account_attribute(&self) -> Result<String, String> {
+        if let Some(attribute) = &self.account_attribute {
+            return if filter::is_attribute_name(attribute) {
+                Ok(attribute.clone())
+            } else {
+                Err(format!(
+                    "{attribute:?} is not an attribute name (letters, digits and '-', or an OID)"
+                ))
+            };
+        }
+        filter::equality_attribute(&self.filter, "account")
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                format!(
+                    "missing: ldap.filter {:?} does not say which attribute holds the account \
+                     name (no single (ATTR=${{account}}) term); set it, e.g. \"uid\" or \
+                     \"sAMAccountName\"",
+                    self.filter
+                )
+            })
+    }
+
     /// The URLs, parsed (valid once [`LdapConfig::validate`] passed).
     pub fn urls(&self) -> Result<Vec<LdapUrl>, String> {
         self.url.list().into_iter().map(LdapUrl::parse).collect()
@@ -264,6 +293,8 @@ impl LdapConfig {
             return Err(("ldap.base", "must not be empty".into()));
         }
         check_filter("ldap.filter", &self.filter, &["account"], true)?;
+        self.effective_account_attribute()
+            .map_err(|m| ("ldap.account_attribute", m))?;
         if self.nested_groups && self.group_filter.is_some() {
             return Err((
                 "ldap.nested_groups",
@@ -391,6 +422,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.urls().unwrap().len(), 2);
         assert_eq!(c.filter, "(uid=${account})");
+        assert_eq!(c.effective_account_attribute().unwrap(), "uid");
         assert_eq!(c.effective_group_filter(), "(member=${dn})");
         assert_eq!(c.pool_size.0, 4);
     }
@@ -440,6 +472,49 @@ mod tests {
         let plain = "url = \"ldap://h\"\nbase = \"dc=x\"\nca = \"ca.pem\"";
         let c: LdapConfig = toml::from_str(plain).unwrap();
         assert_eq!(c.validate().unwrap_err().0, "ldap.ca");
+    }
+
+    #[test]
+    fn the_account_attribute_comes_from_the_filter_or_its_key() {
+        let cases = [
+            ("", "uid"),
+            (
+                "filter = \"(&(objectClass=user)(sAMAccountName=${account}))\"",
+                "sAMAccountName",
+            ),
+            (
+                "filter = \"(|(mail=${account})(uid=${account}))\"\naccount_attribute = \"uid\"",
+                "uid",
+            ),
+            ("account_attribute = \"cn\"", "cn"),
+            (
+                "account_attribute = \"0.9.2342.19200300.100.1.1\"",
+                "0.9.2342.19200300.100.1.1",
+            ),
+        ];
+        for (extra, want) in cases {
+            let c = config(extra).unwrap_or_else(|e| panic!("{extra}: {e}"));
+            assert_eq!(
+                c.effective_account_attribute().as_deref(),
+                Ok(want),
+                "{extra}"
+            );
+        }
+        let refused = [
+            "filter = \"(|(mail=${account})(uid=${account}))\"",
+            "filter = \"(uid=${account}*)\"",
+            "filter = \"(uid:caseExactMatch:=${account})\"",
+            "account_attribute = \"\"",
+            "account_attribute = \"uid;lang-en\"",
+            "account_attribute = \"(uid)\"",
+        ];
+        for extra in refused {
+            let err = config(extra).expect_err(extra);
+            assert!(
+                err.starts_with("ldap.account_attribute: "),
+                "{extra}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -61,10 +61,12 @@ pub async fn handle(
     let client = headers::client_address(req.headers(), peer.ip(), &state.trusted_proxies);
     let mut ctx = Record::start(state.metrics.clone(), peer, client, &req);
     let sends_body = req.version() < Version::HTTP_2 && !req.body().is_end_stream();
+    let head = req.method() == Method::HEAD;
     let (mut response, error) = match pipeline(&state, &mut ctx, req).await {
         Ok(response) => (response, None),
         Err(e) => (e.to_response(&state.challenge).map(Either::Right), Some(e)),
     };
+    drop_head_body(head, &mut response);
     if matches!(error, Some(Error::BodyTimeout)) {
         state.metrics.connection_timeout(ConnectionTimeout::body);
     }
@@ -386,6 +388,25 @@ fn rewrite_response(
     headers::strip_hop_by_hop(&mut parts.headers);
     let body = ResponseBody::new(incoming, upstream.read_timeout);
     Response::from_parts(parts, Either::Left(body))
+}
+
+/// A HEAD answer has no body, whoever made it (RFC 9110 §9.3.2; RFC 9113 §8.1.1:
+/// over HTTP/2 a response to HEAD ends with its HEADERS frame). hyper leaves the
+/// body unsent over HTTP/1.1 but sends it as DATA over HTTP/2, which clients
+/// refuse (`PROTOCOL_ERROR`); the gate's own answers (errors, catalog, token
+/// endpoint) carry one. The `Content-Length` stays the one a GET would get.
+fn drop_head_body(head: bool, response: &mut Response<Answer>) {
+    if !head || response.body().is_end_stream() {
+        return;
+    }
+    let empty = Either::Right(Full::new(Bytes::new()));
+    let body = std::mem::replace(response.body_mut(), empty);
+    if let Some(len) = body.size_hint().exact() {
+        response
+            .headers_mut()
+            .entry(CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(len));
+    }
 }
 
 /// Notes the answer in the request's record; the line itself is written when

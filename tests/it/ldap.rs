@@ -431,6 +431,28 @@ async fn ldap_test_command_shows_the_steps_and_metrics_count_operations() {
     assert!(out.contains("devs, pushers"), "{out}");
     assert!(out.contains(" ms "), "timings: {out}");
 
+    // Another spelling finds the same entry and signs in under its account name.
+    let variant = blocking({
+        let ldap_test = ldap_test.clone();
+        move || ldap_test("CAROL", "carol-pw")
+    })
+    .await;
+    let out = String::from_utf8_lossy(&variant.stdout).into_owned();
+    assert!(variant.status.success(), "{out}");
+    assert!(out.contains("(uid \"carol\")"), "{out}");
+    assert!(out.contains("account name \"carol\""), "{out}");
+    assert!(out.contains("result: carol may sign in"), "{out}");
+    // `ALICE` finds the directory's alice, but alice is an htpasswd user (write_setup):
+    // a directory login never takes an htpasswd user's name.
+    let shadowed = blocking({
+        let ldap_test = ldap_test.clone();
+        move || ldap_test("ALICE", "alice-pw")
+    })
+    .await;
+    let out = String::from_utf8_lossy(&shadowed.stdout).into_owned();
+    assert_eq!(shadowed.status.code(), Some(1), "{out}");
+    assert!(out.contains("alice is an auth.htpasswd user"), "{out}");
+
     let bad = blocking(move || ldap_test("alice", "wrong")).await;
     let out = String::from_utf8_lossy(&bad.stdout).into_owned();
     assert_eq!(bad.status.code(), Some(1), "{out}");
@@ -516,5 +538,151 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
     crate::support::gate::replace_file(&dir.path().join("proxy.toml"), &config("(uid=${user})"));
     gate.wait_for_log(&["reload failed", "ldap.filter"], Duration::from_secs(5));
     assert_eq!(get("alice", "alice-pw").await, 200);
+    drop(directory);
+}
+
+/// Review finding F3 (issue 17): the directory matches `uid` ignoring case and
+/// surrounding spaces, so the identity must be the entry's account name, not the
+/// spelling typed; else `MALLORY` escapes a deny rule for `mallory` while keeping
+/// mallory's groups (`devs`, which may pull `secret/**`).
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_issue_17_f3_name_variants_are_the_directory_account() {
+    let directory = blocking(Slapd::start).await;
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let section = ldap_section(
+        dir.path(),
+        &directory.ldap_url(),
+        &format!("group_base = \"{}\"", slapd::GROUPS),
+    );
+    let rules = "[authz]\nrules = [\n\
+                 { account = \"mallory\", actions = [] },\n\
+                 { group = \"devs\", name = \"secret/**\", actions = [\"pull\"] },\n]\n";
+    write_setup(dir.path(), &upstream.url(), &format!("{section}\n{rules}"));
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let pull = |user: &str, password: &str, tag: &str| {
+        let client = client.clone();
+        let req = client
+            .request(Proto::H1, "GET", &format!("/v2/secret/app/manifests/{tag}"))
+            .header("authorization", basic(user, password));
+        async move { client.send_empty(Proto::H1, req).await.status.as_u16() }
+    };
+    // The group rule does let devs pull: carol (in devs) gets the manifest.
+    assert_eq!(pull("carol", "carol-pw", "control").await, 200);
+
+    for (i, name) in ["mallory", "MALLORY", " mallory", "mallory ", "MaLlOrY"]
+        .into_iter()
+        .enumerate()
+    {
+        let tag = format!("variant{i}");
+        assert_eq!(pull(name, "mallory-pw", &tag).await, 403, "{name:?}");
+        let line = gate.wait_for_log(
+            &[&format!("path=\"/v2/secret/app/manifests/{tag}\"")],
+            Duration::from_secs(5),
+        );
+        assert!(line.contains("user=\"mallory\""), "{name:?}: {line}");
+        assert!(line.contains("status=403"), "{name:?}: {line}");
+        // A second request with the same spelling is a cached login: still mallory.
+        let again = format!("again{i}");
+        assert_eq!(
+            pull(name, "mallory-pw", &again).await,
+            403,
+            "{name:?} cached"
+        );
+        let line = gate.wait_for_log(
+            &[&format!("path=\"/v2/secret/app/manifests/{again}\"")],
+            Duration::from_secs(5),
+        );
+        assert!(line.contains("user=\"mallory\""), "{name:?} cached: {line}");
+    }
+    // A wrong password stays 401 whatever the spelling.
+    assert_eq!(pull("MALLORY", "wrong", "wrong").await, 401);
+
+    // An entry with two account names (uid: dana, uid: dana.alt) has no identity.
+    assert_eq!(pull("dana", "dana-pw", "dana").await, 401);
+    gate.wait_for_log(
+        &["not exactly one account name", "uid=dana"],
+        Duration::from_secs(5),
+    );
+    drop(directory);
+}
+
+/// F3 for tokens: a token issued to `MALLORY` names `mallory` (`sub`), so the rules
+/// for mallory apply to it, and its refresh grant (which looks the account up again,
+/// accepting only the entry's own account name) keeps working.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_issue_17_f3_tokens_carry_the_directory_account() {
+    use base64::Engine as _;
+    let directory = blocking(Slapd::start).await;
+    let generated =
+        registry_gate::token::keys::generate_es256("ldap token test").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let keep = tempfile::tempdir().expect("tempdir");
+    let section = ldap_section(
+        keep.path(),
+        &directory.ldap_url(),
+        &format!("group_base = \"{}\"", slapd::GROUPS),
+    );
+    let rules = "[authz]\nrules = [\n\
+                 { account = \"mallory\", actions = [] },\n\
+                 { group = \"devs\", name = \"secret/**\", actions = [\"pull\"] },\n]\n";
+    let proxy = TestProxy::builder("http://127.0.0.1:9")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"lab\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{section}\n{rules}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let post = |form: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "POST", "/auth")
+                .header("content-type", "application/x-www-form-urlencoded");
+            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
+            let body: serde_json::Value =
+                serde_json::from_str(&answer.text()).unwrap_or(serde_json::Value::Null);
+            (answer.status.as_u16(), body)
+        }
+    };
+    let payload = |token: &str| -> serde_json::Value {
+        let part = token.split('.').nth(1).expect("JWT payload");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON claims")
+    };
+    let scope = "scope=repository%3Asecret%2Fapp%3Apull";
+    for (typed, password) in [("carol", "carol-pw"), ("MALLORY", "mallory-pw")] {
+        let (status, body) = post(format!(
+            "grant_type=password&username={typed}&password={password}&service=lab&client_id=t&access_type=offline&{scope}"
+        ))
+        .await;
+        assert_eq!(status, 200, "{typed}: {body}");
+        let claims = payload(body["access_token"].as_str().expect("access token"));
+        let pulls = claims["access"].to_string().contains("pull");
+        if typed == "carol" {
+            assert_eq!(claims["sub"], "carol");
+            assert!(pulls, "devs pull secret/**: {claims}");
+            continue;
+        }
+        assert_eq!(claims["sub"], "mallory", "{claims}");
+        assert!(!pulls, "mallory is denied: {claims}");
+        let refresh = body["refresh_token"].as_str().expect("refresh token");
+        assert_eq!(payload(refresh)["sub"], "mallory");
+        let (status, body) = post(format!(
+            "grant_type=refresh_token&refresh_token={refresh}&service=lab&client_id=t&{scope}"
+        ))
+        .await;
+        assert_eq!(status, 200, "refresh: {body}");
+        let claims = payload(body["access_token"].as_str().expect("access token"));
+        assert_eq!(claims["sub"], "mallory", "{claims}");
+        assert!(!claims["access"].to_string().contains("pull"), "{claims}");
+    }
     drop(directory);
 }

@@ -15,6 +15,7 @@ mod examples;
 mod forwarding;
 mod hardening;
 mod harness;
+mod head;
 mod htpasswd_cmd;
 mod import_docker_auth;
 mod ldap;

@@ -27,6 +27,9 @@ pub struct Report {
     pub steps: Vec<Step>,
     /// Whether the password was accepted.
     pub accepted: bool,
+    /// The account name of the entry found: the identity a login has, whatever
+    /// spelling was typed.
+    pub account: Option<String>,
 }
 
 impl fmt::Display for Report {
@@ -61,10 +64,24 @@ pub async fn login(directory: &Directory, account: &str, password: &[u8]) -> Rep
     let found = directory.find_user(account).await;
     let entry = match found {
         Ok(Found::One(entry)) => {
-            report
-                .steps
-                .push(step("search", format!("found {}", entry.dn), started));
+            let text = format!(
+                "found {} ({} {:?})",
+                entry.dn,
+                directory.account_attribute(),
+                entry.account
+            );
+            report.steps.push(step("search", text, started));
+            report.account = Some(entry.account.clone());
             entry
+        }
+        Ok(Found::Unnamed { dn, values }) => {
+            let text = format!(
+                "found {dn}, but it has {values} values of {} (one is needed): refused \
+                 (set ldap.account_attribute to a single-valued attribute)",
+                directory.account_attribute()
+            );
+            report.steps.push(step("search", text, started));
+            return report;
         }
         Ok(Found::Nobody) => {
             report
@@ -105,7 +122,7 @@ pub async fn login(directory: &Directory, account: &str, password: &[u8]) -> Rep
     }
     report.accepted = true;
     let started = Instant::now();
-    match directory.groups(account, &entry).await {
+    match directory.groups(&entry).await {
         Ok(groups) => {
             let text = if groups.is_empty() {
                 "in no group".to_string()

@@ -68,6 +68,44 @@ pub fn placeholders(template: &str) -> Vec<&str> {
     names
 }
 
+/// The attribute that every `${placeholder}` of `template` is compared with in a plain
+/// equality term `(ATTR=${placeholder})`: `uid` in `(&(uid=${account})(objectClass=x))`.
+/// `None` when a use is anything else (substring, extensible match, part of a longer
+/// value) or the uses name different attributes (`(|(uid=..)(mail=..))`).
+pub fn equality_attribute<'a>(template: &'a str, placeholder: &str) -> Option<&'a str> {
+    let token = format!("${{{placeholder}}}");
+    let mut found: Option<&str> = None;
+    for (at, _) in template.match_indices(&token) {
+        if !template[at + token.len()..].starts_with(')') {
+            return None;
+        }
+        let before = template[..at].strip_suffix('=')?;
+        let open = before.rfind('(')?;
+        let attribute = &before[open + 1..];
+        if !is_attribute_name(attribute) {
+            return None;
+        }
+        match found {
+            Some(f) if !f.eq_ignore_ascii_case(attribute) => return None,
+            Some(_) => {}
+            None => found = Some(attribute),
+        }
+    }
+    found
+}
+
+/// Whether `name` is an attribute description without options (RFC 4512 §1.4): a
+/// `descr` (a letter, then letters, digits and `-`) or a numeric OID.
+pub fn is_attribute_name(name: &str) -> bool {
+    let descr = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let oid = !name.is_empty()
+        && name
+            .split('.')
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    descr || oid
+}
+
 /// The value of a DN's first RDN when its attribute is `attribute` (case-insensitive),
 /// unescaped: `cn=Dev Ops\, EU,ou=groups,dc=example` → `Dev Ops, EU`. `None` when the
 /// first RDN is another attribute or multi-valued (`cn=a+uid=b`).
@@ -148,6 +186,32 @@ mod tests {
             placeholders("(&(a=${account})(b=${dn}))"),
             ["account", "dn"]
         );
+    }
+
+    #[test]
+    fn the_attribute_compared_with_the_account() {
+        let cases = [
+            ("(uid=${account})", Some("uid")),
+            (
+                "(&(sAMAccountName=${account})(objectClass=user))",
+                Some("sAMAccountName"),
+            ),
+            ("(|(uid=${account})(UID=${account}))", Some("uid")),
+            ("(|(uid=${account})(mail=${account}))", None),
+            ("(uid=${account}*)", None),
+            ("(uid=x${account})", None),
+            ("(uid~=${account})", None),
+            ("(uid:caseExactMatch:=${account})", None),
+            ("(&(uid=${account})(cn=*${account}))", None),
+            ("(uid=alice)", None),
+            ("(1.2.3=${account})", Some("1.2.3")),
+        ];
+        for (template, want) in cases {
+            assert_eq!(equality_attribute(template, "account"), want, "{template}");
+        }
+        for bad in ["", "1uid", "uid;x", "u_id", "1..2", "-a"] {
+            assert!(!is_attribute_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

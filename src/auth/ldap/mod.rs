@@ -24,6 +24,10 @@ use crate::metrics::{LdapMetrics, LdapOp, LdapOutcome};
 pub struct UserEntry {
     /// Its distinguished name, which the password bind uses.
     pub dn: String,
+    /// Its account name: the one value of the account attribute, as the directory
+    /// holds it. The identity of a login, whatever spelling the search matched (the
+    /// directory compares `uid` and `sAMAccountName` ignoring case and spaces).
+    pub account: String,
     /// Group names read from `group_attribute` (e.g. `memberOf`), if configured.
     pub attribute_groups: Vec<String>,
 }
@@ -37,6 +41,14 @@ pub enum Found {
     One(UserEntry),
     /// Several entries: ambiguous, refused (the filter is too loose).
     Several(usize),
+    /// One entry, without exactly one value of the account attribute: it has no
+    /// name the gate could use, refused.
+    Unnamed {
+        /// The entry.
+        dn: String,
+        /// How many values of the account attribute it has (0, or more than 1).
+        values: usize,
+    },
 }
 
 /// The result of a password bind.
@@ -56,6 +68,7 @@ pub struct Directory {
     searchers: Pool,
     binders: Pool,
     group_filter: String,
+    account_attribute: String,
     metrics: LdapMetrics,
 }
 
@@ -68,6 +81,9 @@ pub enum BuildError {
     /// `ldap.url` is not usable.
     #[error("ldap.url: {0}")]
     Url(String),
+    /// `ldap.account_attribute` is not usable or cannot be derived from the filter.
+    #[error("ldap.account_attribute: {0}")]
+    AccountAttribute(String),
 }
 
 impl Directory {
@@ -78,6 +94,9 @@ impl Directory {
         metrics: LdapMetrics,
     ) -> Result<Directory, BuildError> {
         let urls = config.urls().map_err(BuildError::Url)?;
+        let account_attribute = config
+            .effective_account_attribute()
+            .map_err(BuildError::AccountAttribute)?;
         let tls = crate::tls::client_config(config.ca.as_deref()).map_err(BuildError::Tls)?;
         let connector = Connector {
             urls,
@@ -89,6 +108,7 @@ impl Directory {
         };
         Ok(Directory {
             group_filter: config.effective_group_filter(),
+            account_attribute,
             config: config.clone(),
             connector,
             searchers: Pool::new(Role::Search, config.pool_size.0),
@@ -108,28 +128,42 @@ impl Directory {
         self.connector.bind.as_ref().map(|(_, p)| p.as_str()) == bind_password
     }
 
-    /// Searches the user entry for `account` under `base` with `filter`.
+    /// The attribute whose value is a user's account name.
+    pub fn account_attribute(&self) -> &str {
+        &self.account_attribute
+    }
+
+    /// Searches the user entry for `account` under `base` with `filter`, reading its
+    /// account name (and `group_attribute`).
     pub async fn find_user(&self, account: &str) -> Result<Found, Failure> {
         let filter = filter::fill(&self.config.filter, &[("account", account)]);
-        let mut attrs = vec!["1.1".to_string()];
-        if let Some(a) = &self.config.group_attribute {
-            attrs = vec![a.clone()];
-        }
+        let mut attrs = vec![self.account_attribute.clone()];
+        attrs.extend(self.config.group_attribute.iter().cloned());
         let entries = self.search(&self.config.base, &filter, attrs).await?;
         let count = entries.len();
         let mut entries = entries.into_iter();
         Ok(match (entries.next(), count) {
             (None, _) => Found::Nobody,
-            (Some(entry), 1) => {
-                let attribute_groups = match &self.config.group_attribute {
-                    Some(a) => group_names(&entry, a, self.config.group_attribute_holds),
-                    None => Vec::new(),
-                };
-                Found::One(UserEntry {
-                    dn: entry.dn,
-                    attribute_groups,
-                })
-            }
+            (Some(entry), 1) => match account_name(&entry, &self.account_attribute) {
+                Ok(name) => {
+                    let attribute_groups = match &self.config.group_attribute {
+                        Some(a) => group_names(&entry, a, self.config.group_attribute_holds),
+                        None => Vec::new(),
+                    };
+                    Found::One(UserEntry {
+                        dn: entry.dn,
+                        account: name,
+                        attribute_groups,
+                    })
+                }
+                Err(values) => {
+                    tracing::warn!(dn = %entry.dn, attribute = %self.account_attribute, values, "LDAP user entry has not exactly one account name; login refused (set ldap.account_attribute to a single-valued attribute)");
+                    Found::Unnamed {
+                        dn: entry.dn,
+                        values,
+                    }
+                }
+            },
             (Some(_), n) => {
                 tracing::warn!(account, entries = n, filter, "LDAP user search found several entries; login refused (make ldap.filter or ldap.base narrower)");
                 Found::Several(n)
@@ -187,13 +221,14 @@ impl Directory {
     }
 
     /// The user's groups: those of the user attribute plus, with `group_base`, the
-    /// names of the groups a group search finds; sorted, without duplicates.
-    pub async fn groups(&self, account: &str, user: &UserEntry) -> Result<Vec<String>, Failure> {
+    /// names of the groups a group search finds (`${account}` is the entry's account
+    /// name, not the spelling typed); sorted, without duplicates.
+    pub async fn groups(&self, user: &UserEntry) -> Result<Vec<String>, Failure> {
         let mut groups = user.attribute_groups.clone();
         if let Some(base) = &self.config.group_base {
             let filter = filter::fill(
                 &self.group_filter,
-                &[("account", account), ("dn", &user.dn)],
+                &[("account", &user.account), ("dn", &user.dn)],
             );
             let attr = self.config.group_name_attribute.clone();
             for entry in self.search(base, &filter, vec![attr.clone()]).await? {
@@ -215,12 +250,14 @@ impl Directory {
         Ok(groups)
     }
 
-    /// The groups of `account` without checking a password (for `acl explain`);
-    /// `None` when the search finds no single entry.
+    /// The groups of `account` without checking a password (for refresh tokens and
+    /// `acl explain`); `None` when the search finds no single entry, or one whose
+    /// account name is not `account` byte for byte (a variant spelling such as
+    /// `MALLORY` names no identity).
     pub async fn lookup_groups(&self, account: &str) -> Result<Option<Vec<String>>, Failure> {
         match self.find_user(account).await? {
-            Found::One(entry) => self.groups(account, &entry).await.map(Some),
-            Found::Nobody | Found::Several(_) => Ok(None),
+            Found::One(entry) if entry.account == account => self.groups(&entry).await.map(Some),
+            Found::One(_) | Found::Nobody | Found::Several(_) | Found::Unnamed { .. } => Ok(None),
         }
     }
 
@@ -298,6 +335,29 @@ impl Directory {
     }
 }
 
+/// The one value of `attribute` in `entry` (names compared ignoring case, options
+/// such as `;lang-en` not taken); `Err(n)` when it has `n` ≠ 1 values, or one that
+/// is empty or not text.
+fn account_name(entry: &SearchEntry, attribute: &str) -> Result<String, usize> {
+    let text: Vec<&String> = entry
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter())
+        .collect();
+    let binary: usize = entry
+        .bin_attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(attribute))
+        .map(|(_, values)| values.len())
+        .sum();
+    match (text.as_slice(), binary) {
+        ([name], 0) if !name.is_empty() => Ok((*name).clone()),
+        ([_], 0) => Err(0),
+        (values, binary) => Err(values.len() + binary),
+    }
+}
+
 /// Group names from the user's `attribute`: of DN values (`memberOf`), each DN's
 /// first RDN value when it is a CN, other DNs skipped; of name values, each as it is
 /// (empty ones skipped).
@@ -330,6 +390,30 @@ mod tests {
             )]),
             bin_attrs: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn the_account_name_is_the_one_value_of_its_attribute() {
+        assert_eq!(
+            account_name(&entry("uid", &["alice"]), "UID"),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            account_name(&entry("uid", &["Alice "]), "uid"),
+            Ok("Alice ".into())
+        );
+        assert_eq!(account_name(&entry("uid", &["a", "b"]), "uid"), Err(2));
+        assert_eq!(account_name(&entry("uid", &[]), "uid"), Err(0));
+        assert_eq!(account_name(&entry("uid", &[""]), "uid"), Err(0));
+        assert_eq!(account_name(&entry("cn", &["alice"]), "uid"), Err(0));
+        assert_eq!(
+            account_name(&entry("uid;lang-en", &["alice"]), "uid"),
+            Err(0),
+            "an option is another attribute description"
+        );
+        let mut binary = entry("uid", &[]);
+        binary.bin_attrs.insert("uid".into(), vec![vec![0xff]]);
+        assert_eq!(account_name(&binary, "uid"), Err(1), "not text");
     }
 
     #[test]

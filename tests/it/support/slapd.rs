@@ -14,13 +14,16 @@
 //! | `uid=alice,`[`PEOPLE`] | `alice-pw` | in `pushers` and `devs` |
 //! | `uid=bob,`[`PEOPLE`] | `bob-pw` | in no group |
 //! | `uid=carol,`[`PEOPLE`] | `carol-pw` | in `devs` |
+//! | `uid=mallory,`[`PEOPLE`] | `mallory-pw` | in `devs`; for deny rules a spelling must not escape |
+//! | `uid=dana,`[`PEOPLE`] | `dana-pw` | two `uid` values (`dana`, `dana.alt`): no one account name |
 //! | `uid=twin,`[`PEOPLE`] | `twin-pw` | one of two `uid=twin` entries |
 //! | `uid=twin,ou=contractors,`[`PEOPLE`] | `twin-pw` | the other one |
 //!
 //! Both twins have the same password, so that a client which binds as whichever entry a search
 //! returns first would succeed: a test of "ambiguous user is refused" then fails for it.
 //!
-//! Groups ([`GROUPS`], all `groupOfNames`): `cn=pushers` (alice), `cn=devs` (alice, carol) and
+//! Groups ([`GROUPS`], all `groupOfNames`): `cn=pushers` (alice), `cn=devs` (alice, carol,
+//! mallory) and
 //! `cn=admins`, whose only member is the group `cn=devs`.
 //!
 //! ACLs: `userPassword` is readable by nobody (`by anonymous auth`, `by self =xw`: `write` would
@@ -172,6 +175,21 @@ cn: Carol
 sn: Carol
 userPassword: carol-pw
 
+dn: uid=mallory,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: mallory
+cn: Mallory
+sn: Mallory
+userPassword: mallory-pw
+
+dn: uid=dana,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: dana
+uid: dana.alt
+cn: Dana
+sn: Dana
+userPassword: dana-pw
+
 dn: uid=twin,ou=people,dc=example,dc=org
 objectClass: inetOrgPerson
 uid: twin
@@ -208,6 +226,7 @@ objectClass: groupOfNames
 cn: devs
 member: uid=alice,ou=people,dc=example,dc=org
 member: uid=carol,ou=people,dc=example,dc=org
+member: uid=mallory,ou=people,dc=example,dc=org
 
 dn: cn=admins,ou=groups,dc=example,dc=org
 objectClass: groupOfNames
@@ -721,7 +740,7 @@ mod tests {
         whoami(&slapd, &url, ALICE, "alice-pw").expect_success();
         let run =
             search(&slapd, READER_DN, READER_PASSWORD, "(cn=devs)", &["member"]).expect_success();
-        assert_eq!(values(&run.stdout, "member").len(), 2, "{}", run.stdout);
+        assert_eq!(values(&run.stdout, "member").len(), 3, "{}", run.stdout);
         // Connection numbers restart at 1000; the count still sees both binds, once each.
         assert_eq!(slapd.count_binds(ALICE), 2, "{}", slapd.log());
         assert_eq!(slapd.log().matches(START_MARKER).count(), 2);
