@@ -9,10 +9,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
 
+use super::body::{Outcome, RequestBody};
 use super::{certificate_identity, verify_credentials, with_local_groups, Answer, Error};
 use crate::auth::Identity;
 use crate::basic;
@@ -55,14 +56,7 @@ pub async fn serve(
             };
             request::from_query(req.uri().query(), basic)
         }
-        Method::POST => {
-            let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
-                .collect()
-                .await
-                .map_err(Error::ClientAborted)?
-                .to_bytes();
-            request::from_form(&body)
-        }
+        Method::POST => request::from_form(&read_form(state, req.into_body()).await?),
         _ => {
             return Ok(oauth_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -116,7 +110,8 @@ pub async fn serve(
         target: "token",
         user = %ctx.user.as_deref().unwrap_or("-"),
         client = %ctx.client,
-        client_id = %request.client_id.as_deref().unwrap_or("-"),
+        // Checked to be short printable ASCII at parse time; quoted all the same.
+        client_id = ?request.client_id.as_deref().unwrap_or("-"),
         asked = %request.scopes.join(" "),
         granted = %granted_text,
         refresh = refresh.is_some(),
@@ -180,6 +175,25 @@ async fn identify(
             let identity = with_local_groups(state, Identity { user, groups });
             Ok((Some(identity), Some(token.clone())))
         }
+    }
+}
+
+/// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`
+/// of silence between frames (as an upload has) and, since a form is small, at most
+/// `listen.body_timeout` for the whole of it, so a client dripping a byte now and
+/// then cannot hold the stream either. Anonymous clients get here: nothing is
+/// checked before the form is read.
+async fn read_form(state: &State, incoming: Incoming) -> Result<Bytes, Error> {
+    let limit = u64::try_from(MAX_FORM_BYTES).unwrap_or(u64::MAX);
+    let (body, progress) = RequestBody::new(incoming, Some(limit), state.body_timeout, None);
+    match tokio::time::timeout(state.body_timeout, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(match progress.outcome() {
+            Outcome::Stalled => Error::BodyTimeout,
+            Outcome::TooLarge => Error::BodyTooLarge,
+            Outcome::ClientAborted | Outcome::Ok => Error::ClientAborted(e),
+        }),
+        Err(_elapsed) => Err(Error::BodyTimeout),
     }
 }
 

@@ -568,3 +568,101 @@ async fn without_x5c_registry_2_8_refuses_the_token_which_is_why_it_is_on_by_def
         .header("authorization", format!("Bearer {token}"));
     assert_eq!(client.send_empty(Proto::H1, req).await.status, 401);
 }
+
+/// Writes a token-mode gate's files into `dir`: certificates with a token key
+/// (`certs generate --token`), users alice/pw-a and bob/pw-b, and a `proxy.toml` with
+/// `upstream` (none: a token server alone), `listen` keys and `extra` TOML.
+fn write_token_gate(dir: &std::path::Path, upstream: Option<&str>, listen: &str, extra: &str) {
+    use crate::support::gate::{run, write_users};
+    let generated = run(
+        &[
+            "certs",
+            "generate",
+            "--san",
+            "localhost",
+            "--token",
+            "--out",
+            "certs",
+        ],
+        dir,
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    write_users(dir, &[("alice", "pw-a"), ("bob", "pw-b")]);
+    let upstream = upstream.map_or(String::new(), |u| format!("[upstream]\nurl = \"{u}\"\n"));
+    std::fs::write(
+        dir.join("proxy.toml"),
+        format!(
+            "[listen]\naddr = \"127.0.0.1:0\"\n{listen}\n[admin]\naddr = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n{upstream}\
+             [auth]\nmode = \"token\"\nhtpasswd = \"htpasswd\"\n\
+             [token]\nservice = \"{SERVICE}\"\nkey = \"certs/token.key\"\ncert = \"certs/token.crt\"\n\
+             {extra}\n"
+        ),
+    )
+    .expect("config");
+}
+
+/// Issue 17 (d), review F1: a token POST that declares more body than it sends and
+/// then goes quiet is answered 408 within `listen.body_timeout` (plus slack), over
+/// HTTP/1.1 and HTTP/2, instead of holding the stream and its buffer for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_a_stalled_token_post_is_answered_within_body_timeout() {
+    use std::time::Duration;
+
+    use crate::support::client::{read, streamed};
+    use crate::support::gate::GateProcess;
+    use bytes::Bytes;
+    use hyper::body::Frame;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_token_gate(dir.path(), None, "body_timeout = \"1s\"", "");
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    for proto in [Proto::H1, Proto::H2] {
+        let (tx, body) = streamed();
+        let req = client
+            .request(proto, "POST", "/auth")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-length", "1000")
+            .body(body)
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let sending = {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(proto, req).await })
+        };
+        tx.send(Ok(Frame::data(Bytes::from_static(b"grant_type=password&"))))
+            .await
+            .expect("first bytes go out");
+        // Then silence: `tx` stays open until the answer is in.
+        let response = tokio::time::timeout(Duration::from_secs(10), sending)
+            .await
+            .unwrap_or_else(|_| panic!("{proto:?}: no answer 10 s into a stalled token POST"))
+            .expect("send task")
+            .expect("an answer, not a broken connection");
+        let waited = started.elapsed();
+        let answer = read(response).await;
+        drop(tx);
+        assert_eq!(answer.status, 408, "{proto:?}: {}", answer.text());
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+            "{proto:?}: answered after {waited:?}, body_timeout is 1s"
+        );
+        if proto == Proto::H1 {
+            assert_eq!(answer.one("connection"), "close", "{proto:?}");
+        }
+    }
+    let (_, metrics) = gate.admin_get("/metrics");
+    assert!(
+        metrics.contains("registry_gate_client_timeouts_total{timeout=\"body\"} 2"),
+        "{metrics}"
+    );
+    gate.wait_for_log(
+        &["access", "path=\"/auth\"", "status=408"],
+        Duration::from_secs(5),
+    );
+}
