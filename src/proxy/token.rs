@@ -2,13 +2,15 @@
 //! the request, authenticates the client with the same users and groups as Basic
 //! mode (a GET without credentials by its client certificate, if it sent one),
 //! grants requested ∩ allowed with the same rules, and answers a signed token.
+//! Also token mode's `/v2/` requests ([`registry_request`]): the bearer token is
+//! read for the log and the filtered catalog, and passed on untouched.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -16,13 +18,14 @@ use serde::Serialize;
 use super::body::{Outcome, RequestBody};
 use super::{certificate_identity, verify_credentials, with_local_groups, Answer, Error};
 use crate::auth::Identity;
+use crate::authz::access::Target;
 use crate::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;
 use crate::token::request::{self, Grant, OAuthError, TokenRequest, MAX_FORM_BYTES};
 use crate::token::scope;
-use crate::token::service::{scope_text, TokenService};
+use crate::token::service::{scope_text, Bearer, TokenService};
 
 /// The JSON answer (token spec, plus `scope` for OAuth2 POSTs).
 #[derive(Serialize)]
@@ -114,6 +117,7 @@ pub async fn serve(
         client_id = ?request.client_id.as_deref().unwrap_or("-"),
         asked = %request.scopes.join(" "),
         granted = %granted_text,
+        jti = %issued.jti,
         refresh = refresh.is_some(),
         "token issued"
     );
@@ -160,22 +164,104 @@ async fn identify(
                     Error::Unauthorized("invalid refresh token")
                 })?;
             // Still a user? Rights are computed afresh below from today's groups and rules.
-            let groups = match state.authenticator.current_groups(&user).await {
-                Ok(Some(groups)) => groups,
-                Ok(None) => {
+            match current_identity(state, user.clone()).await? {
+                Some(identity) => Ok((Some(identity), Some(token.clone()))),
+                None => {
                     tracing::info!(user, "refresh token of a user who no longer exists refused");
-                    return Err(Error::Unauthorized("invalid refresh token"));
+                    Err(Error::Unauthorized("invalid refresh token"))
                 }
-                Err(crate::auth::Error::Unavailable {
-                    reason,
-                    retry_after,
-                }) => return Err(Error::DirectoryUnavailable(retry_after, reason)),
-                Err(e) => return Err(Error::Internal(Box::new(e))),
-            };
-            let identity = with_local_groups(state, Identity { user, groups });
-            Ok((Some(identity), Some(token.clone())))
+            }
         }
     }
+}
+
+/// `user` with today's groups (backend, group file, config), without a password:
+/// `None` once the user no longer exists.
+async fn current_identity(state: &State, user: String) -> Result<Option<Identity>, Error> {
+    match state.authenticator.current_groups(&user).await {
+        Ok(Some(groups)) => Ok(Some(with_local_groups(state, Identity { user, groups }))),
+        Ok(None) => Ok(None),
+        Err(crate::auth::Error::Unavailable {
+            reason,
+            retry_after,
+        }) => Err(Error::DirectoryUnavailable(retry_after, reason)),
+        Err(e) => Err(Error::Internal(Box::new(e))),
+    }
+}
+
+/// What a `/v2/` request's `Authorization` says in token mode.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    /// No bearer token (no `Authorization`, or another scheme).
+    Nothing,
+    /// One of our tokens, valid now.
+    Verified(Bearer),
+    /// A bearer token the gate cannot verify: forged, expired, another issuer's, or
+    /// more than one `Authorization`. The registry refuses it.
+    Unverified,
+}
+
+/// Reads the bearer token of a `/v2/` request.
+fn presented(service: &TokenService, headers: &HeaderMap) -> Presented {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(AUTHORIZATION) {
+            Presented::Unverified
+        } else {
+            Presented::Nothing
+        };
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Presented::Nothing;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Presented::Nothing;
+    }
+    match service.check_access(token.trim(), SystemTime::now()) {
+        Ok(bearer) => Presented::Verified(bearer),
+        Err(e) => {
+            tracing::debug!(error = %e, "bearer token not verified");
+            Presented::Unverified
+        }
+    }
+}
+
+/// A `/v2/` request in token mode. The registry checks the client's bearer token
+/// itself, and gets it untouched. The gate verifies it too, against its own keys,
+/// to log whom the request is for (`sub`, `jti`), and to answer `/v2/_catalog` with
+/// the filtered walk under rules, exactly as Basic mode does: the registry would
+/// list every repository to a catalog token.
+pub async fn registry_request(
+    state: &State,
+    service: &TokenService,
+    ctx: &mut Record,
+    req: Request<Incoming>,
+) -> Result<Response<Answer>, Error> {
+    let bearer = match presented(service, req.headers()) {
+        Presented::Nothing => return super::to_registry(state, ctx, req).await,
+        Presented::Unverified => {
+            ctx.token_id = Some("unverified".to_owned());
+            return super::to_registry(state, ctx, req).await;
+        }
+        Presented::Verified(bearer) => bearer,
+    };
+    let user = (!bearer.sub.is_empty()).then(|| bearer.sub.clone());
+    ctx.user = Some(user.clone().unwrap_or_else(|| "anonymous".to_owned()));
+    ctx.token_id = Some(bearer.jti);
+    let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
+    let (Some(rules), true) = (&state.rules, catalog) else {
+        return super::to_registry(state, ctx, req).await;
+    };
+    let who = match user {
+        Some(user) => Some(
+            current_identity(state, user)
+                .await?
+                .ok_or(Error::Unauthorized("the token's user no longer exists"))?,
+        ),
+        None => None,
+    };
+    let authorization = req.headers().get(AUTHORIZATION);
+    super::catalog::list_as(state, rules, who.as_ref(), req.uri().query(), authorization).await
 }
 
 /// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`

@@ -61,6 +61,30 @@ pub struct RefreshClaims {
     pub jti: String,
 }
 
+/// What the gate reads back from an access token it issued (the registry reads
+/// `access`; the gate only needs who and which token).
+#[derive(Debug, Deserialize)]
+struct ReceivedClaims {
+    iss: String,
+    #[serde(default)]
+    sub: String,
+    aud: String,
+    exp: u64,
+    #[serde(default)]
+    nbf: u64,
+    #[serde(default)]
+    jti: String,
+}
+
+/// A verified access token: who it was issued to and its ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bearer {
+    /// The `sub`: the user, empty for an anonymous client.
+    pub sub: String,
+    /// The `jti`.
+    pub jti: String,
+}
+
 /// A signed access token and its times.
 #[derive(Debug)]
 pub struct Issued {
@@ -70,6 +94,8 @@ pub struct Issued {
     pub expires_in: u64,
     /// When it was issued, RFC 3339.
     pub issued_at: String,
+    /// Its `jti`, which the gate's access log names for every request made with it.
+    pub jti: String,
 }
 
 /// Why a token service cannot be built or a refresh token is refused.
@@ -93,6 +119,9 @@ pub enum Error {
     /// The refresh token is forged, for another service, or expired.
     #[error("refresh token refused: {0}")]
     Refresh(String),
+    /// The access token is forged, for another service, expired or not yet valid.
+    #[error("access token not verified: {0}")]
+    Access(String),
     /// The system clock is before 1970.
     #[error("system clock before the Unix epoch")]
     Clock,
@@ -163,6 +192,7 @@ impl TokenService {
             jti: self.jti(),
             access,
         };
+        let jti = claims.jti.clone();
         let hint = if self.config.x5c {
             KeyHint::Chain
         } else {
@@ -173,6 +203,7 @@ impl TokenService {
             token,
             expires_in,
             issued_at: humantime::format_rfc3339_seconds(now).to_string(),
+            jti,
         })
     }
 
@@ -211,6 +242,29 @@ impl TokenService {
             return Err(Error::Refresh("no subject".into()));
         }
         Ok(claims.sub)
+    }
+
+    /// Who an access token was issued to, if it is one of ours (signed with the
+    /// current key or one of `previous_certs`), for this service (`iss`, `aud`), and
+    /// valid now (`exp`, `nbf` with [`CLOCK_SKEW`]). The registry checks it again,
+    /// with its grants; this tells the gate whom a request is for.
+    pub fn check_access(&self, token: &str, now: SystemTime) -> Result<Bearer, Error> {
+        let claims: ReceivedClaims =
+            jwt::verify(token, &self.verifying).map_err(|e| Error::Access(e.to_string()))?;
+        if claims.iss != self.config.issuer || claims.aud != self.config.service {
+            return Err(Error::Access("issued for another service".into()));
+        }
+        let now = unix(now)?;
+        if claims.exp <= now {
+            return Err(Error::Access("expired".into()));
+        }
+        if claims.nbf > now + CLOCK_SKEW.as_secs() {
+            return Err(Error::Access("not valid yet".into()));
+        }
+        Ok(Bearer {
+            sub: claims.sub,
+            jti: claims.jti,
+        })
     }
 
     fn refresh_audience(&self) -> String {

@@ -666,3 +666,162 @@ async fn regression_17_a_stalled_token_post_is_answered_within_body_timeout() {
         Duration::from_secs(5),
     );
 }
+
+/// Per-repository rules for the two-user tests: each user pulls and pushes its own
+/// namespace, and everyone holds the catalog right.
+const OWN_NAMESPACES: &str = r#"
+[authz]
+rules = [
+  { account = "alice", name = "alice/**", actions = ["pull", "push"] },
+  { account = "bob", name = "bob/**", actions = ["pull", "push"] },
+  { account = "*", actions = ["catalog"] },
+]
+"#;
+
+/// `GET /auth` as `user` for `scope`: the token.
+async fn token_for(
+    client: &crate::support::client::Client,
+    user: &str,
+    pw: &str,
+    scope: &str,
+) -> String {
+    let req = client
+        .request(
+            Proto::H1,
+            "GET",
+            &format!("/auth?service={SERVICE}&scope={scope}"),
+        )
+        .header("authorization", basic(user, pw));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body: Value = serde_json::from_str(&answer.text()).expect("token JSON");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// `GET /v2/_catalog` with `token`: the status and the names.
+async fn catalog_with(
+    client: &crate::support::client::Client,
+    token: &str,
+    query: &str,
+) -> (u16, Vec<String>, Vec<String>) {
+    let req = client
+        .request(Proto::H1, "GET", &format!("/v2/_catalog{query}"))
+        .header("authorization", format!("Bearer {token}"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    let names = serde_json::from_str::<Value>(&answer.text())
+        .ok()
+        .and_then(|v| v["repositories"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    (answer.status.as_u16(), names, answer.all("link"))
+}
+
+/// Issue 17 (b), review F5: token mode against the real registry with per-repository
+/// rules. alice and bob push with skopeo to their own repositories; each lists the
+/// catalog with its own catalog token and sees only what it may pull (the registry
+/// alone would list both), and the access line of a push's manifest PUT names the
+/// user and the token's `jti`. A token the gate cannot verify passes through and is
+/// logged as unverified.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
+    use std::time::Duration;
+
+    use crate::support::gate::GateProcess;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let placeholder = "http://127.0.0.1:9";
+    write_token_gate(dir.path(), Some(placeholder), "", OWN_NAMESPACES);
+    let gate = GateProcess::start(dir.path());
+    let host = format!("localhost:{}", gate.addr.port());
+    let realm = format!("https://{host}/auth");
+    let bundle = dir.path().join("certs/token.crt");
+    let registry = blocking(move || {
+        Registry::builder()
+            .auth_yaml(&format!(
+                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
+                bundle.display()
+            ))
+            .start()
+    })
+    .await;
+    let config = dir.path().join("proxy.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(placeholder, &registry.url())).expect("config");
+    gate.signal("HUP");
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(10));
+
+    let trust = dir.path().join("trust");
+    std::fs::create_dir(&trust).expect("trust dir");
+    std::fs::copy(dir.path().join("certs/ca.crt"), trust.join("ca.crt")).expect("CA");
+    let src = dir.path().join("src");
+    let push_host = host.clone();
+    blocking(move || {
+        let image = oci::build_image(&src, "v1", &[16 * 1024], 31);
+        let trust = trust.to_string_lossy().into_owned();
+        for (repo, creds) in [("alice/app", "alice:pw-a"), ("bob/app", "bob:pw-b")] {
+            skopeo::copy(
+                &image.reference(),
+                &format!("docker://{push_host}/{repo}:v1"),
+                &[
+                    "--dest-creds",
+                    creds,
+                    "--dest-cert-dir",
+                    &trust,
+                    "--preserve-digests",
+                ],
+            )
+            .expect_success();
+        }
+    })
+    .await;
+
+    let client = gate.client();
+    for (user, pw, mine) in [("alice", "pw-a", "alice/app"), ("bob", "pw-b", "bob/app")] {
+        let token = token_for(&client, user, pw, "registry:catalog:*").await;
+        let (status, names, _) = catalog_with(&client, &token, "").await;
+        assert_eq!((status, names), (200, vec![mine.to_owned()]), "{user}");
+    }
+
+    // The manifest PUT of alice's push: her name and the jti of a token issued to her.
+    let put = gate.wait_for_log(
+        &[
+            "access",
+            "method=PUT",
+            "path=\"/v2/alice/app/manifests/v1\"",
+            "status=201",
+        ],
+        Duration::from_secs(5),
+    );
+    assert!(put.contains("user=\"alice\""), "{put}");
+    let jti = put
+        .split("token_id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no token_id in {put}"));
+    assert!(
+        jti.len() == 32 && jti.bytes().all(|b| b.is_ascii_hexdigit()),
+        "token_id {jti:?}: {put}"
+    );
+    gate.wait_for_log(
+        &["token issued", "user=alice", &format!("jti={jti}")],
+        Duration::from_secs(5),
+    );
+
+    // A token the gate cannot verify goes to the registry untouched (which refuses it).
+    let forged = format!(
+        "{}x",
+        token_for(&client, "bob", "pw-b", "registry:catalog:*").await
+    );
+    let (status, names, _) = catalog_with(&client, &forged, "").await;
+    assert_eq!((status, names.len()), (401, 0));
+    let line = gate.wait_for_log(
+        &["access", "path=\"/v2/_catalog\"", "status=401"],
+        Duration::from_secs(5),
+    );
+    assert!(
+        line.contains("user=\"-\"") && line.contains("token_id=\"unverified\""),
+        "{line}"
+    );
+}
