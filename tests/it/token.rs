@@ -825,3 +825,109 @@ async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
         "{line}"
     );
 }
+
+/// Review F9: one filtered catalog request reads at most 10 registry pages. A user
+/// whose repositories come after 25 000 hidden names gets an empty page with a `Link`
+/// continuing from where the gate's walk stopped, and by following `Link`s sees
+/// exactly its repositories, each request costing the registry at most 10 pages. The
+/// page requests carry the client's catalog token (token mode).
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::upstream::{Reply, TestUpstream};
+
+    let mut names: Vec<String> = (0..25_000).map(|i| format!("a-hidden/{i:05}")).collect();
+    names.extend(["alice/app".to_owned(), "alice/tool".to_owned()]);
+    let pages = Arc::new(AtomicUsize::new(0));
+    let bearer_pages = Arc::new(AtomicUsize::new(0));
+    let (counted, with_token) = (pages.clone(), bearer_pages.clone());
+    let upstream = TestUpstream::start_with(move |head| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let auth = head
+            .headers
+            .get("authorization")
+            .map(|v| v.as_bytes().to_vec());
+        if auth.is_some_and(|a| a.starts_with(b"Bearer ")) {
+            with_token.fetch_add(1, Ordering::SeqCst);
+        }
+        let query = head.uri.query().unwrap_or("");
+        let last = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("last="))
+            .map(|l| l.replace("%2F", "/"));
+        let start = last.map_or(0, |l| names.partition_point(|n| *n <= l));
+        let end = (start + 1000).min(names.len());
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        if end < names.len() {
+            let link = format!(
+                "</v2/_catalog?last={}&n=1000>; rel=\"next\"",
+                names[end - 1]
+            );
+            headers.push(("link".to_owned(), link));
+        }
+        let body = serde_json::json!({ "repositories": &names[start..end] }).to_string();
+        Reply {
+            headers,
+            body: body.into(),
+            ..Reply::default()
+        }
+    })
+    .await;
+    let generated =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw-a")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let token = token_for(&client, "alice", "pw-a", "registry:catalog:*").await;
+
+    let (status, first, link) = catalog_with(&client, &token, "?n=5").await;
+    assert_eq!((status, first.len()), (200, 0));
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        10,
+        "registry pages for one request"
+    );
+    assert_eq!(
+        link,
+        ["</v2/_catalog?last=a-hidden%2F09999&n=5>; rel=\"next\""]
+    );
+    let mut seen = Vec::new();
+    let mut next = link.into_iter().next();
+    for _ in 0..5 {
+        let Some(link) = next.take() else { break };
+        let query = link
+            .strip_prefix("</v2/_catalog")
+            .and_then(|l| l.split_once('>'))
+            .map(|(q, _)| q.to_owned())
+            .expect("a catalog Link");
+        let before = pages.load(Ordering::SeqCst);
+        let (status, names, link) = catalog_with(&client, &token, &query).await;
+        assert_eq!(status, 200);
+        assert!(pages.load(Ordering::SeqCst) - before <= 10, "{query}");
+        seen.extend(names);
+        next = link.into_iter().next();
+    }
+    assert!(next.is_none(), "the walk ends within 5 links");
+    assert_eq!(seen, ["alice/app", "alice/tool"]);
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        26,
+        "every registry page read once"
+    );
+    assert_eq!(
+        bearer_pages.load(Ordering::SeqCst),
+        26,
+        "the client's token on each"
+    );
+}
