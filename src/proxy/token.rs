@@ -104,9 +104,14 @@ pub async fn serve(
     let refresh = match (request.offline, presented_refresh) {
         // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
         (_, Some(token)) => Some(token),
-        (true, None) => service
-            .refresh_token(subject, now)
-            .map_err(|e| Error::Internal(Box::new(e)))?,
+        (true, None) => {
+            let digest = state
+                .authenticator
+                .credential_generation(subject, service.generation_key());
+            service
+                .refresh_token(subject, TokenService::generation(digest.as_ref()), now)
+                .map_err(|e| Error::Internal(Box::new(e)))?
+        }
         (false, None) => None,
     };
     tracing::info!(
@@ -157,20 +162,29 @@ async fn identify(
                 .map(|i| (Some(i), None))
         }
         Grant::Refresh(token) => {
-            let user = service
+            let refused = |e: crate::token::service::Error| {
+                tracing::info!(error = %e, "refresh token refused");
+                Error::Unauthorized("invalid refresh token")
+            };
+            let refresh = service
                 .check_refresh(token, SystemTime::now())
-                .map_err(|e| {
-                    tracing::info!(error = %e, "refresh token refused");
-                    Error::Unauthorized("invalid refresh token")
-                })?;
+                .map_err(refused)?;
             // Still a user? Rights are computed afresh below from today's groups and rules.
-            match current_identity(state, user.clone()).await? {
-                Some(identity) => Ok((Some(identity), Some(token.clone()))),
-                None => {
-                    tracing::info!(user, "refresh token of a user who no longer exists refused");
-                    Err(Error::Unauthorized("invalid refresh token"))
-                }
-            }
+            let Some(identity) = current_identity(state, refresh.sub.clone()).await? else {
+                tracing::info!(
+                    user = refresh.sub,
+                    "refresh token of a user who no longer exists refused"
+                );
+                return Err(Error::Unauthorized("invalid refresh token"));
+            };
+            // With the password it was issued for?
+            let digest = state
+                .authenticator
+                .credential_generation(&refresh.sub, service.generation_key());
+            service
+                .check_generation(&refresh, &TokenService::generation(digest.as_ref()))
+                .map_err(refused)?;
+            Ok((Some(identity), Some(token.clone())))
         }
     }
 }

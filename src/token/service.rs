@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,11 @@ use crate::config::token::TokenConfig;
 
 /// How far `nbf` is set back, for clients and registries whose clocks run behind.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// The generation of a user the gate cannot see a password of (a directory user).
+const NO_GENERATION: &str = "-";
+/// Bytes of the keyed digest a generation keeps (128 bits, base64url).
+const GENERATION_BYTES: usize = 16;
 
 /// The `aud` of refresh tokens: the service with a suffix, so that the registry (which
 /// accepts only `aud` = its service) never takes a refresh token as an access token.
@@ -59,6 +66,22 @@ pub struct RefreshClaims {
     pub iat: u64,
     /// A random ID.
     pub jti: String,
+    /// The user's credential generation when it was issued ([`TokenService::generation`]);
+    /// absent in refresh tokens from before they were bound to the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+}
+
+/// A refresh token that verified: its user, the generation it carries, and whether
+/// the current key signed it (a previous key's generation cannot be recomputed).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refresh {
+    /// The user it was issued to.
+    pub sub: String,
+    /// Its `generation` claim.
+    pub generation: Option<String>,
+    /// Whether the current signing key signed it (else one of `previous_certs`).
+    pub current_key: bool,
 }
 
 /// What the gate reads back from an access token it issued (the registry reads
@@ -134,6 +157,8 @@ pub struct TokenService {
     signing: SigningKey,
     /// The signing key's public half first, then `previous_certs`.
     verifying: Vec<VerifyingKey>,
+    /// Keys credential generations; derived from the signing key, so replicas agree.
+    generation_key: ring::hmac::Key,
     random: SystemRandom,
 }
 
@@ -150,8 +175,11 @@ impl TokenService {
             })?;
             verifying.push(key);
         }
+        let generation_key =
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing.derived_secret());
         Ok(TokenService {
             config: config.clone(),
+            generation_key,
             signing,
             verifying,
             random: SystemRandom::new(),
@@ -207,8 +235,29 @@ impl TokenService {
         })
     }
 
-    /// A refresh token for `subject`, or `None` when `token.refresh_expiration` is 0.
-    pub fn refresh_token(&self, subject: &str, now: SystemTime) -> Result<Option<String>, Error> {
+    /// The key credential generations are made with
+    /// ([`crate::auth::Authenticator::credential_generation`]).
+    pub fn generation_key(&self) -> &ring::hmac::Key {
+        &self.generation_key
+    }
+
+    /// The text of a credential generation as a refresh token carries it: the keyed
+    /// digest's first 128 bits, or `-` for a user whose password the gate cannot see.
+    pub fn generation(digest: Option<&ring::hmac::Tag>) -> String {
+        digest.map_or_else(
+            || NO_GENERATION.to_owned(),
+            |tag| URL_SAFE_NO_PAD.encode(&tag.as_ref()[..GENERATION_BYTES]),
+        )
+    }
+
+    /// A refresh token for `subject`, bound to its credential `generation` (see
+    /// [`TokenService::generation`]), or `None` when `token.refresh_expiration` is 0.
+    pub fn refresh_token(
+        &self,
+        subject: &str,
+        generation: String,
+        now: SystemTime,
+    ) -> Result<Option<String>, Error> {
         let lifetime = self.config.refresh_expiration.0.as_secs();
         if lifetime == 0 || subject.is_empty() {
             return Ok(None);
@@ -221,6 +270,7 @@ impl TokenService {
             exp: iat + lifetime,
             iat,
             jti: self.jti(),
+            generation: Some(generation),
         };
         jwt::sign(&self.signing, &claims, KeyHint::KidOnly)
             .map(Some)
@@ -228,10 +278,18 @@ impl TokenService {
     }
 
     /// The user a refresh token was issued to, if it is ours, for this service and
-    /// not expired. Whether the user still exists is the caller's question.
-    pub fn check_refresh(&self, token: &str, now: SystemTime) -> Result<String, Error> {
-        let claims: RefreshClaims =
-            jwt::verify(token, &self.verifying).map_err(|e| Error::Refresh(e.to_string()))?;
+    /// not expired. Whether the user still exists, and still has the credential it
+    /// was issued for ([`TokenService::check_generation`]), is the caller's question.
+    pub fn check_refresh(&self, token: &str, now: SystemTime) -> Result<Refresh, Error> {
+        let (claims, current_key): (RefreshClaims, bool) =
+            match jwt::verify(token, &self.verifying[..1]) {
+                Ok(claims) => (claims, true),
+                Err(_) => (
+                    jwt::verify(token, &self.verifying)
+                        .map_err(|e| Error::Refresh(e.to_string()))?,
+                    false,
+                ),
+            };
         if claims.iss != self.config.issuer || claims.aud != self.refresh_audience() {
             return Err(Error::Refresh("issued for another service".into()));
         }
@@ -241,7 +299,28 @@ impl TokenService {
         if claims.sub.is_empty() {
             return Err(Error::Refresh("no subject".into()));
         }
-        Ok(claims.sub)
+        Ok(Refresh {
+            sub: claims.sub,
+            generation: claims.generation,
+            current_key,
+        })
+    }
+
+    /// Whether a refresh token still belongs to its user's credential: its generation
+    /// must be `current` (see [`TokenService::generation`]), so a password change
+    /// voids it. A token signed by a previous key is let through: its generation was
+    /// keyed with that key, which the gate no longer holds (only its certificate).
+    pub fn check_generation(&self, refresh: &Refresh, current: &str) -> Result<(), Error> {
+        match refresh.generation.as_deref() {
+            _ if !refresh.current_key => Ok(()),
+            Some(generation) if generation == current => Ok(()),
+            Some(_) => Err(Error::Refresh(
+                "the password changed since it was issued".into(),
+            )),
+            None => Err(Error::Refresh(
+                "issued before refresh tokens were bound to the password".into(),
+            )),
+        }
     }
 
     /// Who an access token was issued to, if it is one of ours (signed with the

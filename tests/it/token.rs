@@ -931,3 +931,84 @@ async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
         "the client's token on each"
     );
 }
+
+/// Review F11: a refresh token is bound to the password it was issued for. Once
+/// alice's password is changed (and the gate reloads its users), her refresh token is
+/// refused with 401, while bob's, whose password is unchanged, still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_a_password_change_voids_the_users_refresh_tokens() {
+    let generated =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let proxy = TestProxy::builder("http://127.0.0.1:9")
+        .user("alice", "pw-a")
+        .user("bob", "pw-b")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let post = |form: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "POST", "/auth")
+                .header("content-type", "application/x-www-form-urlencoded");
+            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
+            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
+            (answer.status.as_u16(), body)
+        }
+    };
+    let login = |user: &str, pw: &str| {
+        format!("grant_type=password&username={user}&password={pw}&service={SERVICE}&access_type=offline")
+    };
+    let refresh_form =
+        |token: &str| format!("grant_type=refresh_token&refresh_token={token}&service={SERVICE}");
+    let mut refresh = Vec::new();
+    for (user, pw) in [("alice", "pw-a"), ("bob", "pw-b")] {
+        let (status, body) = post(login(user, pw)).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned();
+        assert_eq!(post(refresh_form(&token)).await.0, 200, "{user} before");
+        refresh.push(token);
+    }
+    // alice's password is changed (bob's line stays as it is); the gate reloads.
+    let text = std::fs::read_to_string(proxy.path("htpasswd")).expect("htpasswd");
+    let alice = format!("alice:{}", bcrypt::hash("new-pw-a", 4).expect("hash"));
+    let htpasswd = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("alice:") {
+                alice.as_str()
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(proxy.path("htpasswd"), htpasswd + "\n").expect("htpasswd");
+    reload(&proxy);
+    let (status, body) = post(refresh_form(&refresh[0])).await;
+    assert_eq!(
+        status, 401,
+        "alice's old refresh token after the change: {body}"
+    );
+    assert_eq!(
+        post(refresh_form(&refresh[1])).await.0,
+        200,
+        "bob's, unchanged"
+    );
+    // With the new password she gets a new refresh token, which works.
+    let (status, body) = post(login("alice", "new-pw-a")).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["refresh_token"].as_str().expect("refresh token");
+    assert_eq!(post(refresh_form(token)).await.0, 200, "alice's new one");
+}
