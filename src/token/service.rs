@@ -375,3 +375,89 @@ pub fn scope_text(access: &[Access]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::keys::fixtures::generated_pair;
+
+    fn service(dir: &std::path::Path, name: &str, previous: &[&std::path::Path]) -> TokenService {
+        let pair = generated_pair(dir, name);
+        let previous = previous
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "service = \"reg\"\nkey = {:?}\ncert = {:?}\nprevious_certs = [{previous}]\n",
+            pair.key.display().to_string(),
+            pair.cert.display().to_string()
+        );
+        let config: TokenConfig = toml::from_str(&text).expect("config");
+        TokenService::load(&config).expect("service")
+    }
+
+    #[test]
+    fn access_tokens_of_ours_verify_others_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ours = service(dir.path(), "a", &[]);
+        let now = SystemTime::now();
+        let issued = ours.issue("alice", &[], now).expect("issue");
+        let bearer = ours.check_access(&issued.token, now).expect("ours");
+        assert_eq!(
+            (bearer.sub.as_str(), bearer.jti.as_str()),
+            ("alice", issued.jti.as_str())
+        );
+        let later = now + Duration::from_secs(301);
+        assert!(matches!(
+            ours.check_access(&issued.token, later),
+            Err(Error::Access(_))
+        ));
+        let other = service(dir.path(), "b", &[]);
+        assert!(matches!(
+            other.check_access(&issued.token, now),
+            Err(Error::Access(_))
+        ));
+        // A refresh token is no access token (its audience differs).
+        let refresh = ours
+            .refresh_token("alice", "-".into(), now)
+            .expect("sign")
+            .expect("refresh");
+        assert!(matches!(
+            ours.check_access(&refresh, now),
+            Err(Error::Access(_))
+        ));
+    }
+
+    #[test]
+    fn refresh_generations_bind_the_credential() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = service(dir.path(), "old", &[]);
+        let now = SystemTime::now();
+        let token = old
+            .refresh_token("alice", "gen-1".into(), now)
+            .expect("sign")
+            .expect("refresh");
+        let refresh = old.check_refresh(&token, now).expect("valid");
+        assert!(refresh.current_key);
+        assert!(old.check_generation(&refresh, "gen-1").is_ok());
+        let changed = old
+            .check_generation(&refresh, "gen-2")
+            .expect_err("changed");
+        assert!(
+            changed.to_string().contains("password changed"),
+            "{changed}"
+        );
+        let unbound = Refresh {
+            generation: None,
+            ..old.check_refresh(&token, now).expect("valid")
+        };
+        assert!(old.check_generation(&unbound, "gen-1").is_err());
+        // After a rotation the old key's tokens still verify; their generation cannot
+        // be recomputed and is let through.
+        let new = service(dir.path(), "new", &[&dir.path().join("old.crt")]);
+        let refresh = new.check_refresh(&token, now).expect("previous key");
+        assert!(!refresh.current_key);
+        assert!(new.check_generation(&refresh, "gen-2").is_ok());
+    }
+}
