@@ -144,6 +144,17 @@ impl Authenticator {
         }
     }
 
+    /// A keyed digest of `user`'s htpasswd hash ([`hash::PasswordHash::keyed_digest`]),
+    /// which changes when the password does; `None` for a user not in the file (a
+    /// directory user's password change is not visible to the gate).
+    pub fn credential_generation(
+        &self,
+        user: &str,
+        key: &ring::hmac::Key,
+    ) -> Option<ring::hmac::Tag> {
+        self.users.get(user).map(|hash| hash.keyed_digest(key))
+    }
+
     /// How many hash verifications run at once: one per core.
     pub fn verify_concurrency() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())

@@ -5,11 +5,25 @@
 //! `Link: ...; rel="next"`) from the client's `last`, keeps the names the rules
 //! let the user pull, and answers the client's page size `n` (default 100, at most
 //! 1000) with a `Link` to the next page when more remain, as the registry does.
-//! The walk is bounded: at most [`MAX_PAGES`] registry pages per client request.
+//!
+//! The walk is bounded: at most [`MAX_PAGES`] registry pages per client request. In
+//! distribution 2.8 every page is a fresh storage walk from the root, so a user who
+//! may pull few repositories could otherwise cost the registry hundreds of full walks
+//! with one request (review F9). When the bound is hit, the gate answers what it
+//! found (possibly nothing) with a `Link` that continues from where its walk stopped
+//! (the last name the registry gave, every name before which was read), so a client
+//! following `Link`s still sees every name it may pull, one bounded request at a
+//! time. A short-lived cache of the whole catalog would save the walks too, but it
+//! would hold every name in memory per state and show stale lists; the bound keeps
+//! the gate stateless and the cost per request at most `MAX_PAGES` registry pages.
+//!
+//! In token mode the client's `Authorization` (its catalog token) goes with every
+//! page request: the registry decides whether the client may list at all.
 
 use bytes::Bytes;
+use http::header::AUTHORIZATION;
 use http::header::{CONTENT_TYPE, LINK};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Either, Full, Limited};
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +34,8 @@ use crate::state::State;
 
 /// Names asked of the registry per page.
 const PAGE: usize = 1000;
-/// Registry pages read at most for one client request (a million names).
-const MAX_PAGES: usize = 1000;
+/// Registry pages read at most for one client request (10 000 names).
+const MAX_PAGES: usize = 10;
 /// The client's page size when it gives none (the registry's default).
 const DEFAULT_N: usize = 100;
 /// The largest page a client gets.
@@ -48,36 +62,53 @@ pub async fn list(
     who: Option<&Identity>,
     query: Option<&str>,
 ) -> Result<Response<Answer>, Error> {
+    list_as(state, rules, who, query, None).await
+}
+
+/// [`list`], sending `authorization` (token mode: the client's bearer token) with
+/// each registry page request.
+pub async fn list_as(
+    state: &State,
+    rules: &Rules,
+    who: Option<&Identity>,
+    query: Option<&str>,
+    authorization: Option<&HeaderValue>,
+) -> Result<Response<Answer>, Error> {
     let (n, mut last) = page_request(query);
     let mut kept: Vec<String> = Vec::new();
     let mut more_upstream = true;
-    for _ in 0..MAX_PAGES {
-        if kept.len() > n || !more_upstream {
-            break;
-        }
+    let mut pages = 0;
+    while kept.len() <= n && more_upstream && pages < MAX_PAGES {
+        pages += 1;
         let mut path = format!("/v2/_catalog?n={PAGE}");
         if let Some(l) = &last {
             path.push_str(&format!("&last={}", encode(l)));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(AUTHORIZATION, value.clone());
         }
         let response = state
             .upstream
             .as_ref()
             .ok_or(Error::NotFound)?
-            .get(&path, http::HeaderMap::new())
+            .get(&path, headers)
             .await
             .map_err(|e| Error::Upstream(e.into()))?;
         let status = response.status();
         more_upstream = response.headers().contains_key(LINK);
-        let body = Limited::new(response.into_body(), MAX_PAGE_BYTES)
+        let (mut parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_PAGE_BYTES)
             .collect()
             .await
             .map_err(Error::Upstream)?
             .to_bytes();
         if status != StatusCode::OK {
-            // Catalog disabled, or an error: the registry's answer as it is.
-            let mut r = Response::new(Either::Right(Full::new(body)));
-            *r.status_mut() = status;
-            return Ok(r);
+            // Catalog disabled, a token without the catalog right, or an error: the
+            // registry's answer as it is (its challenge included).
+            crate::headers::strip_hop_by_hop(&mut parts.headers);
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            return Ok(Response::from_parts(parts, Either::Right(Full::new(body))));
         }
         let page: Page = serde_json::from_slice(&body)
             .map_err(|e| Error::Upstream(format!("catalog page is not JSON: {e}").into()))?;
@@ -91,8 +122,17 @@ pub async fn list(
                 .filter(|name| rules.decide(who, Request::Repository(name)).rights.pull),
         );
     }
-    let more = kept.len() > n || more_upstream;
+    let full = kept.len() > n;
     kept.truncate(n);
+    // A full page continues after its last name; a walk stopped by the bound
+    // continues from the registry's position (all names before it were read).
+    let next = if full {
+        kept.last()
+    } else if more_upstream {
+        last.as_ref()
+    } else {
+        None
+    };
     let body = serde_json::to_vec(&Answered {
         repositories: &kept,
     })
@@ -102,7 +142,7 @@ pub async fn list(
         CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    if let (true, Some(tail)) = (more, kept.last()) {
+    if let Some(tail) = next {
         let link = format!("</v2/_catalog?last={}&n={n}>; rel=\"next\"", encode(tail));
         if let Ok(v) = HeaderValue::from_str(&link) {
             r.headers_mut().insert(LINK, v);

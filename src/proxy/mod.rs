@@ -9,7 +9,8 @@
 //! `[authz]` rules, and answers `/v2/_catalog` itself (filtered). In token mode,
 //! `[token] path` is the token endpoint (`token`), and `/v2/` requests skip
 //! `authenticate` and `authorize` and keep their `Authorization`: the registry checks
-//! the bearer token itself. Every response
+//! the bearer token itself (the gate verifies it too, to log its user and `jti` and
+//! to answer `/v2/_catalog` filtered: `token::registry_request`). Every response
 //! under `/v2/`, the gate's own included, carries exactly one
 //! `Docker-Distribution-Api-Version`, and [`record`](self::record) writes exactly one
 //! access-log line and one set of metric updates per request.
@@ -104,9 +105,10 @@ async fn pipeline(
     // Classified once: for the rules here, and for the audit line at the end.
     let uri = req.uri();
     ctx.access = Some(access::classify(req.method(), uri.path(), uri.query()));
-    if state.token.is_some() {
-        // Token mode: the registry checks the client's bearer token itself.
-        return to_registry(state, ctx, req).await;
+    if let Some(service) = &state.token {
+        // Token mode: the registry checks the client's bearer token itself; the gate
+        // reads it for the log and answers the catalog filtered.
+        return token::registry_request(state, service, ctx, req).await;
     }
     let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
     ctx.user = Some(

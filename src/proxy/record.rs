@@ -34,6 +34,8 @@ pub struct Record {
     pub client: IpAddr,
     /// The verified user.
     pub user: Option<String>,
+    /// Token mode: the `jti` of the verified bearer token, or `unverified`.
+    pub token_id: Option<String>,
     /// What the request touches, once classified (by the pipeline, or here at the end).
     pub access: Option<Result<Access, access::Error>>,
     method: Method,
@@ -60,6 +62,7 @@ impl Record {
             peer,
             client,
             user: None,
+            token_id: None,
             access: None,
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
@@ -110,6 +113,7 @@ impl Record {
             .unwrap_or_else(|| access::classify(&self.method, &self.path, self.query.as_deref()));
         let audit = Audit::of(access);
         let user = self.user.as_deref().unwrap_or("-");
+        let token_id = self.token_id.as_deref().unwrap_or("-");
         let (client, peer, method, path) = (self.client, self.peer, &self.method, &self.path);
         let status = self.status.as_u16();
         let (repository, action, reference) = (
@@ -121,7 +125,7 @@ impl Record {
             ($level:ident, $message:literal $(, $extra:tt)*) => {
                 tracing::$level!(
                     target: "access",
-                    %client, %peer, user, %method, path, repository, action, reference,
+                    %client, %peer, user, token_id, %method, path, repository, action, reference,
                     status, bytes_in = received, bytes_out = sent, duration_ms
                     $(, $extra)*,
                     $message

@@ -2,26 +2,30 @@
 //! the request, authenticates the client with the same users and groups as Basic
 //! mode (a GET without credentials by its client certificate, if it sent one),
 //! grants requested ∩ allowed with the same rules, and answers a signed token.
+//! Also token mode's `/v2/` requests ([`registry_request`]): the bearer token is
+//! read for the log and the filtered catalog, and passed on untouched.
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use serde::Serialize;
 
+use super::body::{Outcome, RequestBody};
 use super::{certificate_identity, verify_credentials, with_local_groups, Answer, Error};
 use crate::auth::Identity;
+use crate::authz::access::Target;
 use crate::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;
 use crate::token::request::{self, Grant, OAuthError, TokenRequest, MAX_FORM_BYTES};
 use crate::token::scope;
-use crate::token::service::{scope_text, TokenService};
+use crate::token::service::{scope_text, Bearer, TokenService};
 
 /// The JSON answer (token spec, plus `scope` for OAuth2 POSTs).
 #[derive(Serialize)]
@@ -55,14 +59,7 @@ pub async fn serve(
             };
             request::from_query(req.uri().query(), basic)
         }
-        Method::POST => {
-            let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
-                .collect()
-                .await
-                .map_err(Error::ClientAborted)?
-                .to_bytes();
-            request::from_form(&body)
-        }
+        Method::POST => request::from_form(&read_form(state, req.into_body()).await?),
         _ => {
             return Ok(oauth_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -107,18 +104,25 @@ pub async fn serve(
     let refresh = match (request.offline, presented_refresh) {
         // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
         (_, Some(token)) => Some(token),
-        (true, None) => service
-            .refresh_token(subject, now)
-            .map_err(|e| Error::Internal(Box::new(e)))?,
+        (true, None) => {
+            let digest = state
+                .authenticator
+                .credential_generation(subject, service.generation_key());
+            service
+                .refresh_token(subject, TokenService::generation(digest.as_ref()), now)
+                .map_err(|e| Error::Internal(Box::new(e)))?
+        }
         (false, None) => None,
     };
     tracing::info!(
         target: "token",
         user = %ctx.user.as_deref().unwrap_or("-"),
         client = %ctx.client,
-        client_id = %request.client_id.as_deref().unwrap_or("-"),
+        // Checked to be short printable ASCII at parse time; quoted all the same.
+        client_id = ?request.client_id.as_deref().unwrap_or("-"),
         asked = %request.scopes.join(" "),
         granted = %granted_text,
+        jti = %issued.jti,
         refresh = refresh.is_some(),
         "token issued"
     );
@@ -158,28 +162,138 @@ async fn identify(
                 .map(|i| (Some(i), None))
         }
         Grant::Refresh(token) => {
-            let user = service
-                .check_refresh(token, SystemTime::now())
-                .map_err(|e| {
-                    tracing::info!(error = %e, "refresh token refused");
-                    Error::Unauthorized("invalid refresh token")
-                })?;
-            // Still a user? Rights are computed afresh below from today's groups and rules.
-            let groups = match state.authenticator.current_groups(&user).await {
-                Ok(Some(groups)) => groups,
-                Ok(None) => {
-                    tracing::info!(user, "refresh token of a user who no longer exists refused");
-                    return Err(Error::Unauthorized("invalid refresh token"));
-                }
-                Err(crate::auth::Error::Unavailable {
-                    reason,
-                    retry_after,
-                }) => return Err(Error::DirectoryUnavailable(retry_after, reason)),
-                Err(e) => return Err(Error::Internal(Box::new(e))),
+            let refused = |e: crate::token::service::Error| {
+                tracing::info!(error = %e, "refresh token refused");
+                Error::Unauthorized("invalid refresh token")
             };
-            let identity = with_local_groups(state, Identity { user, groups });
+            let refresh = service
+                .check_refresh(token, SystemTime::now())
+                .map_err(refused)?;
+            // Still a user? Rights are computed afresh below from today's groups and rules.
+            let Some(identity) = current_identity(state, refresh.sub.clone()).await? else {
+                tracing::info!(
+                    user = refresh.sub,
+                    "refresh token of a user who no longer exists refused"
+                );
+                return Err(Error::Unauthorized("invalid refresh token"));
+            };
+            // With the password it was issued for?
+            let digest = state
+                .authenticator
+                .credential_generation(&refresh.sub, service.generation_key());
+            service
+                .check_generation(&refresh, &TokenService::generation(digest.as_ref()))
+                .map_err(refused)?;
             Ok((Some(identity), Some(token.clone())))
         }
+    }
+}
+
+/// `user` with today's groups (backend, group file, config), without a password:
+/// `None` once the user no longer exists.
+async fn current_identity(state: &State, user: String) -> Result<Option<Identity>, Error> {
+    match state.authenticator.current_groups(&user).await {
+        Ok(Some(groups)) => Ok(Some(with_local_groups(state, Identity { user, groups }))),
+        Ok(None) => Ok(None),
+        Err(crate::auth::Error::Unavailable {
+            reason,
+            retry_after,
+        }) => Err(Error::DirectoryUnavailable(retry_after, reason)),
+        Err(e) => Err(Error::Internal(Box::new(e))),
+    }
+}
+
+/// What a `/v2/` request's `Authorization` says in token mode.
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    /// No bearer token (no `Authorization`, or another scheme).
+    Nothing,
+    /// One of our tokens, valid now.
+    Verified(Bearer),
+    /// A bearer token the gate cannot verify: forged, expired, another issuer's, or
+    /// more than one `Authorization`. The registry refuses it.
+    Unverified,
+}
+
+/// Reads the bearer token of a `/v2/` request.
+fn presented(service: &TokenService, headers: &HeaderMap) -> Presented {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(AUTHORIZATION) {
+            Presented::Unverified
+        } else {
+            Presented::Nothing
+        };
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Presented::Nothing;
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Presented::Nothing;
+    }
+    match service.check_access(token.trim(), SystemTime::now()) {
+        Ok(bearer) => Presented::Verified(bearer),
+        Err(e) => {
+            tracing::debug!(error = %e, "bearer token not verified");
+            Presented::Unverified
+        }
+    }
+}
+
+/// A `/v2/` request in token mode. The registry checks the client's bearer token
+/// itself, and gets it untouched. The gate verifies it too, against its own keys,
+/// to log whom the request is for (`sub`, `jti`), and to answer `/v2/_catalog` with
+/// the filtered walk under rules, exactly as Basic mode does: the registry would
+/// list every repository to a catalog token.
+pub async fn registry_request(
+    state: &State,
+    service: &TokenService,
+    ctx: &mut Record,
+    req: Request<Incoming>,
+) -> Result<Response<Answer>, Error> {
+    let bearer = match presented(service, req.headers()) {
+        Presented::Nothing => return super::to_registry(state, ctx, req).await,
+        Presented::Unverified => {
+            ctx.token_id = Some("unverified".to_owned());
+            return super::to_registry(state, ctx, req).await;
+        }
+        Presented::Verified(bearer) => bearer,
+    };
+    let user = (!bearer.sub.is_empty()).then(|| bearer.sub.clone());
+    ctx.user = Some(user.clone().unwrap_or_else(|| "anonymous".to_owned()));
+    ctx.token_id = Some(bearer.jti);
+    let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
+    let (Some(rules), true) = (&state.rules, catalog) else {
+        return super::to_registry(state, ctx, req).await;
+    };
+    let who = match user {
+        Some(user) => Some(
+            current_identity(state, user)
+                .await?
+                .ok_or(Error::Unauthorized("the token's user no longer exists"))?,
+        ),
+        None => None,
+    };
+    let authorization = req.headers().get(AUTHORIZATION);
+    super::catalog::list_as(state, rules, who.as_ref(), req.uri().query(), authorization).await
+}
+
+/// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`
+/// of silence between frames (as an upload has) and, since a form is small, at most
+/// `listen.body_timeout` for the whole of it, so a client dripping a byte now and
+/// then cannot hold the stream either. Anonymous clients get here: nothing is
+/// checked before the form is read.
+async fn read_form(state: &State, incoming: Incoming) -> Result<Bytes, Error> {
+    let limit = u64::try_from(MAX_FORM_BYTES).unwrap_or(u64::MAX);
+    let (body, progress) = RequestBody::new(incoming, Some(limit), state.body_timeout, None);
+    match tokio::time::timeout(state.body_timeout, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(match progress.outcome() {
+            Outcome::Stalled => Error::BodyTimeout,
+            Outcome::TooLarge => Error::BodyTooLarge,
+            Outcome::ClientAborted | Outcome::Ok => Error::ClientAborted(e),
+        }),
+        Err(_elapsed) => Err(Error::BodyTimeout),
     }
 }
 

@@ -250,6 +250,10 @@ impl fmt::Debug for VerifyingKey {
 /// The key the token server signs with, with its certificate chain.
 pub struct SigningKey {
     private: Private,
+    /// SHA-256 of a label and the private key's DER: a secret every replica holding
+    /// the same key file derives alike, for keys that are not signatures (refresh
+    /// token generations). Never shown.
+    derived: [u8; 32],
     /// The public half; its key equals `private`'s (checked at load).
     public: VerifyingKey,
     rng: SystemRandom,
@@ -263,7 +267,9 @@ impl SigningKey {
     /// expired.
     pub fn load(key: &Path, cert: &Path) -> Result<Self, Error> {
         let rng = SystemRandom::new();
-        let private = Private::parse(&tls::load_key(key)?, &rng).map_err(|reason| Error::Key {
+        let der = tls::load_key(key)?;
+        let derived = derive(&der);
+        let private = Private::parse(&der, &rng).map_err(|reason| Error::Key {
             path: key.to_path_buf(),
             reason,
         })?;
@@ -285,6 +291,7 @@ impl SigningKey {
         }
         Ok(SigningKey {
             private,
+            derived,
             public,
             rng,
         })
@@ -303,6 +310,11 @@ impl SigningKey {
     /// The public JWK, as [`VerifyingKey::jwk`].
     pub fn jwk(&self) -> Value {
         self.public.jwk()
+    }
+
+    /// A secret derived from the private key (see the field), for HMAC keys.
+    pub fn derived_secret(&self) -> &[u8; 32] {
+        &self.derived
     }
 
     /// The public half, to verify with or to publish in a JWKS.
@@ -328,6 +340,16 @@ impl fmt::Debug for SigningKey {
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
+}
+
+/// SHA-256 of a fixed label and the private key's DER.
+fn derive(der: &rustls_pki_types::PrivateKeyDer<'_>) -> [u8; 32] {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(b"registry-gate token key derived secret v1\0");
+    digest.update(der.secret_der());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.finish().as_ref());
+    out
 }
 
 /// `secs` seconds after (or before) the Unix epoch, if the platform can hold it.

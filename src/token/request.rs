@@ -5,8 +5,16 @@
 use crate::auth::Password;
 use crate::basic::Credentials;
 
-/// Largest POST form the endpoint reads.
-pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest POST form the endpoint reads. A real OAuth2 form (grant type, user name,
+/// password, service, a few scopes, client id) is well under 4 KiB; a refresh token
+/// of ours is under 1 KiB. 16 KiB leaves room for [`super::scope::MAX_SCOPE_LEN`]-long
+/// scopes and long passwords, and keeps what an unauthenticated client can make the
+/// gate hold per stream small (the body is read before any credential is checked).
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// Longest `client_id` accepted, in bytes. Clients send short names (`docker`,
+/// `containerd-client`, a CI robot's name).
+pub const MAX_CLIENT_ID_LEN: usize = 200;
 
 /// How the client proves who it is.
 #[derive(Debug)]
@@ -82,7 +90,7 @@ pub fn from_query(
             "service" => set_once(&mut request.service, "service", value.into_owned())?,
             "scope" => request.scopes.push(value.into_owned()),
             "account" => set_once(&mut request.account, "account", value.into_owned())?,
-            "client_id" => set_once(&mut request.client_id, "client_id", value.into_owned())?,
+            "client_id" => set_once(&mut request.client_id, "client_id", client_id(&value)?)?,
             "offline_token" => request.offline = value == "true",
             _ => {} // unknown parameters are ignored (RFC 6749 §3.1)
         }
@@ -116,7 +124,7 @@ pub fn from_form(body: &[u8]) -> Result<TokenRequest, OAuthError> {
             "refresh_token" => set_once(&mut refresh, "refresh_token", value)?,
             "service" => set_once(&mut service, "service", value)?,
             "scope" => scopes.push(value),
-            "client_id" => set_once(&mut client_id, "client_id", value)?,
+            "client_id" => set_once(&mut client_id, "client_id", self::client_id(&value)?)?,
             "access_type" => set_once(&mut access_type, "access_type", value)?,
             _ => {}
         }
@@ -163,6 +171,23 @@ pub fn from_form(body: &[u8]) -> Result<TokenRequest, OAuthError> {
     })
 }
 
+/// A `client_id` as it may go into the log: at most [`MAX_CLIENT_ID_LEN`] bytes of
+/// printable ASCII, spaces included (RFC 6749 §A.1 allows `%x20-7E`). Anything else
+/// (a newline or an escape sequence forging log lines, say) is refused.
+fn client_id(value: &str) -> Result<String, OAuthError> {
+    if value.len() > MAX_CLIENT_ID_LEN {
+        return Err(OAuthError::invalid_request(format!(
+            "client_id is longer than {MAX_CLIENT_ID_LEN} bytes"
+        )));
+    }
+    if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(OAuthError::invalid_request(
+            "client_id must be printable ASCII",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), OAuthError> {
     if slot.is_some() {
         return Err(OAuthError::invalid_request(format!("{name} given twice")));
@@ -204,6 +229,29 @@ mod tests {
         assert!(from_query(Some("service=a&service=b"), None).is_err());
         let anonymous = from_query(None, None).expect("anonymous");
         assert!(matches!(anonymous.grant, Grant::Basic(None)));
+    }
+
+    #[test]
+    fn client_ids_that_could_forge_log_lines_are_refused() {
+        let forged = "docker%0A2026-12-07T04:00:00Z%20%20INFO%20access:%20user=%22admin%22%1b[2K";
+        let long = "x".repeat(MAX_CLIENT_ID_LEN + 1);
+        for bad in [forged, "a%0Db", "%C3%A9", "tab%09", long.as_str()] {
+            let err = from_query(Some(&format!("client_id={bad}")), None).expect_err("refused");
+            assert_eq!(err.error, "invalid_request", "{bad}");
+            let form = format!("grant_type=refresh_token&refresh_token=t&client_id={bad}");
+            let err = from_form(form.as_bytes()).expect_err("refused");
+            assert_eq!(err.error, "invalid_request", "{bad}");
+        }
+        let ok = "x".repeat(MAX_CLIENT_ID_LEN);
+        for good in [
+            "docker",
+            "containerd-client",
+            "CI%20robot%20%237",
+            ok.as_str(),
+        ] {
+            let r = from_query(Some(&format!("client_id={good}")), None).expect(good);
+            assert!(r.client_id.is_some(), "{good}");
+        }
     }
 
     #[test]

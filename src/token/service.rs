@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,11 @@ use crate::config::token::TokenConfig;
 
 /// How far `nbf` is set back, for clients and registries whose clocks run behind.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// The generation of a user the gate cannot see a password of (a directory user).
+const NO_GENERATION: &str = "-";
+/// Bytes of the keyed digest a generation keeps (128 bits, base64url).
+const GENERATION_BYTES: usize = 16;
 
 /// The `aud` of refresh tokens: the service with a suffix, so that the registry (which
 /// accepts only `aud` = its service) never takes a refresh token as an access token.
@@ -59,6 +66,46 @@ pub struct RefreshClaims {
     pub iat: u64,
     /// A random ID.
     pub jti: String,
+    /// The user's credential generation when it was issued ([`TokenService::generation`]);
+    /// absent in refresh tokens from before they were bound to the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+}
+
+/// A refresh token that verified: its user, the generation it carries, and whether
+/// the current key signed it (a previous key's generation cannot be recomputed).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refresh {
+    /// The user it was issued to.
+    pub sub: String,
+    /// Its `generation` claim.
+    pub generation: Option<String>,
+    /// Whether the current signing key signed it (else one of `previous_certs`).
+    pub current_key: bool,
+}
+
+/// What the gate reads back from an access token it issued (the registry reads
+/// `access`; the gate only needs who and which token).
+#[derive(Debug, Deserialize)]
+struct ReceivedClaims {
+    iss: String,
+    #[serde(default)]
+    sub: String,
+    aud: String,
+    exp: u64,
+    #[serde(default)]
+    nbf: u64,
+    #[serde(default)]
+    jti: String,
+}
+
+/// A verified access token: who it was issued to and its ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bearer {
+    /// The `sub`: the user, empty for an anonymous client.
+    pub sub: String,
+    /// The `jti`.
+    pub jti: String,
 }
 
 /// A signed access token and its times.
@@ -70,6 +117,8 @@ pub struct Issued {
     pub expires_in: u64,
     /// When it was issued, RFC 3339.
     pub issued_at: String,
+    /// Its `jti`, which the gate's access log names for every request made with it.
+    pub jti: String,
 }
 
 /// Why a token service cannot be built or a refresh token is refused.
@@ -93,6 +142,9 @@ pub enum Error {
     /// The refresh token is forged, for another service, or expired.
     #[error("refresh token refused: {0}")]
     Refresh(String),
+    /// The access token is forged, for another service, expired or not yet valid.
+    #[error("access token not verified: {0}")]
+    Access(String),
     /// The system clock is before 1970.
     #[error("system clock before the Unix epoch")]
     Clock,
@@ -105,6 +157,8 @@ pub struct TokenService {
     signing: SigningKey,
     /// The signing key's public half first, then `previous_certs`.
     verifying: Vec<VerifyingKey>,
+    /// Keys credential generations; derived from the signing key, so replicas agree.
+    generation_key: ring::hmac::Key,
     random: SystemRandom,
 }
 
@@ -121,8 +175,11 @@ impl TokenService {
             })?;
             verifying.push(key);
         }
+        let generation_key =
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing.derived_secret());
         Ok(TokenService {
             config: config.clone(),
+            generation_key,
             signing,
             verifying,
             random: SystemRandom::new(),
@@ -163,6 +220,7 @@ impl TokenService {
             jti: self.jti(),
             access,
         };
+        let jti = claims.jti.clone();
         let hint = if self.config.x5c {
             KeyHint::Chain
         } else {
@@ -173,11 +231,33 @@ impl TokenService {
             token,
             expires_in,
             issued_at: humantime::format_rfc3339_seconds(now).to_string(),
+            jti,
         })
     }
 
-    /// A refresh token for `subject`, or `None` when `token.refresh_expiration` is 0.
-    pub fn refresh_token(&self, subject: &str, now: SystemTime) -> Result<Option<String>, Error> {
+    /// The key credential generations are made with
+    /// ([`crate::auth::Authenticator::credential_generation`]).
+    pub fn generation_key(&self) -> &ring::hmac::Key {
+        &self.generation_key
+    }
+
+    /// The text of a credential generation as a refresh token carries it: the keyed
+    /// digest's first 128 bits, or `-` for a user whose password the gate cannot see.
+    pub fn generation(digest: Option<&ring::hmac::Tag>) -> String {
+        digest.map_or_else(
+            || NO_GENERATION.to_owned(),
+            |tag| URL_SAFE_NO_PAD.encode(&tag.as_ref()[..GENERATION_BYTES]),
+        )
+    }
+
+    /// A refresh token for `subject`, bound to its credential `generation` (see
+    /// [`TokenService::generation`]), or `None` when `token.refresh_expiration` is 0.
+    pub fn refresh_token(
+        &self,
+        subject: &str,
+        generation: String,
+        now: SystemTime,
+    ) -> Result<Option<String>, Error> {
         let lifetime = self.config.refresh_expiration.0.as_secs();
         if lifetime == 0 || subject.is_empty() {
             return Ok(None);
@@ -190,6 +270,7 @@ impl TokenService {
             exp: iat + lifetime,
             iat,
             jti: self.jti(),
+            generation: Some(generation),
         };
         jwt::sign(&self.signing, &claims, KeyHint::KidOnly)
             .map(Some)
@@ -197,10 +278,18 @@ impl TokenService {
     }
 
     /// The user a refresh token was issued to, if it is ours, for this service and
-    /// not expired. Whether the user still exists is the caller's question.
-    pub fn check_refresh(&self, token: &str, now: SystemTime) -> Result<String, Error> {
-        let claims: RefreshClaims =
-            jwt::verify(token, &self.verifying).map_err(|e| Error::Refresh(e.to_string()))?;
+    /// not expired. Whether the user still exists, and still has the credential it
+    /// was issued for ([`TokenService::check_generation`]), is the caller's question.
+    pub fn check_refresh(&self, token: &str, now: SystemTime) -> Result<Refresh, Error> {
+        let (claims, current_key): (RefreshClaims, bool) =
+            match jwt::verify(token, &self.verifying[..1]) {
+                Ok(claims) => (claims, true),
+                Err(_) => (
+                    jwt::verify(token, &self.verifying)
+                        .map_err(|e| Error::Refresh(e.to_string()))?,
+                    false,
+                ),
+            };
         if claims.iss != self.config.issuer || claims.aud != self.refresh_audience() {
             return Err(Error::Refresh("issued for another service".into()));
         }
@@ -210,7 +299,51 @@ impl TokenService {
         if claims.sub.is_empty() {
             return Err(Error::Refresh("no subject".into()));
         }
-        Ok(claims.sub)
+        Ok(Refresh {
+            sub: claims.sub,
+            generation: claims.generation,
+            current_key,
+        })
+    }
+
+    /// Whether a refresh token still belongs to its user's credential: its generation
+    /// must be `current` (see [`TokenService::generation`]), so a password change
+    /// voids it. A token signed by a previous key is let through: its generation was
+    /// keyed with that key, which the gate no longer holds (only its certificate).
+    pub fn check_generation(&self, refresh: &Refresh, current: &str) -> Result<(), Error> {
+        match refresh.generation.as_deref() {
+            _ if !refresh.current_key => Ok(()),
+            Some(generation) if generation == current => Ok(()),
+            Some(_) => Err(Error::Refresh(
+                "the password changed since it was issued".into(),
+            )),
+            None => Err(Error::Refresh(
+                "issued before refresh tokens were bound to the password".into(),
+            )),
+        }
+    }
+
+    /// Who an access token was issued to, if it is one of ours (signed with the
+    /// current key or one of `previous_certs`), for this service (`iss`, `aud`), and
+    /// valid now (`exp`, `nbf` with [`CLOCK_SKEW`]). The registry checks it again,
+    /// with its grants; this tells the gate whom a request is for.
+    pub fn check_access(&self, token: &str, now: SystemTime) -> Result<Bearer, Error> {
+        let claims: ReceivedClaims =
+            jwt::verify(token, &self.verifying).map_err(|e| Error::Access(e.to_string()))?;
+        if claims.iss != self.config.issuer || claims.aud != self.config.service {
+            return Err(Error::Access("issued for another service".into()));
+        }
+        let now = unix(now)?;
+        if claims.exp <= now {
+            return Err(Error::Access("expired".into()));
+        }
+        if claims.nbf > now + CLOCK_SKEW.as_secs() {
+            return Err(Error::Access("not valid yet".into()));
+        }
+        Ok(Bearer {
+            sub: claims.sub,
+            jti: claims.jti,
+        })
     }
 
     fn refresh_audience(&self) -> String {
@@ -241,4 +374,90 @@ pub fn scope_text(access: &[Access]) -> String {
         .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::keys::fixtures::generated_pair;
+
+    fn service(dir: &std::path::Path, name: &str, previous: &[&std::path::Path]) -> TokenService {
+        let pair = generated_pair(dir, name);
+        let previous = previous
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(
+            "service = \"reg\"\nkey = {:?}\ncert = {:?}\nprevious_certs = [{previous}]\n",
+            pair.key.display().to_string(),
+            pair.cert.display().to_string()
+        );
+        let config: TokenConfig = toml::from_str(&text).expect("config");
+        TokenService::load(&config).expect("service")
+    }
+
+    #[test]
+    fn access_tokens_of_ours_verify_others_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ours = service(dir.path(), "a", &[]);
+        let now = SystemTime::now();
+        let issued = ours.issue("alice", &[], now).expect("issue");
+        let bearer = ours.check_access(&issued.token, now).expect("ours");
+        assert_eq!(
+            (bearer.sub.as_str(), bearer.jti.as_str()),
+            ("alice", issued.jti.as_str())
+        );
+        let later = now + Duration::from_secs(301);
+        assert!(matches!(
+            ours.check_access(&issued.token, later),
+            Err(Error::Access(_))
+        ));
+        let other = service(dir.path(), "b", &[]);
+        assert!(matches!(
+            other.check_access(&issued.token, now),
+            Err(Error::Access(_))
+        ));
+        // A refresh token is no access token (its audience differs).
+        let refresh = ours
+            .refresh_token("alice", "-".into(), now)
+            .expect("sign")
+            .expect("refresh");
+        assert!(matches!(
+            ours.check_access(&refresh, now),
+            Err(Error::Access(_))
+        ));
+    }
+
+    #[test]
+    fn refresh_generations_bind_the_credential() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = service(dir.path(), "old", &[]);
+        let now = SystemTime::now();
+        let token = old
+            .refresh_token("alice", "gen-1".into(), now)
+            .expect("sign")
+            .expect("refresh");
+        let refresh = old.check_refresh(&token, now).expect("valid");
+        assert!(refresh.current_key);
+        assert!(old.check_generation(&refresh, "gen-1").is_ok());
+        let changed = old
+            .check_generation(&refresh, "gen-2")
+            .expect_err("changed");
+        assert!(
+            changed.to_string().contains("password changed"),
+            "{changed}"
+        );
+        let unbound = Refresh {
+            generation: None,
+            ..old.check_refresh(&token, now).expect("valid")
+        };
+        assert!(old.check_generation(&unbound, "gen-1").is_err());
+        // After a rotation the old key's tokens still verify; their generation cannot
+        // be recomputed and is let through.
+        let new = service(dir.path(), "new", &[&dir.path().join("old.crt")]);
+        let refresh = new.check_refresh(&token, now).expect("previous key");
+        assert!(!refresh.current_key);
+        assert!(new.check_generation(&refresh, "gen-2").is_ok());
+    }
 }

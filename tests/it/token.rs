@@ -568,3 +568,447 @@ async fn without_x5c_registry_2_8_refuses_the_token_which_is_why_it_is_on_by_def
         .header("authorization", format!("Bearer {token}"));
     assert_eq!(client.send_empty(Proto::H1, req).await.status, 401);
 }
+
+/// Writes a token-mode gate's files into `dir`: certificates with a token key
+/// (`certs generate --token`), users alice/pw-a and bob/pw-b, and a `proxy.toml` with
+/// `upstream` (none: a token server alone), `listen` keys and `extra` TOML.
+fn write_token_gate(dir: &std::path::Path, upstream: Option<&str>, listen: &str, extra: &str) {
+    use crate::support::gate::{run, write_users};
+    let generated = run(
+        &[
+            "certs",
+            "generate",
+            "--san",
+            "localhost",
+            "--token",
+            "--out",
+            "certs",
+        ],
+        dir,
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    write_users(dir, &[("alice", "pw-a"), ("bob", "pw-b")]);
+    let upstream = upstream.map_or(String::new(), |u| format!("[upstream]\nurl = \"{u}\"\n"));
+    std::fs::write(
+        dir.join("proxy.toml"),
+        format!(
+            "[listen]\naddr = \"127.0.0.1:0\"\n{listen}\n[admin]\naddr = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"certs/server.crt\"\nkey = \"certs/server.key\"\n{upstream}\
+             [auth]\nmode = \"token\"\nhtpasswd = \"htpasswd\"\n\
+             [token]\nservice = \"{SERVICE}\"\nkey = \"certs/token.key\"\ncert = \"certs/token.crt\"\n\
+             {extra}\n"
+        ),
+    )
+    .expect("config");
+}
+
+/// Issue 17 (d), review F1: a token POST that declares more body than it sends and
+/// then goes quiet is answered 408 within `listen.body_timeout` (plus slack), over
+/// HTTP/1.1 and HTTP/2, instead of holding the stream and its buffer for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_a_stalled_token_post_is_answered_within_body_timeout() {
+    use std::time::Duration;
+
+    use crate::support::client::{read, streamed};
+    use crate::support::gate::GateProcess;
+    use bytes::Bytes;
+    use hyper::body::Frame;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_token_gate(dir.path(), None, "body_timeout = \"1s\"", "");
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    for proto in [Proto::H1, Proto::H2] {
+        let (tx, body) = streamed();
+        let req = client
+            .request(proto, "POST", "/auth")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-length", "1000")
+            .body(body)
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let sending = {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(proto, req).await })
+        };
+        tx.send(Ok(Frame::data(Bytes::from_static(b"grant_type=password&"))))
+            .await
+            .expect("first bytes go out");
+        // Then silence: `tx` stays open until the answer is in.
+        let response = tokio::time::timeout(Duration::from_secs(10), sending)
+            .await
+            .unwrap_or_else(|_| panic!("{proto:?}: no answer 10 s into a stalled token POST"))
+            .expect("send task")
+            .expect("an answer, not a broken connection");
+        let waited = started.elapsed();
+        let answer = read(response).await;
+        drop(tx);
+        assert_eq!(answer.status, 408, "{proto:?}: {}", answer.text());
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+            "{proto:?}: answered after {waited:?}, body_timeout is 1s"
+        );
+        if proto == Proto::H1 {
+            assert_eq!(answer.one("connection"), "close", "{proto:?}");
+        }
+    }
+    let (_, metrics) = gate.admin_get("/metrics");
+    assert!(
+        metrics.contains("registry_gate_client_timeouts_total{timeout=\"body\"} 2"),
+        "{metrics}"
+    );
+    gate.wait_for_log(
+        &["access", "path=\"/auth\"", "status=408"],
+        Duration::from_secs(5),
+    );
+}
+
+/// Per-repository rules for the two-user tests: each user pulls and pushes its own
+/// namespace, and everyone holds the catalog right.
+const OWN_NAMESPACES: &str = r#"
+[authz]
+rules = [
+  { account = "alice", name = "alice/**", actions = ["pull", "push"] },
+  { account = "bob", name = "bob/**", actions = ["pull", "push"] },
+  { account = "*", actions = ["catalog"] },
+]
+"#;
+
+/// `GET /auth` as `user` for `scope`: the token.
+async fn token_for(
+    client: &crate::support::client::Client,
+    user: &str,
+    pw: &str,
+    scope: &str,
+) -> String {
+    let req = client
+        .request(
+            Proto::H1,
+            "GET",
+            &format!("/auth?service={SERVICE}&scope={scope}"),
+        )
+        .header("authorization", basic(user, pw));
+    let answer = client.send_empty(Proto::H1, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body: Value = serde_json::from_str(&answer.text()).expect("token JSON");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// `GET /v2/_catalog` with `token`: the status and the names.
+async fn catalog_with(
+    client: &crate::support::client::Client,
+    token: &str,
+    query: &str,
+) -> (u16, Vec<String>, Vec<String>) {
+    let req = client
+        .request(Proto::H1, "GET", &format!("/v2/_catalog{query}"))
+        .header("authorization", format!("Bearer {token}"));
+    let answer = client.send_empty(Proto::H1, req).await;
+    let names = serde_json::from_str::<Value>(&answer.text())
+        .ok()
+        .and_then(|v| v["repositories"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    (answer.status.as_u16(), names, answer.all("link"))
+}
+
+/// Issue 17 (b), review F5: token mode against the real registry with per-repository
+/// rules. alice and bob push with skopeo to their own repositories; each lists the
+/// catalog with its own catalog token and sees only what it may pull (the registry
+/// alone would list both), and the access line of a push's manifest PUT names the
+/// user and the token's `jti`. A token the gate cannot verify passes through and is
+/// logged as unverified.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
+    use std::time::Duration;
+
+    use crate::support::gate::GateProcess;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let placeholder = "http://127.0.0.1:9";
+    write_token_gate(dir.path(), Some(placeholder), "", OWN_NAMESPACES);
+    let gate = GateProcess::start(dir.path());
+    let host = format!("localhost:{}", gate.addr.port());
+    let realm = format!("https://{host}/auth");
+    let bundle = dir.path().join("certs/token.crt");
+    let registry = blocking(move || {
+        Registry::builder()
+            .auth_yaml(&format!(
+                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
+                bundle.display()
+            ))
+            .start()
+    })
+    .await;
+    let config = dir.path().join("proxy.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(placeholder, &registry.url())).expect("config");
+    gate.signal("HUP");
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(10));
+
+    let trust = dir.path().join("trust");
+    std::fs::create_dir(&trust).expect("trust dir");
+    std::fs::copy(dir.path().join("certs/ca.crt"), trust.join("ca.crt")).expect("CA");
+    let src = dir.path().join("src");
+    let push_host = host.clone();
+    blocking(move || {
+        let image = oci::build_image(&src, "v1", &[16 * 1024], 31);
+        let trust = trust.to_string_lossy().into_owned();
+        for (repo, creds) in [("alice/app", "alice:pw-a"), ("bob/app", "bob:pw-b")] {
+            skopeo::copy(
+                &image.reference(),
+                &format!("docker://{push_host}/{repo}:v1"),
+                &[
+                    "--dest-creds",
+                    creds,
+                    "--dest-cert-dir",
+                    &trust,
+                    "--preserve-digests",
+                ],
+            )
+            .expect_success();
+        }
+    })
+    .await;
+
+    let client = gate.client();
+    for (user, pw, mine) in [("alice", "pw-a", "alice/app"), ("bob", "pw-b", "bob/app")] {
+        let token = token_for(&client, user, pw, "registry:catalog:*").await;
+        let (status, names, _) = catalog_with(&client, &token, "").await;
+        assert_eq!((status, names), (200, vec![mine.to_owned()]), "{user}");
+    }
+
+    // The manifest PUT of alice's push: her name and the jti of a token issued to her.
+    let put = gate.wait_for_log(
+        &[
+            "access",
+            "method=PUT",
+            "path=\"/v2/alice/app/manifests/v1\"",
+            "status=201",
+        ],
+        Duration::from_secs(5),
+    );
+    assert!(put.contains("user=\"alice\""), "{put}");
+    let jti = put
+        .split("token_id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no token_id in {put}"));
+    assert!(
+        jti.len() == 32 && jti.bytes().all(|b| b.is_ascii_hexdigit()),
+        "token_id {jti:?}: {put}"
+    );
+    gate.wait_for_log(
+        &["token issued", "user=alice", &format!("jti={jti}")],
+        Duration::from_secs(5),
+    );
+
+    // A token the gate cannot verify goes to the registry untouched (which refuses it).
+    let forged = format!(
+        "{}x",
+        token_for(&client, "bob", "pw-b", "registry:catalog:*").await
+    );
+    let (status, names, _) = catalog_with(&client, &forged, "").await;
+    assert_eq!((status, names.len()), (401, 0));
+    let line = gate.wait_for_log(
+        &["access", "path=\"/v2/_catalog\"", "status=401"],
+        Duration::from_secs(5),
+    );
+    assert!(
+        line.contains("user=\"-\"") && line.contains("token_id=\"unverified\""),
+        "{line}"
+    );
+}
+
+/// Review F9: one filtered catalog request reads at most 10 registry pages. A user
+/// whose repositories come after 25 000 hidden names gets an empty page with a `Link`
+/// continuing from where the gate's walk stopped, and by following `Link`s sees
+/// exactly its repositories, each request costing the registry at most 10 pages. The
+/// page requests carry the client's catalog token (token mode).
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::upstream::{Reply, TestUpstream};
+
+    let mut names: Vec<String> = (0..25_000).map(|i| format!("a-hidden/{i:05}")).collect();
+    names.extend(["alice/app".to_owned(), "alice/tool".to_owned()]);
+    let pages = Arc::new(AtomicUsize::new(0));
+    let bearer_pages = Arc::new(AtomicUsize::new(0));
+    let (counted, with_token) = (pages.clone(), bearer_pages.clone());
+    let upstream = TestUpstream::start_with(move |head| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let auth = head
+            .headers
+            .get("authorization")
+            .map(|v| v.as_bytes().to_vec());
+        if auth.is_some_and(|a| a.starts_with(b"Bearer ")) {
+            with_token.fetch_add(1, Ordering::SeqCst);
+        }
+        let query = head.uri.query().unwrap_or("");
+        let last = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("last="))
+            .map(|l| l.replace("%2F", "/"));
+        let start = last.map_or(0, |l| names.partition_point(|n| *n <= l));
+        let end = (start + 1000).min(names.len());
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        if end < names.len() {
+            let link = format!(
+                "</v2/_catalog?last={}&n=1000>; rel=\"next\"",
+                names[end - 1]
+            );
+            headers.push(("link".to_owned(), link));
+        }
+        let body = serde_json::json!({ "repositories": &names[start..end] }).to_string();
+        Reply {
+            headers,
+            body: body.into(),
+            ..Reply::default()
+        }
+    })
+    .await;
+    let generated =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let proxy = TestProxy::builder(upstream.url())
+        .user("alice", "pw-a")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let token = token_for(&client, "alice", "pw-a", "registry:catalog:*").await;
+
+    let (status, first, link) = catalog_with(&client, &token, "?n=5").await;
+    assert_eq!((status, first.len()), (200, 0));
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        10,
+        "registry pages for one request"
+    );
+    assert_eq!(
+        link,
+        ["</v2/_catalog?last=a-hidden%2F09999&n=5>; rel=\"next\""]
+    );
+    let mut seen = Vec::new();
+    let mut next = link.into_iter().next();
+    for _ in 0..5 {
+        let Some(link) = next.take() else { break };
+        let query = link
+            .strip_prefix("</v2/_catalog")
+            .and_then(|l| l.split_once('>'))
+            .map(|(q, _)| q.to_owned())
+            .expect("a catalog Link");
+        let before = pages.load(Ordering::SeqCst);
+        let (status, names, link) = catalog_with(&client, &token, &query).await;
+        assert_eq!(status, 200);
+        assert!(pages.load(Ordering::SeqCst) - before <= 10, "{query}");
+        seen.extend(names);
+        next = link.into_iter().next();
+    }
+    assert!(next.is_none(), "the walk ends within 5 links");
+    assert_eq!(seen, ["alice/app", "alice/tool"]);
+    assert_eq!(
+        pages.load(Ordering::SeqCst),
+        26,
+        "every registry page read once"
+    );
+    assert_eq!(
+        bearer_pages.load(Ordering::SeqCst),
+        26,
+        "the client's token on each"
+    );
+}
+
+/// Review F11: a refresh token is bound to the password it was issued for. Once
+/// alice's password is changed (and the gate reloads its users), her refresh token is
+/// refused with 401, while bob's, whose password is unchanged, still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_17_a_password_change_voids_the_users_refresh_tokens() {
+    let generated =
+        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
+    let files = [
+        ("token.key", generated.key_pem.as_str()),
+        ("token.crt", generated.cert_pem.as_str()),
+    ];
+    let proxy = TestProxy::builder("http://127.0.0.1:9")
+        .user("alice", "pw-a")
+        .user("bob", "pw-b")
+        .auth_keys("mode = \"token\"")
+        .toml(&format!(
+            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
+        ))
+        .start_with_files(&files)
+        .await;
+    let client = proxy.client();
+    let post = |form: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "POST", "/auth")
+                .header("content-type", "application/x-www-form-urlencoded");
+            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
+            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
+            (answer.status.as_u16(), body)
+        }
+    };
+    let login = |user: &str, pw: &str| {
+        format!("grant_type=password&username={user}&password={pw}&service={SERVICE}&access_type=offline")
+    };
+    let refresh_form =
+        |token: &str| format!("grant_type=refresh_token&refresh_token={token}&service={SERVICE}");
+    let mut refresh = Vec::new();
+    for (user, pw) in [("alice", "pw-a"), ("bob", "pw-b")] {
+        let (status, body) = post(login(user, pw)).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned();
+        assert_eq!(post(refresh_form(&token)).await.0, 200, "{user} before");
+        refresh.push(token);
+    }
+    // alice's password is changed (bob's line stays as it is); the gate reloads.
+    let text = std::fs::read_to_string(proxy.path("htpasswd")).expect("htpasswd");
+    let alice = format!("alice:{}", bcrypt::hash("new-pw-a", 4).expect("hash"));
+    let htpasswd = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("alice:") {
+                alice.as_str()
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(proxy.path("htpasswd"), htpasswd + "\n").expect("htpasswd");
+    reload(&proxy);
+    let (status, body) = post(refresh_form(&refresh[0])).await;
+    assert_eq!(
+        status, 401,
+        "alice's old refresh token after the change: {body}"
+    );
+    assert_eq!(
+        post(refresh_form(&refresh[1])).await.0,
+        200,
+        "bob's, unchanged"
+    );
+    // With the new password she gets a new refresh token, which works.
+    let (status, body) = post(login("alice", "new-pw-a")).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["refresh_token"].as_str().expect("refresh token");
+    assert_eq!(post(refresh_form(token)).await.0, 200, "alice's new one");
+}

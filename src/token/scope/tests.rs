@@ -427,3 +427,27 @@ fn access_claim_json() {
         r#"[{"type":"repository","name":"a","actions":["pull"]},{"type":"foo","name":"b","actions":[]}]"#
     );
 }
+
+/// Issue 17: anonymous clients never get `registry:catalog:*`, whatever the rules
+/// give `anonymous` or everyone (`*`), and with no `[authz]` at all.
+#[test]
+fn anonymous_clients_never_get_the_catalog() {
+    let generous = r#"
+        rules = [
+          { account = "anonymous", actions = ["*"] },
+          { account = "*", actions = ["catalog"] },
+        ]
+    "#;
+    for rules in [generous, PER_REPOSITORY, PUSH_GROUP, NO_RULES] {
+        assert_eq!(
+            granted(rules, None, &["registry:catalog:*"]),
+            ["registry:catalog:"],
+            "rules={rules:?}"
+        );
+    }
+    // The same rules do give it to a user.
+    assert_eq!(
+        granted(generous, Some(("u", &[])), &["registry:catalog:*"]),
+        ["registry:catalog:*"]
+    );
+}
