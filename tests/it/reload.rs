@@ -9,9 +9,9 @@ use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
 use crate::support::upstream::TestUpstream;
 
 /// The spec: a change is in force within this long.
-const WITHIN: Duration = Duration::from_secs(2);
+pub(crate) const WITHIN: Duration = Duration::from_secs(2);
 
-async fn status(client: &Client, user: &str, password: &str) -> u16 {
+pub(crate) async fn status(client: &Client, user: &str, password: &str) -> u16 {
     let req = client
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic(user, password));
@@ -19,7 +19,7 @@ async fn status(client: &Client, user: &str, password: &str) -> u16 {
 }
 
 /// Polls until `user`/`password` gets `want`, for at most [`WITHIN`].
-async fn becomes(client: &Client, user: &str, password: &str, want: u16) {
+pub(crate) async fn becomes(client: &Client, user: &str, password: &str, want: u16) {
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         let got = status(client, user, password).await;
