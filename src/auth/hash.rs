@@ -53,6 +53,12 @@ pub const MAX_YESCRYPT_MEMORY: u64 = 1 << 30;
 /// The bcrypt cost of [`PasswordHash::dummy`]: a typical cost for bcrypt htpasswd entries.
 const DUMMY_BCRYPT_COST: u32 = 10;
 
+/// sha-crypt's rounds when a hash names none.
+const SHA_CRYPT_DEFAULT_ROUNDS: u32 = 5_000;
+
+/// bcrypt's base64 (its own alphabet, no padding).
+const BCRYPT_BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::BCRYPT, NO_PAD);
+
 /// The alphabet of crypt(3)'s base64, in value order.
 const CRYPT_ALPHABET: &[u8; 64] =
     b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -98,6 +104,49 @@ pub enum Error {
         /// What is wrong, without quoting the hash.
         reason: &'static str,
     },
+}
+
+/// What checking a password against a hash costs: its scheme and work factor.
+/// Two hashes of equal `Cost` take the same time to check.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Cost {
+    /// bcrypt of this cost (2^cost rounds).
+    Bcrypt(u32),
+    /// `$5$` (`sha512: false`) or `$6$` with this many rounds.
+    ShaCrypt {
+        /// `$6$` rather than `$5$`.
+        sha512: bool,
+        /// The rounds, 5000 when the hash names none.
+        rounds: u32,
+    },
+    /// yescrypt with these parameters (the hash's parameter field, e.g. `j9T`).
+    Yescrypt(Box<str>),
+    /// A scheme without a work factor, by its name (`apr1`, `sha1`, ...).
+    Fixed(&'static str),
+}
+
+impl Cost {
+    /// The scheme's short name, as [`PasswordHash::scheme`] gives it.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Cost::Bcrypt(_) => BCRYPT,
+            Cost::ShaCrypt { sha512: false, .. } => SHA256_CRYPT,
+            Cost::ShaCrypt { sha512: true, .. } => SHA512_CRYPT,
+            Cost::Yescrypt(_) => YESCRYPT,
+            Cost::Fixed(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cost::Bcrypt(cost) => write!(f, "bcrypt cost {cost}"),
+            Cost::ShaCrypt { rounds, .. } => write!(f, "{} rounds {rounds}", self.scheme()),
+            Cost::Yescrypt(params) => write!(f, "yescrypt {params}"),
+            Cost::Fixed(name) => f.write_str(name),
+        }
+    }
 }
 
 /// A validated password hash. Only [`PasswordHash::parse`] and [`PasswordHash::dummy`] make
@@ -214,6 +263,80 @@ impl PasswordHash {
         }
     }
 
+    /// This hash's scheme and work factor.
+    pub fn cost(&self) -> Cost {
+        match &self.kind {
+            // Validated by `parse_bcrypt`: two digits at 4..6.
+            Kind::Bcrypt(s) => Cost::Bcrypt(s[4..6].parse().unwrap_or(DUMMY_BCRYPT_COST)),
+            Kind::ShaCrypt { sha512, mcf } => Cost::ShaCrypt {
+                sha512: *sha512,
+                rounds: mcf[3..]
+                    .strip_prefix("rounds=")
+                    .and_then(|r| r.split_once('$'))
+                    .and_then(|(n, _)| n.parse().ok())
+                    .unwrap_or(SHA_CRYPT_DEFAULT_ROUNDS),
+            },
+            Kind::Yescrypt(mcf) => {
+                Cost::Yescrypt(mcf[3..].split('$').next().unwrap_or_default().into())
+            }
+            _ => Cost::Fixed(self.scheme()),
+        }
+    }
+
+    /// A new hash of the same scheme and work factor with a fresh random salt, which
+    /// no known password matches: checking a password against it takes as long as
+    /// against `self`. Cheap to build (no hashing at this cost).
+    pub fn dummy_like(&self) -> PasswordHash {
+        let kind = match &self.kind {
+            Kind::Bcrypt(s) => {
+                let salt = BCRYPT_BASE64.encode(random_bytes());
+                return reparse(format!("{}{salt}{}", &s[..7], &s[29..]));
+            }
+            Kind::Md5Crypt { apr1, salt, .. } => {
+                let magic: &[u8] = if *apr1 { b"$apr1$" } else { b"$1$" };
+                let salt = random_crypt_chars(salt.len());
+                let digest = md5_crypt::digest(&random_bytes(), &salt, magic);
+                Kind::Md5Crypt {
+                    apr1: *apr1,
+                    salt: salt.into(),
+                    digest,
+                }
+            }
+            Kind::Sha1(_) => Kind::Sha1(Sha1::digest(random_bytes()).into()),
+            Kind::Plain(_) => Kind::Plain(Sha1::digest(random_bytes()).into()),
+            Kind::Ssha { salt, .. } => Kind::Ssha {
+                digest: Sha1::digest(random_bytes()).into(),
+                salt: random_crypt_chars(salt.len()).into(),
+            },
+            Kind::DesCrypt { .. } => {
+                let salt = random_crypt_chars(2);
+                let salt = [salt[0], salt[1]];
+                Kind::DesCrypt {
+                    salt,
+                    digest: des_crypt::digest(&random_bytes()[..8], salt),
+                }
+            }
+            Kind::ShaCrypt { mcf, .. } => {
+                // `$6$[rounds=N$]salt$digest`: the salt is the second-to-last field.
+                let (head, digest) = mcf.rsplit_once('$').unwrap_or((mcf, ""));
+                let (params, salt) = head.rsplit_once('$').unwrap_or((head, ""));
+                let salt = random_crypt_chars(salt.len());
+                let salt = String::from_utf8_lossy(&salt);
+                return reparse(format!("{params}${salt}${digest}"));
+            }
+            Kind::Yescrypt(mcf) => {
+                let params = mcf[3..].split('$').next().unwrap_or_default();
+                let mut fields = mcf[3..].split('$').skip(1);
+                let (salt, digest) = (fields.next().unwrap_or_default(), fields.next());
+                let salt = random_crypt_base64(salt.len());
+                let salt = String::from_utf8_lossy(&salt);
+                let digest = digest.unwrap_or_default();
+                return reparse(format!("$y${params}${salt}${digest}"));
+            }
+        };
+        PasswordHash { kind }
+    }
+
     /// A bcrypt (cost 10) hash of a random value, built on first use. Verify against it when
     /// the user is unknown, so that unknown users take as long as known ones.
     pub fn dummy() -> &'static PasswordHash {
@@ -250,6 +373,39 @@ fn random_bytes() -> [u8; 16] {
         chunk.copy_from_slice(&word.to_le_bytes());
     }
     out
+}
+
+/// `n` random characters of crypt(3)'s alphabet.
+fn random_crypt_chars(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let chunk = random_bytes().map(|b| CRYPT_ALPHABET[usize::from(b % 64)]);
+        out.extend_from_slice(&chunk[..chunk.len().min(n - out.len())]);
+    }
+    out
+}
+
+/// `n` random characters that decode as crypt(3)'s base64 (the `yescrypt` crate's,
+/// least significant bits first): the last character of a partial group carries
+/// only the bits that fit in whole bytes.
+fn random_crypt_base64(n: usize) -> Vec<u8> {
+    let mut out = random_crypt_chars(n);
+    let spare_bits = match n % 4 {
+        2 => 4,
+        3 => 2,
+        _ => 0,
+    };
+    if let Some(last) = out.last_mut() {
+        let value = crypt_value(*last).unwrap_or(0) >> spare_bits;
+        *last = CRYPT_ALPHABET[usize::from(value)];
+    }
+    out
+}
+
+/// Parses a dummy built from a validated hash; should that ever fail, the fixed
+/// dummy stands in.
+fn reparse(text: String) -> PasswordHash {
+    PasswordHash::parse(&text).unwrap_or_else(|_| PasswordHash::dummy().clone())
 }
 
 fn malformed(scheme: &'static str, reason: &'static str) -> Error {
@@ -321,7 +477,6 @@ fn parse_ssha(rest: &str) -> Result<Kind, Error> {
 
 /// `$2y$NN$` + 22 characters of salt + 31 of digest, in bcrypt's base64 without stray bits.
 fn parse_bcrypt(s: &str) -> Result<Kind, Error> {
-    const BCRYPT_BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::BCRYPT, NO_PAD);
     if s.len() != 60 || !s.is_ascii() {
         return Err(malformed(BCRYPT, "expected 60 characters"));
     }

@@ -12,19 +12,36 @@
 //! - A user listed twice keeps the first line, as nginx and Apache both stop at the first
 //!   match. That holds even when the first line is invalid: the user is then absent.
 //! - The file is read as bytes; a line that is not UTF-8 is a warning, not a failed load.
+//!
+//! An unknown user's password is checked against a dummy hash with the scheme and cost of the
+//! file's typical entry ([`dummy_model`]), so that timing does not tell unknown users from
+//! known ones, whatever cost the file's hashes have.
 
 use std::collections::btree_map::{BTreeMap, Entry};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::auth::hash::{self, PasswordHash};
+use crate::auth::hash::{self, Cost, PasswordHash};
 
 /// The users of an htpasswd file and their password hashes. Its `Debug` lists user names only.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Htpasswd {
     /// User name → hash. Sorted, so that [`Htpasswd::users`] is stable.
     users: BTreeMap<String, PasswordHash>,
+    /// What unknown users are checked against: like [`dummy_model`]'s choice, or
+    /// [`PasswordHash::dummy`] for a file without users.
+    dummy: PasswordHash,
+}
+
+impl Default for Htpasswd {
+    fn default() -> Self {
+        Htpasswd {
+            users: BTreeMap::new(),
+            dummy: PasswordHash::dummy().clone(),
+        }
+    }
 }
 
 /// A file that could not be loaded at all.
@@ -97,16 +114,21 @@ impl Htpasswd {
         self.users.get(user)
     }
 
-    /// Checks `user`'s password. An unknown user is checked against [`PasswordHash::dummy`] so
-    /// that the answer takes about as long as for a known one.
+    /// Checks `user`'s password. An unknown user is checked against the file's dummy hash (see
+    /// [`Htpasswd::dummy_cost`]) so that the answer takes as long as for a typical known one.
     pub fn verify(&self, user: &str, password: &[u8]) -> bool {
         match self.users.get(user) {
             Some(hash) => hash.verify(password),
             None => {
-                PasswordHash::dummy().verify(password);
+                self.dummy.verify(password);
                 false
             }
         }
+    }
+
+    /// The scheme and cost of the hash unknown users are checked against.
+    pub fn dummy_cost(&self) -> Cost {
+        self.dummy.cost()
     }
 
     /// The number of users with a valid hash.
@@ -197,7 +219,37 @@ fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
             }
         }
     }
-    (Htpasswd { users }, warnings)
+    let mut in_file_order: Vec<_> = users
+        .iter()
+        .map(|(user, hash)| (first_lines.get(user.as_str()).copied(), hash))
+        .collect();
+    in_file_order.sort_by_key(|(line, _)| *line);
+    let hashes: Vec<_> = in_file_order.into_iter().map(|(_, hash)| hash).collect();
+    let dummy =
+        dummy_model(&hashes).map_or_else(|| PasswordHash::dummy().clone(), |m| m.dummy_like());
+    (Htpasswd { users, dummy }, warnings)
+}
+
+/// The entry (of `hashes`, in file order) that unknown users' dummy is modelled on: one of the
+/// most common scheme, with the most common cost among that scheme's entries; ties go to the
+/// earlier line. `None` without entries.
+pub fn dummy_model<'a>(hashes: &[&'a PasswordHash]) -> Option<&'a PasswordHash> {
+    let scheme = most_common(hashes.iter().map(|h| h.scheme()))?;
+    let of_scheme: Vec<_> = hashes.iter().filter(|h| h.scheme() == scheme).collect();
+    let cost = most_common(of_scheme.iter().map(|h| h.cost()))?;
+    of_scheme.into_iter().find(|h| h.cost() == cost).copied()
+}
+
+/// The most frequent item; ties go to the one seen first.
+fn most_common<T: Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Option<T> {
+    let mut counts: HashMap<T, (usize, usize)> = HashMap::new();
+    for (index, item) in items.enumerate() {
+        counts.entry(item).or_insert((0, index)).0 += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|(_, (n1, first1)), (_, (n2, first2))| n1.cmp(n2).then(first2.cmp(first1)))
+        .map(|(item, _)| item)
 }
 
 /// What one line of the file holds.

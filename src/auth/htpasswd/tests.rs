@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use super::{Error, Htpasswd, Reason, Warning};
+use super::{dummy_model, Error, Htpasswd, Reason, Warning};
 use crate::auth::hash::tests::tool;
+use crate::auth::hash::{Cost, PasswordHash};
 
 const ORIGIN: &str = "auth/htpasswd";
 const APR1: &str = "$apr1$f2gG.5yc$2NAIKfdE0GbT49XV6TqZu/"; // "pä:ss wörd"
@@ -233,4 +234,76 @@ fn debug_lists_users_but_no_hashes() {
         format!("{file:?}"),
         r#"Htpasswd { users: ["alice", "bob"] }"#
     );
+}
+
+#[test]
+fn unknown_users_are_checked_against_the_files_typical_scheme_and_cost() {
+    // F8 (issue 17): the dummy costs what a typical known user costs.
+    let bcrypt = |cost| bcrypt::hash("pw", cost).expect("bcrypt");
+    let sha512 = |rounds: u32| {
+        format!(
+            "$6$rounds={rounds}$fC8yz37PZL7B7mkc$1ZzLmMfTtjwVn2tiHoUp5BlKyqLirth93BxYNNfuKH3yW4ZGGmqruXZkZz48smIUBttLELbgMob1eCVytkOjx."
+        )
+    };
+    let cases: Vec<(&str, Vec<String>, Cost)> = vec![
+        ("no users: the fixed bcrypt 10", vec![], Cost::Bcrypt(10)),
+        ("one bcrypt 5", vec![bcrypt(5)], Cost::Bcrypt(5)),
+        (
+            "the most common bcrypt cost",
+            vec![bcrypt(4), bcrypt(6), bcrypt(6)],
+            Cost::Bcrypt(6),
+        ),
+        (
+            "a tie goes to the earlier line",
+            vec![bcrypt(6), bcrypt(4), bcrypt(4), bcrypt(6)],
+            Cost::Bcrypt(6),
+        ),
+        (
+            "the most common scheme first, then its most common cost",
+            vec![
+                bcrypt(12),
+                bcrypt(12),
+                APR1.into(),
+                APR1.into(),
+                APR1.into(),
+                "{SHA}jae4SHgds0RkoNTb3xXBCDPVeis=".into(),
+            ],
+            Cost::Fixed("apr1"),
+        ),
+        (
+            "bcrypt the most common scheme although one cost is more common",
+            vec![sha512(1000), sha512(1000), bcrypt(4), bcrypt(5), bcrypt(6)],
+            Cost::Bcrypt(4),
+        ),
+        (
+            "sha512-crypt rounds",
+            vec![sha512(2000), sha512(1000), sha512(2000)],
+            Cost::ShaCrypt {
+                sha512: true,
+                rounds: 2000,
+            },
+        ),
+    ];
+    for (name, hashes, want) in cases {
+        let text: String = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| format!("u{i}:{h}\n"))
+            .collect();
+        let (file, warnings) = Htpasswd::parse(&text, Path::new(ORIGIN));
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
+        assert_eq!(file.dummy_cost(), want, "{name}");
+        assert!(!file.verify("nobody", b"pw"), "{name}");
+        let parsed: Vec<_> = hashes
+            .iter()
+            .map(|h| PasswordHash::parse(h).expect("valid"))
+            .collect();
+        let refs: Vec<_> = parsed.iter().collect();
+        let model = dummy_model(&refs).map(PasswordHash::cost);
+        assert_eq!(
+            model.unwrap_or(Cost::Bcrypt(10)),
+            want,
+            "{name}: pure choice"
+        );
+    }
 }
