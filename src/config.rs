@@ -46,6 +46,7 @@ const DEFAULT_CACHE_SIZE: usize = 10_000;
 const DEFAULT_THROTTLE_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_MAX_FAILURES_PER_ADDRESS: u32 = 100;
 const DEFAULT_MAX_FAILURES_PER_USER: u32 = 10;
+const DEFAULT_IPV6_PREFIX: u8 = 64;
 const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9143";
 
@@ -483,6 +484,45 @@ pub struct ThrottleConfig {
     /// Failed logins allowed per user from one client address within the window.
     #[serde(default = "default_max_failures_per_user")]
     pub max_failures_per_user: u32,
+    /// IPv6 clients are counted per network of this prefix length.
+    #[serde(default)]
+    pub ipv6_prefix: Ipv6Prefix,
+}
+
+/// `throttle.ipv6_prefix`: a prefix length from 1 to 128 (a /64 by default, what
+/// one IPv6 host usually holds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "i64", into = "u8")]
+pub struct Ipv6Prefix(u8);
+
+impl Ipv6Prefix {
+    /// The prefix length, 1 to 128.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for Ipv6Prefix {
+    fn default() -> Self {
+        Ipv6Prefix(DEFAULT_IPV6_PREFIX)
+    }
+}
+
+impl From<Ipv6Prefix> for u8 {
+    fn from(p: Ipv6Prefix) -> u8 {
+        p.0
+    }
+}
+
+impl TryFrom<i64> for Ipv6Prefix {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        u8::try_from(n)
+            .ok()
+            .filter(|n| (1..=128).contains(n))
+            .map(Ipv6Prefix)
+            .ok_or_else(|| format!("invalid IPv6 prefix length {n}: must be from 1 to 128"))
+    }
 }
 
 impl Default for ThrottleConfig {
@@ -492,6 +532,7 @@ impl Default for ThrottleConfig {
             window: default_throttle_window(),
             max_failures_per_address: DEFAULT_MAX_FAILURES_PER_ADDRESS,
             max_failures_per_user: DEFAULT_MAX_FAILURES_PER_USER,
+            ipv6_prefix: Ipv6Prefix::default(),
         }
     }
 }

@@ -194,6 +194,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     auth: Family<AuthLabels, Counter>,
     throttled: Counter,
+    password_checks: Counter,
     received_bytes: Counter,
     sent_bytes: Counter,
     upstream_latency: Histogram,
@@ -222,6 +223,7 @@ impl Metrics {
             requests: Family::default(),
             auth: Family::default(),
             throttled: Counter::default(),
+            password_checks: Counter::default(),
             received_bytes: Counter::default(),
             sent_bytes: Counter::default(),
             // 1 ms to ~65 s.
@@ -253,6 +255,11 @@ impl Metrics {
             "throttled",
             "Requests refused with 429 for too many failed logins",
             m.throttled.clone(),
+        );
+        registry.register(
+            "password_checks",
+            "Password hashes checked by the gate (htpasswd entries and the dummy for unknown users; LDAP binds are in ldap_operations)",
+            m.password_checks.clone(),
         );
         registry.register_with_unit(
             "received",
@@ -371,6 +378,11 @@ impl Metrics {
         self.throttled.inc();
     }
 
+    /// The password-checks counter, for the authenticator to count its hash checks.
+    pub fn password_checks(&self) -> &Counter {
+        &self.password_checks
+    }
+
     /// Adds request and response body bytes.
     pub fn bytes(&self, received: u64, sent: u64) {
         self.received_bytes.inc_by(received);
@@ -480,6 +492,7 @@ mod tests {
             http::StatusCode::NOT_FOUND,
         );
         m.auth(AuthResult::cache_hit);
+        m.password_checks().inc();
         m.bytes(10, 20);
         m.upstream_latency(Duration::from_millis(3));
         m.handshake_failure(HandshakeFailure::timeout);
@@ -497,6 +510,10 @@ mod tests {
         );
         assert!(
             text.contains("registry_gate_auth_total{result=\"cache_hit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("registry_gate_password_checks_total 1"),
             "{text}"
         );
         assert!(

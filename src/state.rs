@@ -244,7 +244,8 @@ impl State {
             users.clone(),
             config.auth.cache_ttl.0,
             config.auth.cache_size.0,
-        );
+        )
+        .with_check_counter(metrics.password_checks().clone());
         if let Some(directory) = directory {
             authenticator = authenticator.with_directory(directory);
         }
@@ -469,6 +470,7 @@ fn throttle_limits(config: &Config) -> Limits {
         window: t.window.0,
         per_address: t.max_failures_per_address,
         per_user: t.max_failures_per_user,
+        ipv6_prefix: t.ipv6_prefix.get(),
     }
 }
 

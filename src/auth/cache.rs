@@ -8,6 +8,7 @@
 //! stored. The cache lives in the `State`, so a reload (new users) starts empty.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,17 +118,21 @@ impl CredentialCache {
         self.entries.lock().remove(fp);
     }
 
-    /// The verification under way for `fp`, started if there is none.
-    pub fn join(&self, fp: Fingerprint) -> InFlight {
-        self.in_flight.lock().entry(fp).or_default().clone()
+    /// The verification under way for `fp`, started if there is none. The cell is
+    /// forgotten when the returned guard drops (its waiters keep their copy of the
+    /// result), also when the caller's future is dropped mid-verification.
+    pub fn join(&self, fp: Fingerprint) -> Joined<'_> {
+        let cell = self.in_flight.lock().entry(fp).or_default().clone();
+        Joined {
+            cache: self,
+            fp,
+            cell,
+        }
     }
 
-    /// Forgets a finished verification (its waiters keep their copy of the result).
-    pub fn finish(&self, fp: &Fingerprint, cell: &InFlight) {
-        let mut in_flight = self.in_flight.lock();
-        if in_flight.get(fp).is_some_and(|c| Arc::ptr_eq(c, cell)) {
-            in_flight.remove(fp);
-        }
+    /// How many verifications are under way (cells not yet forgotten).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.lock().len()
     }
 
     /// How many successes are held (expired ones included until touched).
@@ -141,9 +146,64 @@ impl CredentialCache {
     }
 }
 
+/// A share of the verification under way for one fingerprint; dereferences to its
+/// cell, and removes the cell from the cache when dropped.
+#[derive(Debug)]
+pub struct Joined<'a> {
+    cache: &'a CredentialCache,
+    fp: Fingerprint,
+    cell: InFlight,
+}
+
+impl Deref for Joined<'_> {
+    type Target = OnceCell<bool>;
+    fn deref(&self) -> &OnceCell<bool> {
+        &self.cell
+    }
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.cache.in_flight.lock();
+        if in_flight
+            .get(&self.fp)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.cell))
+        {
+            in_flight.remove(&self.fp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_verification_leaves_no_cell_behind() {
+        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let fp = cache.fingerprint("alice", b"pw");
+        let check = async {
+            let joined = cache.join(fp);
+            joined.get_or_init(std::future::pending::<bool>).await;
+        };
+        let abandoned = tokio::time::timeout(Duration::from_millis(1), check).await;
+        assert!(abandoned.is_err(), "the check never finishes");
+        assert_eq!(cache.in_flight(), 0, "the dropped future removed its cell");
+
+        let first = cache.join(fp);
+        let second = cache.join(fp);
+        assert!(
+            Arc::ptr_eq(&first.cell, &second.cell),
+            "joiners share one cell"
+        );
+        drop(first);
+        assert_eq!(cache.in_flight(), 0, "the first to finish forgets the cell");
+        let third = cache.join(fp);
+        drop(second);
+        assert_eq!(cache.in_flight(), 1, "a later verification's cell stays");
+        drop(third);
+        assert_eq!(cache.in_flight(), 0);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn successes_expire_after_the_ttl() {

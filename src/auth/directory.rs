@@ -62,6 +62,15 @@ impl DirectoryLogins {
         }
     }
 
+    /// Whether these credentials are a fresh cache hit: [`verify`](Self::verify)
+    /// would take them without a bind (the same check it starts with).
+    pub fn is_cached(&self, user: &str, password: &Password) -> bool {
+        !password.expose().is_empty()
+            && self
+                .logins
+                .is_fresh(&self.logins.fingerprint(user, password.expose()))
+    }
+
     /// The directory client (for `ldap test` and reload comparisons).
     pub fn directory(&self) -> &Directory {
         &self.directory
@@ -91,7 +100,7 @@ impl DirectoryLogins {
             .get_or_try_init(|| self.login(user, password))
             .await
             .copied();
-        self.logins.finish(&fp, &in_flight);
+        drop(in_flight); // Also dropped, and the cell forgotten, if this future is.
         match result {
             Ok(true) => {
                 let account = self.verified_account(user, &fp).await?;

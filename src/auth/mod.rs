@@ -13,7 +13,14 @@
 //! reactor threads: it goes to tokio's blocking pool, at most
 //! [`Authenticator::verify_concurrency`] at a time, so a storm of wrong passwords
 //! queues behind that limit instead of stalling every connection.
+//!
+//! [`Authenticator::attempt`] runs a verification in its own task, merged with the
+//! same credentials' attempt from the same address, so its outcome is still
+//! recorded (throttle, metrics, cache) when the request that asked for it is
+//! dropped; [`Authenticator::is_cached`] tells proven credentials apart
+//! before any throttle check.
 
+pub mod attempts;
 pub mod cache;
 pub mod directory;
 pub mod groups;
@@ -22,12 +29,15 @@ pub mod htpasswd;
 pub mod ldap;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Semaphore;
 
+use self::attempts::{Attempts, Begun, Waiter};
 use self::cache::CredentialCache;
 use self::directory::DirectoryLogins;
 use self::htpasswd::Htpasswd;
@@ -72,7 +82,7 @@ impl fmt::Debug for Password {
 }
 
 /// Why credentials were not accepted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("invalid credentials")]
@@ -93,14 +103,35 @@ pub enum Error {
     Internal(String),
 }
 
-/// Verifies credentials against the user database.
+/// A login attempt begun by [`Authenticator::attempt`].
 #[derive(Debug)]
+pub struct Attempt {
+    /// Whether it joined an attempt already under way (and so reserved nothing and
+    /// records nothing itself).
+    pub joined: bool,
+    waiter: Waiter,
+}
+
+impl Attempt {
+    /// The attempt's result.
+    pub async fn outcome(self) -> Result<Verified, Error> {
+        self.waiter.outcome().await
+    }
+}
+
+/// Verifies credentials against the user database. A clone is a handle to the same
+/// authenticator (same caches, verifiers and counters).
+#[derive(Clone, Debug)]
 pub struct Authenticator {
     users: Arc<Htpasswd>,
     directory: Option<Arc<DirectoryLogins>>,
     verifiers: Arc<Semaphore>,
-    cache: CredentialCache,
-    verifications: AtomicU64,
+    cache: Arc<CredentialCache>,
+    /// Unproven login attempts under way, merged per client address.
+    attempts: Arc<Attempts>,
+    verifications: Arc<AtomicU64>,
+    /// `registry_gate_password_checks_total`, when metrics are kept.
+    checks: Option<Counter>,
 }
 
 impl Authenticator {
@@ -111,9 +142,18 @@ impl Authenticator {
             users: Arc::new(users),
             directory: None,
             verifiers: Arc::new(Semaphore::new(Self::verify_concurrency())),
-            cache: CredentialCache::new(cache_ttl, cache_size),
-            verifications: AtomicU64::new(0),
+            cache: Arc::new(CredentialCache::new(cache_ttl, cache_size)),
+            attempts: Arc::default(),
+            verifications: Arc::default(),
+            checks: None,
         }
+    }
+
+    /// Counts every hash check in `counter` too (the metric of
+    /// [`verifications`](Self::verifications)).
+    pub fn with_check_counter(mut self, counter: Counter) -> Self {
+        self.checks = Some(counter);
+        self
     }
 
     /// Sends users who are not in the htpasswd file to a directory.
@@ -170,6 +210,61 @@ impl Authenticator {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// Whether these credentials are a fresh login-cache hit (they succeeded within
+    /// `auth.cache_ttl`): [`verify`](Self::verify) would take them without a
+    /// password check. Cheap: one HMAC and a map lookup.
+    pub fn is_cached(&self, user: &str, password: &Password) -> bool {
+        if let Some(directory) = &self.directory {
+            if self.users.get(user).is_none() {
+                return directory.is_cached(user, password);
+            }
+        }
+        self.cache
+            .is_fresh(&self.cache.fingerprint(user, password.expose()))
+    }
+
+    /// One unproven login attempt from `client`: [`verify`](Self::verify) in a task
+    /// of its own, merged with the same credentials' attempt from the same address
+    /// if one is under way ([`attempts`](self::attempts)). Only a new attempt calls
+    /// `reserve` (its refusal is returned as is); its task runs to the end even if
+    /// every request waiting for it is dropped (the client went away), and hands
+    /// what `reserve` gave, with the result, to `on_done` first, so the outcome is
+    /// recorded either way. If the task dies, both are dropped and the waiters get
+    /// an internal error.
+    pub fn attempt<R, E, F>(
+        &self,
+        client: IpAddr,
+        user: &str,
+        password: &Password,
+        reserve: impl FnOnce() -> Result<R, E>,
+        on_done: F,
+    ) -> Result<Attempt, E>
+    where
+        R: Send + 'static,
+        F: FnOnce(R, &Result<Verified, Error>) + Send + 'static,
+    {
+        let key = (client, self.cache.fingerprint(user, password.expose()));
+        match self.attempts.begin(key, reserve)? {
+            Begun::Joined(waiter) => Ok(Attempt {
+                joined: true,
+                waiter,
+            }),
+            Begun::Leading(reserved, leader, waiter) => {
+                let this = self.clone();
+                let (user, password) = (user.to_owned(), password.clone());
+                tokio::spawn(async move {
+                    let result = this.verify(&user, &password).await;
+                    on_done(reserved, &result);
+                    leader.finish(&result);
+                });
+                Ok(Attempt {
+                    joined: false,
+                    waiter,
+                })
+            }
+        }
+    }
+
     /// Checks a user name and password: against the htpasswd file when the user is
     /// in it, else against the directory when there is one. Without a directory, an
     /// unknown user costs the same as a known one: the password is checked against a
@@ -197,7 +292,7 @@ impl Authenticator {
                 .get_or_try_init(|| self.check(user, password))
                 .await
                 .copied();
-            self.cache.finish(&fp, &in_flight);
+            drop(in_flight); // Also dropped, and the cell forgotten, if this future is.
             if !verified? {
                 return Err(Error::InvalidCredentials);
             }
@@ -222,6 +317,9 @@ impl Authenticator {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
+        if let Some(checks) = &self.checks {
+            checks.inc();
+        }
         let users = self.users.clone();
         let name = user.to_owned();
         let password = password.clone();

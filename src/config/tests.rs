@@ -50,6 +50,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.throttle.window.0, Duration::from_secs(300));
     assert_eq!(c.throttle.max_failures_per_address, 100);
     assert_eq!(c.throttle.max_failures_per_user, 10);
+    assert_eq!(c.throttle.ipv6_prefix.get(), 64);
     assert_eq!(c.reload.watch_interval.0, Duration::from_secs(1));
 }
 
@@ -253,6 +254,38 @@ fn errors_after_non_ascii_text_point_at_the_right_column() {
     assert!(
         e.contains("line 3, column 21: listen.handshake_timeout: invalid duration"),
         "{e}"
+    );
+}
+
+#[test]
+fn throttle_ipv6_prefix_is_1_to_128_and_errors_name_the_line() {
+    for (value, ok) in [
+        ("1", true),
+        ("48", true),
+        ("128", true),
+        ("0", false),
+        ("129", false),
+        ("-64", false),
+        ("300", false),
+    ] {
+        let text = format!("{MINIMAL}\n[throttle]\nipv6_prefix = {value}\n");
+        match Config::from_toml_str(&text) {
+            Ok(c) => {
+                assert!(ok, "value={value} accepted");
+                assert_eq!(c.throttle.ipv6_prefix.get().to_string(), value);
+            }
+            Err(e) => {
+                let e = e.to_string();
+                assert!(!ok, "value={value}: {e}");
+                assert!(e.contains("line 13, column 15"), "value={value}: {e}");
+                assert!(e.contains("must be from 1 to 128"), "value={value}: {e}");
+            }
+        }
+    }
+    let text = format!("{MINIMAL}\n[throttle]\nipv6_prefix = \"64\"\n");
+    assert!(
+        parse_err(&text).contains("line 13"),
+        "a string is refused with its line"
     );
 }
 

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use self::body::{Outcome, Progress, RequestBody, ResponseBody};
 pub use self::error::{Error, Source};
 use self::record::{Logged, Record};
-use crate::auth::Identity;
+use crate::auth::{Identity, Verified};
 use crate::authz::access::{self, Access};
 use crate::metrics::{AuthResult, ConnectionTimeout, Tracked};
 use crate::route::{self, Route};
@@ -199,45 +199,86 @@ async fn authenticate(
         .map(Some)
 }
 
-/// Checks one user name and password (throttle first), with the user's groups from
-/// every source; for `/v2/` requests and the token endpoint alike.
+/// Checks one user name and password, with the user's groups from every source;
+/// for `/v2/` requests and the token endpoint alike.
+///
+/// Credentials that are a fresh login-cache hit pass without the throttle: they
+/// were proven, so a blocked address (a NAT full of honest users and one guesser)
+/// keeps its logged-in users. Any other attempt joins the same credentials'
+/// attempt from the same address, or first takes a throttle reservation, counted
+/// as a failure until it resolves, and is verified in a detached task whose
+/// outcome updates the throttle and the metrics even when the client goes away
+/// before the answer. So the cap on checks in flight per address counts distinct
+/// credentials, not requests: a first push's parallel uploads share one check.
 pub(crate) async fn verify_credentials(
     state: &State,
     client: IpAddr,
     credentials: &basic::Credentials,
 ) -> Result<Identity, Error> {
-    if let Err(wait) = state.throttle.check(client, &credentials.user) {
-        state.metrics.throttled();
-        return Err(Error::Throttled(wait));
-    }
-    match state
-        .authenticator
-        .verify(&credentials.user, &credentials.password)
-        .await
-    {
-        Ok(verified) => {
-            state.metrics.auth(if verified.from_cache {
-                AuthResult::cache_hit
-            } else {
-                AuthResult::success
-            });
+    let (user, password) = (&credentials.user, &credentials.password);
+    if state.authenticator.is_cached(user, password) {
+        let result = state.authenticator.verify(user, password).await;
+        count_login(&state.metrics, &result);
+        if let Ok(verified) = &result {
             state
                 .throttle
                 .record_success(client, &verified.identity.user);
-            Ok(with_local_groups(state, verified.identity))
         }
+        return answer(state, result);
+    }
+    let throttle = state.throttle.clone();
+    let metrics = state.metrics.clone();
+    let attempt = state.authenticator.attempt(
+        client,
+        user,
+        password,
+        || throttle.reserve(client, user),
+        move |reservation, result| {
+            count_login(&metrics, result);
+            match result {
+                Ok(_) => reservation.succeed(),
+                Err(crate::auth::Error::InvalidCredentials) => reservation.fail(),
+                Err(_) => reservation.release(),
+            }
+        },
+    );
+    let attempt = match attempt {
+        Ok(attempt) => attempt,
+        Err(refusal) => {
+            state.metrics.throttled();
+            return Err(Error::Throttled(refusal.retry_after()));
+        }
+    };
+    let joined = attempt.joined;
+    let result = attempt.outcome().await;
+    if joined {
+        count_login(&state.metrics, &result);
+    }
+    answer(state, result)
+}
+
+/// Counts a login check's result.
+fn count_login(metrics: &crate::metrics::Metrics, result: &Result<Verified, crate::auth::Error>) {
+    match result {
+        Ok(verified) if verified.from_cache => metrics.auth(AuthResult::cache_hit),
+        Ok(_) => metrics.auth(AuthResult::success),
+        Err(crate::auth::Error::InvalidCredentials) => metrics.auth(AuthResult::failure),
+        Err(crate::auth::Error::Unavailable { .. }) => metrics.auth(AuthResult::unavailable),
+        Err(_) => {}
+    }
+}
+
+/// A login check's result as the request's identity or error.
+fn answer(state: &State, result: Result<Verified, crate::auth::Error>) -> Result<Identity, Error> {
+    match result {
+        Ok(verified) => Ok(with_local_groups(state, verified.identity)),
         Err(crate::auth::Error::InvalidCredentials) => {
-            state.metrics.auth(AuthResult::failure);
-            state.throttle.record_failure(client, &credentials.user);
             Err(Error::Unauthorized("invalid credentials"))
         }
         Err(crate::auth::Error::Unavailable {
             reason,
             retry_after,
-        }) => {
-            state.metrics.auth(AuthResult::unavailable);
-            Err(Error::DirectoryUnavailable(retry_after, reason))
-        }
+        }) => Err(Error::DirectoryUnavailable(retry_after, reason)),
         Err(e) => Err(Error::Internal(Box::new(e))),
     }
 }

@@ -25,6 +25,7 @@ mod reload;
 mod revocation;
 mod slow_clients;
 mod streaming;
+mod throttle;
 mod tls;
 mod tls_hardening;
 mod token;
