@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use crate::support::client::{basic, Client, Proto};
-use crate::support::gate::{write_setup, write_users, GateProcess};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
+use crate::support::process::poll;
 use crate::support::upstream::TestUpstream;
 
 /// The limit both tests configure, per address and per user.
@@ -31,13 +34,19 @@ async fn start(extra: &str) -> (tempfile::TempDir, GateProcess, TestUpstream) {
     (dir, gate, upstream)
 }
 
-/// One metric's value from the admin listener's `/metrics`.
+/// One metric's value from the admin listener's `/metrics`; 0 for a labelled
+/// series not yet created.
 fn metric(gate: &GateProcess, name: &str) -> u64 {
     let (status, text) = gate.admin_get("/metrics");
     assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    let value = text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok());
+    match value {
+        Some(value) => value,
+        None if name.contains('{') => 0,
+        None => panic!("no {name} in:\n{text}"),
+    }
 }
 
 fn password_checks(gate: &GateProcess) -> u64 {
@@ -208,4 +217,56 @@ async fn ipv6_clients_count_per_slash_64() {
         &["login throttle started", "2001:db8:0:7::/64"],
         Duration::from_secs(5),
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_the_client_abandons_are_counted_and_logged() {
+    // F2: the client sends a guess and closes the connection while the hash runs.
+    let (dir, gate, _upstream) = start("").await;
+    // Cost-11 hashes, so that the (dummy) check outlasts the client.
+    let slow = bcrypt::hash("pw", 11).expect("hash");
+    replace_file(&dir.path().join("htpasswd"), &format!("alice:{slow}\n"));
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(5));
+    let client = gate.client();
+    let failures =
+        |gate: &GateProcess| metric(gate, "registry_gate_auth_total{result=\"failure\"}");
+    let mut checks = password_checks(&gate);
+    for i in 0..LIMIT {
+        let failed = failures(&gate);
+        let mut tls = client.connect_raw().await;
+        let head = format!(
+            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+            client.authority(),
+            basic("nobody", &format!("guess{i}"))
+                .to_str()
+                .expect("ASCII"),
+        );
+        tls.write_all(head.as_bytes()).await.expect("send");
+        tls.flush().await.expect("flush");
+        let started = poll(Duration::from_secs(5), Duration::from_millis(2), || {
+            (password_checks(&gate) > checks).then_some(())
+        });
+        assert!(started.is_some(), "attempt {i}: no hash check started");
+        drop(tls); // Gone before the answer.
+        checks += 1;
+        let counted = poll(Duration::from_secs(10), Duration::from_millis(10), || {
+            (failures(&gate) > failed).then_some(())
+        });
+        assert!(counted.is_some(), "abandoned attempt {i} was never counted");
+    }
+    let lines = gate.log();
+    let abandoned = lines
+        .lines()
+        .filter(|l| l.contains("access:") && l.contains("status=499"))
+        .count();
+    assert!(
+        abandoned >= LIMIT as usize,
+        "each abandoned login has its access line: {abandoned}\n{lines}"
+    );
+    assert_eq!(
+        get(&client, Proto::H1, "/v2/", "nobody", "one-more").await,
+        429,
+        "the abandoned attempts counted toward the block"
+    );
+    assert_eq!(password_checks(&gate), checks);
 }
