@@ -28,6 +28,10 @@ pub struct Upstream {
     /// Longest silence from the registry: before its answer (counted from the last
     /// request-body byte) and between two reads of its response body.
     pub read_timeout: Duration,
+    /// `upstream.connect_timeout`, which also bounds the start-up probe.
+    pub connect_timeout: Duration,
+    /// `scheme://host:port`, for logs ([`Upstream::origin`]).
+    origin: std::sync::Arc<str>,
 }
 
 impl Upstream {
@@ -61,6 +65,8 @@ impl Upstream {
             .build(connector);
         let uri = config.url.uri();
         Ok(Upstream {
+            origin: origin(uri).into(),
+            connect_timeout: config.connect_timeout.0,
             client,
             own_client,
             scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
@@ -124,8 +130,43 @@ impl Upstream {
         }
     }
 
+    /// The registry as `scheme://host:port` (the port written out even when it is
+    /// the scheme's default), for log lines. `upstream.url` holds no credentials.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// The pooled client.
     pub fn client(&self) -> &Client<Connector, RequestBody> {
         &self.client
+    }
+}
+
+/// `scheme://host:port` of a URI with an authority; any userinfo is left out.
+fn origin(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("-");
+    let default = if scheme == "https" { 443 } else { 80 };
+    let port = uri.port_u16().unwrap_or(default);
+    format!("{scheme}://{host}:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_scheme_host_and_port() {
+        let cases = [
+            ("http://127.0.0.1:5000/", "http://127.0.0.1:5000"),
+            ("http://registry/", "http://registry:80"),
+            ("https://registry.example/", "https://registry.example:443"),
+            ("https://[::1]:5443/", "https://[::1]:5443"),
+            ("http://user:secret@registry:5000/", "http://registry:5000"),
+        ];
+        for (uri, expected) in cases {
+            let uri: Uri = uri.parse().expect("test URI");
+            assert_eq!(origin(&uri), expected, "uri={uri}");
+        }
     }
 }
