@@ -20,7 +20,7 @@ pub fn spawn(state: &State) {
 /// INFO when it answered, WARN (with what to check) when it did not.
 pub async fn check(upstream: &Upstream) {
     let url = upstream.origin();
-    match upstream.probe(upstream.connect_timeout).await {
+    match upstream.announced_probe(upstream.connect_timeout).await {
         Ok(status) => tracing::info!(url, status = status.as_u16(), "upstream reachable"),
         Err(error) => tracing::warn!(
             url,

@@ -16,6 +16,15 @@ use crate::tls;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// The `User-Agent` of the start-up and reload probe ([`Upstream::announced_probe`]),
+/// so that the registry's log (and a test's recording registry) can tell it from
+/// clients' requests.
+pub const PROBE_USER_AGENT: &str = concat!(
+    "registry-gate/",
+    env!("CARGO_PKG_VERSION"),
+    " (upstream probe)"
+);
+
 /// The registry behind the gate.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -94,12 +103,27 @@ impl Upstream {
     /// Asks the registry for `GET /v2/` and returns its status (any status means it
     /// is up: 200 without auth, 401 with); an error says why it could not be reached.
     pub async fn probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        self.ask_v2(timeout, None).await
+    }
+
+    /// [`Upstream::probe`], with [`PROBE_USER_AGENT`] as its `User-Agent`.
+    pub async fn announced_probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        self.ask_v2(timeout, Some(PROBE_USER_AGENT)).await
+    }
+
+    async fn ask_v2(
+        &self,
+        timeout: Duration,
+        user_agent: Option<&'static str>,
+    ) -> Result<http::StatusCode, String> {
         let uri = self
             .uri_for(Some(&PathAndQuery::from_static("/v2/")))
             .map_err(|e| e.to_string())?;
-        let req = http::Request::get(uri)
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+        let mut req = http::Request::get(uri);
+        if let Some(ua) = user_agent {
+            req = req.header(http::header::USER_AGENT, ua);
+        }
+        let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
         match tokio::time::timeout(timeout, self.own_client.request(req)).await {
             Ok(Ok(response)) => Ok(response.status()),
             Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
