@@ -114,7 +114,7 @@ pub(super) async fn refuse(mut tcp: TcpStream, deadline: Instant) {
 
 async fn read_head(tcp: &mut TcpStream, head: &mut Vec<u8>) -> std::io::Result<()> {
     let mut chunk = [0u8; 1024];
-    while head.len() < MAX_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    while head.len() < MAX_HEAD && !ends_head(head) {
         let n = tcp.read(&mut chunk).await?;
         if n == 0 {
             break;
@@ -122,6 +122,12 @@ async fn read_head(tcp: &mut TcpStream, head: &mut Vec<u8>) -> std::io::Result<(
         head.extend_from_slice(&chunk[..n]);
     }
     Ok(())
+}
+
+/// Whether `head` holds a whole request head: an empty line, ended by CRLF or, from
+/// a hand-typed request (`nc` without `-C`), by a bare LF.
+fn ends_head(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
 }
 
 /// Reads and drops what the client still sends, up to [`MAX_LINGER`], until it closes.
@@ -142,7 +148,7 @@ async fn linger(tcp: &mut TcpStream) -> std::io::Result<()> {
 /// address with an optional port (it is echoed back, so nothing else is taken).
 fn host(head: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(head).ok()?;
-    let value = text.split("\r\n").skip(1).find_map(|line| {
+    let value = text.lines().skip(1).find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.eq_ignore_ascii_case("host").then(|| value.trim())
     })?;
@@ -214,7 +220,7 @@ mod tests {
 
     #[test]
     fn the_host_header_names_the_url() {
-        let cases: [(&[u8], Option<&str>); 6] = [
+        let cases: [(&[u8], Option<&str>); 7] = [
             (
                 b"GET / HTTP/1.1\r\nUser-Agent: x\r\nHost: 127.0.0.1:8443\r\n\r\n",
                 Some("127.0.0.1:8443"),
@@ -231,9 +237,24 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a<script>\r\n\r\n", None),
             // The request line is not a header, whatever it holds.
             (b"GET Host:x HTTP/1.1\r\n\r\n", None),
+            (b"GET / HTTP/1.1\nHost: typed:8443\n\n", Some("typed:8443")),
         ];
         for (head, expected) in cases {
             assert_eq!(host(head), expected, "head={head:?}");
+        }
+    }
+
+    #[test]
+    fn heads_end_with_an_empty_line() {
+        let cases: [(&[u8], bool); 5] = [
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            (b"GET / HTTP/1.1\nHost: a\n\n", true),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", false),
+            (b"GET / HTTP/1.1\r\n", false),
+            (b"", false),
+        ];
+        for (head, expected) in cases {
+            assert_eq!(ends_head(head), expected, "head={head:?}");
         }
     }
 

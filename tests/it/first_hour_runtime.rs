@@ -102,6 +102,46 @@ async fn plain_http_on_the_tls_port_gets_a_400_naming_https() {
     );
 }
 
+/// Behind a PROXY protocol load balancer the header comes first; the request after
+/// it is the one answered (here typed by hand, with bare LFs, as `nc` sends it).
+#[test]
+fn plain_http_after_a_proxy_header_gets_the_400_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &format!("http://127.0.0.1:{}", dead_port()), "");
+    let gate = GateProcess::start_with_env(
+        dir.path(),
+        &[("REGISTRY_GATE_LISTEN_PROXY_PROTOCOL", "true")],
+    );
+    let mut tcp = TcpStream::connect_timeout(&gate.addr, Duration::from_secs(2)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    tcp.write_all(
+        b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\nGET /v2/ HTTP/1.1\nHost: gate.example\n\n",
+    )
+    .expect("send");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer)
+        .expect("the answer, then the close");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("This is a TLS port: use https://gate.example:80/\n"),
+        "{answer}"
+    );
+    let (_, metrics) = gate.admin_get("/metrics");
+    assert_eq!(
+        series(
+            &metrics,
+            "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"}"
+        )
+        .as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_down_at_start_is_named_in_a_warning_and_found_after_a_reload() {
     let dead = format!("http://127.0.0.1:{}", dead_port());
