@@ -17,6 +17,7 @@
 //! - [`tls`]: PEM files to rustls configs; certificate generation.
 //! - [`token`]: token mode: the token server's scope grammar, grants and JWTs.
 //! - [`upstream`]: the keep-alive connection pool to the registry.
+//! - [`probe`]: one `GET /v2/` to the registry at start and after each reload, logged.
 //! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
 //! - [`htpasswd_edit`]: the `htpasswd` subcommand's file edits and password checks.
 //! - [`import`]: other auth servers' configs (docker_auth) to a `proxy.toml`.
@@ -44,6 +45,7 @@ pub mod headers;
 pub mod htpasswd_edit;
 pub mod import;
 pub mod metrics;
+pub mod probe;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod reload;

@@ -73,6 +73,16 @@ pub enum AuthResult {
     unavailable,
 }
 
+impl AuthResult {
+    /// Every value, for the series that exist at 0 from the start.
+    const ALL: [AuthResult; 4] = [
+        AuthResult::success,
+        AuthResult::cache_hit,
+        AuthResult::failure,
+        AuthResult::unavailable,
+    ];
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AuthLabels {
     result: AuthResult,
@@ -88,6 +98,18 @@ pub enum HandshakeFailure {
     timeout,
     /// `listen.proxy_protocol` is on and the PROXY header was missing or malformed.
     proxy_protocol,
+    /// The client spoke plain HTTP to the TLS port (answered 400).
+    plain_http,
+}
+
+impl HandshakeFailure {
+    /// Every value, for the series that exist at 0 from the start.
+    const ALL: [HandshakeFailure; 4] = [
+        HandshakeFailure::error,
+        HandshakeFailure::timeout,
+        HandshakeFailure::proxy_protocol,
+        HandshakeFailure::plain_http,
+    ];
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,6 +131,16 @@ pub enum ConnectionTimeout {
     send,
 }
 
+impl ConnectionTimeout {
+    /// Every value, for the series that exist at 0 from the start.
+    const ALL: [ConnectionTimeout; 4] = [
+        ConnectionTimeout::idle,
+        ConnectionTimeout::header,
+        ConnectionTimeout::body,
+        ConnectionTimeout::send,
+    ];
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TimeoutLabels {
     timeout: ConnectionTimeout,
@@ -117,6 +149,20 @@ struct TimeoutLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     result: &'static str,
+}
+
+/// The values of `registry_gate_reloads_total{result}`.
+const RELOAD_RESULTS: [&str; 2] = ["success", "failure"];
+
+/// The crate version, and the commit when the build names one in
+/// `REGISTRY_GATE_COMMIT` (there is no build script: a build outside git, from a
+/// tarball or crates.io, must work, and then has no commit to give).
+fn build_labels() -> Vec<(&'static str, &'static str)> {
+    let mut labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+    if let Some(commit) = option_env!("REGISTRY_GATE_COMMIT").filter(|c| !c.is_empty()) {
+        labels.push(("commit", commit));
+    }
+    labels
 }
 
 /// An LDAP operation.
@@ -129,6 +175,11 @@ pub enum LdapOp {
     search,
 }
 
+impl LdapOp {
+    /// Every value, for the series that exist at 0 from the start.
+    const ALL: [LdapOp; 2] = [LdapOp::bind, LdapOp::search];
+}
+
 /// How an LDAP operation ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -139,6 +190,11 @@ pub enum LdapOutcome {
     refused,
     /// No answer: connection failure or timeout.
     error,
+}
+
+impl LdapOutcome {
+    /// Every value, for the series that exist at 0 from the start.
+    const ALL: [LdapOutcome; 3] = [LdapOutcome::ok, LdapOutcome::refused, LdapOutcome::error];
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -167,8 +223,14 @@ impl LdapMetrics {
             // 0.5 ms to ~16 s.
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         }
+        let operations: Family<LdapLabels, Counter> = Family::default();
+        for op in LdapOp::ALL {
+            for result in LdapOutcome::ALL {
+                drop(operations.get_or_create(&LdapLabels { op, result }));
+            }
+        }
         LdapMetrics {
-            operations: Family::default(),
+            operations,
             duration: Family::new_with_constructor(buckets),
         }
     }
@@ -341,9 +403,38 @@ impl Metrics {
             "Access tokens issued by the token endpoint (token mode)",
             m.tokens.clone(),
         );
+        let build_info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        build_info.get_or_create(&build_labels()).set(1);
+        registry.register(
+            "build_info",
+            "Always 1; its labels say which build runs (version, and commit when the build named one)",
+            build_info,
+        );
         m.last_reload_success.set(1);
         m.last_reload_time.set(unix_now());
+        m.create_known_series();
         Metrics { registry, ..m }
+    }
+
+    /// Makes every series whose labels are known in advance exist at 0, so that
+    /// dashboards and `rate()` see them before the first event. Series labelled by
+    /// traffic (method and status) appear with their first request.
+    fn create_known_series(&self) {
+        for result in AuthResult::ALL {
+            drop(self.auth.get_or_create(&AuthLabels { result }));
+        }
+        for reason in HandshakeFailure::ALL {
+            drop(
+                self.handshake_failures
+                    .get_or_create(&HandshakeLabels { reason }),
+            );
+        }
+        for timeout in ConnectionTimeout::ALL {
+            drop(self.timeouts.get_or_create(&TimeoutLabels { timeout }));
+        }
+        for result in RELOAD_RESULTS {
+            drop(self.reloads.get_or_create(&ReloadLabels { result }));
+        }
     }
 
     /// Counts one answered request.
@@ -546,6 +637,75 @@ mod tests {
             "registry_gate_groups_ignored_lines 1"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn known_series_exist_at_zero_from_the_start() {
+        let text = Metrics::new().render();
+        let expected = [
+            "registry_gate_auth_total{result=\"success\"} 0",
+            "registry_gate_auth_total{result=\"cache_hit\"} 0",
+            "registry_gate_auth_total{result=\"failure\"} 0",
+            "registry_gate_auth_total{result=\"unavailable\"} 0",
+            "registry_gate_tls_handshake_failures_total{reason=\"error\"} 0",
+            "registry_gate_tls_handshake_failures_total{reason=\"timeout\"} 0",
+            "registry_gate_tls_handshake_failures_total{reason=\"proxy_protocol\"} 0",
+            "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"} 0",
+            "registry_gate_client_timeouts_total{timeout=\"idle\"} 0",
+            "registry_gate_client_timeouts_total{timeout=\"header\"} 0",
+            "registry_gate_client_timeouts_total{timeout=\"body\"} 0",
+            "registry_gate_client_timeouts_total{timeout=\"send\"} 0",
+            "registry_gate_reloads_total{result=\"success\"} 0",
+            "registry_gate_reloads_total{result=\"failure\"} 0",
+            "registry_gate_ldap_operations_total{op=\"bind\",result=\"ok\"} 0",
+            "registry_gate_ldap_operations_total{op=\"bind\",result=\"refused\"} 0",
+            "registry_gate_ldap_operations_total{op=\"bind\",result=\"error\"} 0",
+            "registry_gate_ldap_operations_total{op=\"search\",result=\"ok\"} 0",
+            "registry_gate_ldap_operations_total{op=\"search\",result=\"refused\"} 0",
+            "registry_gate_ldap_operations_total{op=\"search\",result=\"error\"} 0",
+        ];
+        for series in expected {
+            assert!(
+                text.lines().any(|l| l == series),
+                "no {series:?} in\n{text}"
+            );
+        }
+        // Traffic-labelled series appear with their first request, not before.
+        assert!(!text.contains("registry_gate_requests_total{"), "{text}");
+    }
+
+    #[test]
+    fn build_info_names_the_version() {
+        let text = Metrics::new().render();
+        assert!(
+            text.contains("# TYPE registry_gate_build_info gauge"),
+            "{text}"
+        );
+        let info = line(&text, "registry_gate_build_info{");
+        let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+        assert!(info.contains(&version), "{info}");
+        assert!(info.ends_with("} 1"), "{info}");
+    }
+
+    #[test]
+    fn init_does_not_hide_counts() {
+        let m = Metrics::new();
+        m.auth(AuthResult::failure);
+        m.handshake_failure(HandshakeFailure::plain_http);
+        m.reload(true);
+        let text = m.render();
+        for series in [
+            "registry_gate_auth_total{result=\"failure\"} 1",
+            "registry_gate_auth_total{result=\"success\"} 0",
+            "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"} 1",
+            "registry_gate_reloads_total{result=\"success\"} 1",
+            "registry_gate_reloads_total{result=\"failure\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == series),
+                "no {series:?} in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -30,8 +30,8 @@ use tokio::sync::watch;
 
 use crate::chain::error_chain;
 use crate::config::{Config, Override};
-use crate::signals;
 use crate::state::{IgnoredLine, Rebuilt, State};
+use crate::{probe, signals};
 
 /// What changed between two states that a reload cannot apply.
 pub fn needs_restart(old: &State, new: &State) -> Vec<String> {
@@ -130,8 +130,10 @@ pub struct Source {
 }
 
 /// Reloads on SIGHUP and when a watched file changes, until the process ends.
-/// `config` is the one the running state was built from.
+/// `config` is the one the running state was built from. The registry is probed
+/// ([`probe`]) once now and again after each reload, without waiting for it.
 pub async fn run(source: Source, config: Config, state: watch::Sender<Arc<State>>) {
+    probe::spawn(&state.borrow());
     let config_path = source.path.clone();
     let last_good = Arc::new(parking_lot::Mutex::new(config));
     let mut hangups = signals::hangups();
@@ -175,5 +177,6 @@ pub async fn run(source: Source, config: Config, state: watch::Sender<Arc<State>
         if let Err(e) = tokio::task::spawn_blocking(task).await {
             tracing::error!(error = %e, "reload task failed");
         }
+        probe::spawn(&state.borrow());
     }
 }

@@ -16,6 +16,15 @@ use crate::tls;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// The `User-Agent` of the start-up and reload probe ([`Upstream::announced_probe`]),
+/// so that the registry's log (and a test's recording registry) can tell it from
+/// clients' requests.
+pub const PROBE_USER_AGENT: &str = concat!(
+    "registry-gate/",
+    env!("CARGO_PKG_VERSION"),
+    " (upstream probe)"
+);
+
 /// The registry behind the gate.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -28,6 +37,10 @@ pub struct Upstream {
     /// Longest silence from the registry: before its answer (counted from the last
     /// request-body byte) and between two reads of its response body.
     pub read_timeout: Duration,
+    /// `upstream.connect_timeout`, which also bounds the start-up probe.
+    pub connect_timeout: Duration,
+    /// `scheme://host:port`, for logs ([`Upstream::origin`]).
+    origin: std::sync::Arc<str>,
 }
 
 impl Upstream {
@@ -61,6 +74,8 @@ impl Upstream {
             .build(connector);
         let uri = config.url.uri();
         Ok(Upstream {
+            origin: origin(uri).into(),
+            connect_timeout: config.connect_timeout.0,
             client,
             own_client,
             scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
@@ -88,12 +103,27 @@ impl Upstream {
     /// Asks the registry for `GET /v2/` and returns its status (any status means it
     /// is up: 200 without auth, 401 with); an error says why it could not be reached.
     pub async fn probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        self.ask_v2(timeout, None).await
+    }
+
+    /// [`Upstream::probe`], with [`PROBE_USER_AGENT`] as its `User-Agent`.
+    pub async fn announced_probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
+        self.ask_v2(timeout, Some(PROBE_USER_AGENT)).await
+    }
+
+    async fn ask_v2(
+        &self,
+        timeout: Duration,
+        user_agent: Option<&'static str>,
+    ) -> Result<http::StatusCode, String> {
         let uri = self
             .uri_for(Some(&PathAndQuery::from_static("/v2/")))
             .map_err(|e| e.to_string())?;
-        let req = http::Request::get(uri)
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+        let mut req = http::Request::get(uri);
+        if let Some(ua) = user_agent {
+            req = req.header(http::header::USER_AGENT, ua);
+        }
+        let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
         match tokio::time::timeout(timeout, self.own_client.request(req)).await {
             Ok(Ok(response)) => Ok(response.status()),
             Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
@@ -124,8 +154,43 @@ impl Upstream {
         }
     }
 
+    /// The registry as `scheme://host:port` (the port written out even when it is
+    /// the scheme's default), for log lines. `upstream.url` holds no credentials.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// The pooled client.
     pub fn client(&self) -> &Client<Connector, RequestBody> {
         &self.client
+    }
+}
+
+/// `scheme://host:port` of a URI with an authority; any userinfo is left out.
+fn origin(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("-");
+    let default = if scheme == "https" { 443 } else { 80 };
+    let port = uri.port_u16().unwrap_or(default);
+    format!("{scheme}://{host}:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_scheme_host_and_port() {
+        let cases = [
+            ("http://127.0.0.1:5000/", "http://127.0.0.1:5000"),
+            ("http://registry/", "http://registry:80"),
+            ("https://registry.example/", "https://registry.example:443"),
+            ("https://[::1]:5443/", "https://[::1]:5443"),
+            ("http://user:secret@registry:5000/", "http://registry:5000"),
+        ];
+        for (uri, expected) in cases {
+            let uri: Uri = uri.parse().expect("test URI");
+            assert_eq!(origin(&uri), expected, "uri={uri}");
+        }
     }
 }

@@ -92,6 +92,15 @@ impl Error {
         }
     }
 
+    /// Whether the registry itself failed (502 or 504), so that the log line names
+    /// it; the sign-in directory's failures name theirs.
+    pub fn is_registry_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::UpstreamConnect(_) | Error::UpstreamTimeout | Error::Upstream(_)
+        )
+    }
+
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -242,6 +251,11 @@ mod tests {
             let response = error.to_response(&challenge);
             assert_eq!(response.status().as_u16(), status, "{error:?}");
             assert_eq!(error.source_kind(), source, "{error:?}");
+            assert_eq!(
+                error.is_registry_failure(),
+                status == 502 || status == 504,
+                "{error:?}"
+            );
             assert_eq!(
                 response.headers().get(WWW_AUTHENTICATE).is_some(),
                 status == 401,

@@ -82,7 +82,8 @@ pub async fn handle(
         headers::ensure_api_version(response.headers_mut());
     }
     headers::add_security_headers(response.headers_mut(), state.hsts.as_ref());
-    record(&mut ctx, response.status(), error.as_ref());
+    let upstream = state.upstream.as_ref().map(|u| u.origin());
+    record(&mut ctx, response.status(), error.as_ref(), upstream);
     Ok(response.map(|body| Box::pin(Logged::new(body, ctx))))
 }
 
@@ -454,6 +455,6 @@ fn drop_head_body(head: bool, response: &mut Response<Answer>) {
 
 /// Notes the answer in the request's record; the line itself is written when
 /// the response body ends (see [`record`](self::record)).
-fn record(ctx: &mut Record, status: StatusCode, error: Option<&Error>) {
-    ctx.respond(status, error);
+fn record(ctx: &mut Record, status: StatusCode, error: Option<&Error>, upstream: Option<&str>) {
+    ctx.respond(status, error, upstream);
 }

@@ -84,10 +84,18 @@ impl Record {
         self.received = Some(progress);
     }
 
-    /// The answer: its status and, if the gate refused or failed, why.
-    pub fn respond(&mut self, status: StatusCode, error: Option<&Error>) {
+    /// The answer: its status and, if the gate refused or failed, why. When the
+    /// registry failed, `upstream` (`scheme://host:port`) leads the error text.
+    pub fn respond(&mut self, status: StatusCode, error: Option<&Error>, upstream: Option<&str>) {
         self.status = status;
-        self.error = error.map(|e| (e.source_kind(), error_chain(e)));
+        self.error = error.map(|e| {
+            let chain = error_chain(e);
+            let text = match upstream {
+                Some(url) if e.is_registry_failure() => format!("upstream {url}: {chain}"),
+                _ => chain,
+            };
+            (e.source_kind(), text)
+        });
     }
 
     /// Writes the line and updates the metrics.

@@ -1,4 +1,5 @@
-//! The accept loop: TLS handshake with a timeout, HTTP/1.1 or HTTP/2 per ALPN,
+//! The accept loop: TLS handshake with a timeout (plain HTTP on the port gets a
+//! 400 that says so, [`plain_http`]), HTTP/1.1 or HTTP/2 per ALPN,
 //! a connection limit, idle and head timeouts ([`timeouts`]), idle HTTP/1.1
 //! connections parked without HTTP state ([`keepalive`]), and graceful shutdown.
 //!
@@ -25,6 +26,7 @@ use crate::proxy_protocol::{self, Header};
 use crate::state::State;
 
 mod keepalive;
+mod plain_http;
 mod timeouts;
 
 use timeouts::{Activity, Expired, Guarded, Timeouts, Watched};
@@ -173,6 +175,23 @@ impl Connection {
                     tracing::debug!(peer = %peer, "no PROXY protocol header in time");
                     return;
                 }
+            }
+        }
+        // Only peeked at: a ClientHello reaches the handshake untouched.
+        match tokio::time::timeout_at(deadline, plain_http::sniff(&tcp)).await {
+            Ok(false) => {}
+            Ok(true) => {
+                metrics.handshake_failure(HandshakeFailure::plain_http);
+                tracing::debug!(client.addr = %peer, "plain HTTP on the TLS port: answered 400");
+                drop(snapshot);
+                // Boxed: its buffers are needed only on this rare path.
+                Box::pin(plain_http::refuse(tcp, deadline)).await;
+                return;
+            }
+            Err(_) => {
+                metrics.handshake_failure(HandshakeFailure::timeout);
+                tracing::debug!(client.addr = %peer, "tls handshake timed out");
+                return;
             }
         }
         let acceptor = TlsAcceptor::from(snapshot.tls.clone());

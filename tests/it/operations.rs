@@ -140,14 +140,14 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
         let (_, text) = gate.admin_get("/metrics");
         let n = metric(
             &text,
-            "registry_gate_tls_handshake_failures_total{reason=\"error\"}",
+            "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"}",
         );
         (n >= 1.0).then_some(n)
     });
     assert_eq!(
         handshakes,
         Some(1.0),
-        "the plain-HTTP client is one failed handshake"
+        "the plain-HTTP client is one failed handshake, answered 400"
     );
     // No label holds a user, path or address.
     assert!(
