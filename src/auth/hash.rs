@@ -52,11 +52,11 @@ use yescrypt::PasswordVerifier as _;
 /// passwords of 512 bytes or more; we allow twice that.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
-/// The most memory a yescrypt or gost-yescrypt hash may ask for (`128 * r * N` bytes):
+/// The most memory a yescrypt, gost-yescrypt or scrypt hash may ask for (`128 * N * r` bytes):
 /// `mkpasswd -R 11`, the highest cost it offers. A larger value would make each login allocate
-/// that much, and an allocation failure aborts the process. For scrypt it bounds
-/// `128 * N * r * p`, the memory its p passes fill one after the other, which is also
-/// `mkpasswd -m scrypt -R 11`.
+/// that much, and an allocation failure aborts the process. It also bounds the work,
+/// `128 * N * r * p * (t + 1)` (scrypt has no `t`): p and yescrypt's time factor t multiply
+/// the time a login takes, and `mkpasswd` leaves both at their minimum.
 pub const MAX_YESCRYPT_MEMORY: u64 = 1 << 30;
 
 /// The bcrypt cost of [`PasswordHash::dummy`]: a typical cost for bcrypt htpasswd entries.
@@ -667,15 +667,22 @@ fn parse_yescrypt(s: &str, rest: &str) -> Result<Kind, Error> {
     Ok(Kind::Yescrypt(s.into()))
 }
 
-/// A yescrypt parameter field (`j9T`), with the memory it asks for bounded.
+/// A yescrypt parameter field (`j9T`), with the memory and work it asks for bounded.
 fn yescrypt_params(scheme: &'static str, text: &str) -> Result<yescrypt::Params, Error> {
-    let params: yescrypt::Params = text
-        .parse()
-        .map_err(|_| malformed(scheme, "invalid parameters"))?;
+    let invalid = || malformed(scheme, "invalid parameters");
+    let params: yescrypt::Params = text.parse().map_err(|_| invalid())?;
+    let t = crypt64::yescrypt_t(text).ok_or_else(invalid)?;
     let memory = 128 * u128::from(params.r()) * u128::from(params.n());
-    let block_memory = 128 * u128::from(params.r()) * u128::from(params.p());
-    if memory.max(block_memory) > u128::from(MAX_YESCRYPT_MEMORY) {
+    if memory > u128::from(MAX_YESCRYPT_MEMORY) {
         return Err(malformed(scheme, "parameters ask for more than 1 GiB"));
+    }
+    // N >= 2, so this also bounds the p blocks of 128 * r bytes each.
+    let work = memory * u128::from(params.p()) * (u128::from(t) + 1);
+    if work > u128::from(MAX_YESCRYPT_MEMORY) {
+        return Err(malformed(
+            scheme,
+            "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+        ));
     }
     Ok(params)
 }

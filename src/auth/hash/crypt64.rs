@@ -48,6 +48,51 @@ pub(super) fn decode_digest(text: &str) -> Option<[u8; 32]> {
     decode(text)?.try_into().ok()
 }
 
+/// yescrypt's `t` (its time factor) from a parameter field such as `j9T`: 0 when the field
+/// has none. The `yescrypt` crate reads it but does not tell; this reads the fields in
+/// the same order, as libxcrypt's `yescrypt_r`: flavor, log2 N and r, then, if anything
+/// is left, a "have" bit set and p (bit 1), then t (bit 2).
+pub(super) fn yescrypt_t(params: &str) -> Option<u32> {
+    let mut rest = params.as_bytes();
+    let mut next = |min| decode_uint32(&mut rest, min);
+    let (_flavor, _n_log2, _r) = (next(0)?, next(1)?, next(1)?);
+    if rest.is_empty() {
+        return Some(0);
+    }
+    let have = decode_uint32(&mut rest, 1)?;
+    if have & 1 != 0 {
+        decode_uint32(&mut rest, 2)?;
+    }
+    if have & 2 == 0 {
+        return Some(0);
+    }
+    decode_uint32(&mut rest, 1)
+}
+
+/// One variable-length number, as libxcrypt's `decode64_uint32`: the first character's value
+/// says how many characters follow.
+fn decode_uint32(src: &mut &[u8], min: u32) -> Option<u32> {
+    let (&first, rest) = src.split_first()?;
+    let first = u64::from(crypt_value(first)?);
+    let (mut start, mut end, mut chars, mut bits) = (0u64, 47u64, 1, 0u32);
+    let mut value = u64::from(min);
+    while first > end {
+        value += (end + 1 - start) << bits;
+        start = end + 1;
+        end = start + (62 - end) / 2;
+        chars += 1;
+        bits += 6;
+    }
+    value += (first - start) << bits;
+    let (more, rest) = (rest.get(..chars - 1)?, &rest[chars - 1..]);
+    for &c in more {
+        bits -= 6;
+        value += u64::from(crypt_value(c)?) << bits;
+    }
+    *src = rest;
+    u32::try_from(value).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +126,30 @@ mod tests {
         ];
         for &(text, want) in cases {
             assert_eq!(decode(text).as_deref(), want, "text={text:?}");
+        }
+    }
+
+    #[test]
+    fn yescrypt_t_reads_the_time_factor() {
+        let cases = [
+            ("j9T", Some(0)),
+            ("j75", Some(0)),
+            // "have" = 2 (t follows), t = 1 + 0; then t = 1 + 31.
+            ("j75/.", Some(1)),
+            ("j75/T", Some(32)),
+            // "have" = 1 (p only), p = 2.
+            ("j75..", Some(0)),
+            // "have" = 3: p = 2, then t = 1 + 2.
+            ("j750.0", Some(3)),
+            // Two- and three-character numbers: 1 + 48 + 1 * 64 + 0; 1 + 560 + 4096.
+            ("j75/l.", Some(113)),
+            ("j75/t..", Some(4657)),
+            ("j75/t.", None),
+            ("j7", None),
+            ("j75/!", None),
+        ];
+        for (params, want) in cases {
+            assert_eq!(yescrypt_t(params), want, "params={params:?}");
         }
     }
 

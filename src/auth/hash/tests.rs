@@ -68,6 +68,8 @@ fn hashes_made_by_real_tools_verify() {
         ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$7$86..../....x"], "$7$86..../....x$", "scrypt"),
         ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$7$86....0....s"], "$7$86....0....s$", "scrypt"),
         ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, LONG_SCRYPT_SETTING], LONG_SCRYPT_SETTING, "scrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$y$j75/.$salt"], "$y$j75/.$salt$", "yescrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$y$j750.0$salt"], "$y$j750.0$salt$", "yescrypt"),
         ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$gy$j75$/."], "$gy$j75$/.$", "gost-yescrypt"),
         ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$gy$j75/0$salt"], "$gy$j75/0$salt$", "gost-yescrypt"),
         ("python3-passlib", "/usr/bin/python3", &["-c", SSHA_SCRIPT, "4"], "{SSHA}", "ssha"),
@@ -258,6 +260,22 @@ fn malformed_and_unsupported_hashes_are_rejected() {
             format!("$y$jGT$salt${digest43}"),
             m("yescrypt", "parameters ask for more than 1 GiB"),
         ),
+        // t = 4657: a login would run 4658 times as long as at `$y$j75$`.
+        (
+            format!("$y$j75/t..$salt${digest43}"),
+            m(
+                "yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
+        ),
+        // Classic flavor, N = 2^20, r = 8, p = 2: 1 GiB of memory, filled twice.
+        (
+            format!("$y$.H5..$salt${digest43}"),
+            m(
+                "yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
+        ),
         (format!("$y$j9T$${digest43}"), m("yescrypt", "invalid salt")),
         (
             "$y$j9T$salt$short".into(),
@@ -343,6 +361,13 @@ fn malformed_and_unsupported_hashes_are_rejected() {
         (
             format!("$gy$jGT$salt${digest43}"),
             m("gost-yescrypt", "parameters ask for more than 1 GiB"),
+        ),
+        (
+            format!("$gy$jAT/t..$salt${digest43}"),
+            m(
+                "gost-yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
         ),
         (
             format!("$gy$j9T$${digest43}"),
