@@ -422,6 +422,8 @@ fn errors_display_the_scheme_but_not_the_hash() {
         ("{SMD5}c2VjcmV0", "unsupported hash scheme \"{SMD5}\""),
         ("$2y$05$abc", "malformed bcrypt hash: expected 60 characters"),
         ("$5$rounds=abc$", "malformed sha256-crypt hash: rounds must be from 1000 to 999999999"),
+        ("$7$CU..../....salt$short", "malformed scrypt hash: expected a 43-character digest"),
+        ("$gy$jGT$salt$x", "malformed gost-yescrypt hash: parameters ask for more than 1 GiB"),
         (
             "hunter2",
             "unsupported hash scheme: no recognised prefix (a plaintext password needs \"{PLAIN}\")",
