@@ -26,6 +26,10 @@ pub const MAX_SHA_CRYPT_ROUNDS: u64 = 10_000;
 /// `mkpasswd -m yescrypt -R 1` (`$y$j75$`). Its default, `-R 5` (`$y$j9T$`), is 64 times that.
 pub const MAX_YESCRYPT_WORK: u128 = 8192;
 
+/// Highest scrypt work verified, as `N * r * p`: 1 MiB of memory touched once, as
+/// `$7$86..../....` (N = 2^10, r = 8, p = 1). `mkpasswd -m scrypt` makes at least 32 times that.
+pub const MAX_SCRYPT_WORK: u128 = 8192;
+
 /// sha-crypt's round count when the hash has no `rounds=` field.
 const SHA_CRYPT_DEFAULT_ROUNDS: u64 = 5000;
 
@@ -35,7 +39,8 @@ const CRYPT_ALPHABET: &[u8; 64] =
 
 /// Whether verifying a password against `hash` (an htpasswd hash field) is cheap enough
 /// for a fuzzer: bcrypt cost at most [`MAX_BCRYPT_COST`], sha-crypt rounds at most
-/// [`MAX_SHA_CRYPT_ROUNDS`], yescrypt work at most [`MAX_YESCRYPT_WORK`]. Every other
+/// [`MAX_SHA_CRYPT_ROUNDS`], yescrypt and gost-yescrypt work at most [`MAX_YESCRYPT_WORK`],
+/// scrypt work at most [`MAX_SCRYPT_WORK`]. Every other
 /// scheme is cheap. A cost we cannot read counts as expensive: the hash parser should
 /// have refused it anyway, and a skipped `verify` is only lost coverage.
 pub fn verify_is_cheap(hash: &str) -> bool {
@@ -50,9 +55,11 @@ pub fn verify_is_cheap(hash: &str) -> bool {
             Some(rest) => rest.split('$').next().and_then(decimal),
         };
         rounds.is_some_and(|r| r <= MAX_SHA_CRYPT_ROUNDS)
-    } else if let Some(rest) = hash.strip_prefix("$y$") {
+    } else if let Some(rest) = hash.strip_prefix("$y$").or(hash.strip_prefix("$gy$")) {
         let params = rest.split('$').next().unwrap_or("");
         yescrypt_work(params.as_bytes()).is_some_and(|w| w <= MAX_YESCRYPT_WORK)
+    } else if let Some(rest) = hash.strip_prefix("$7$") {
+        scrypt_work(rest.as_bytes()).is_some_and(|w| w <= MAX_SCRYPT_WORK)
     } else {
         true
     }
@@ -83,6 +90,27 @@ fn yescrypt_work(params: &[u8]) -> Option<u128> {
     }
     let n = 1u128.checked_shl(n_log2).filter(|_| n_log2 <= 63)?;
     Some(n * u128::from(r) * u128::from(p) * (u128::from(t) + 1))
+}
+
+/// `N * r * p` from the start of what follows `$7$`: log2 N in one character, then r and p in
+/// five characters each, least significant first (`decode64_uint32_fixed` in libxcrypt).
+fn scrypt_work(params: &[u8]) -> Option<u128> {
+    let value = |b: &u8| {
+        CRYPT_ALPHABET
+            .iter()
+            .position(|c| c == b)
+            .map(|v| v as u128)
+    };
+    let fixed = |chars: &[u8]| -> Option<u128> {
+        chars
+            .iter()
+            .rev()
+            .try_fold(0, |v, c| Some((v << 6) | value(c)?))
+    };
+    let n_log2 = value(params.first()?)?;
+    let r = fixed(params.get(1..6)?)?;
+    let p = fixed(params.get(6..11)?)?;
+    Some((1u128 << n_log2) * r * p)
 }
 
 /// One variable-length integer of yescrypt's parameter encoding, as `decode64_uint32` in
@@ -165,6 +193,19 @@ mod tests {
                 false,
             ),
             ("$y$$salt$digest", false),
+            (
+                "$gy$j75$mz5kSJk7Q4/qQTc8m2W840$WeI9fut3iw9pLFpKAh26.rfjUHZXljcEaZY1QZNfqPB",
+                true,
+            ),
+            ("$gy$j9T$salt$digest", false),
+            ("$gy$$salt$digest", false),
+            ("$7$86..../....salt$digest", true),
+            ("$7$96..../....salt$digest", false),
+            ("$7$76....0....salt$digest", true),
+            ("$7$86....0....salt$digest", false),
+            ("$7$BU..../....salt$digest", false),
+            ("$7$86..../...", false),
+            ("$7$86..!./....salt$digest", false),
             ("{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=", true),
             ("$apr1$FHpeqa7k$Ui2VnkKqhk7OsxMGX0mHX/", true),
             ("cM9sBLjy7lPlA", true),

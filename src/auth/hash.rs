@@ -17,13 +17,20 @@
 // - `base64` 0.22: `{SHA}`/`{SSHA}` payloads and bcrypt's alphabet.
 // - `sha-crypt`, `yescrypt` (RustCrypto): `$5$`/`$6$` and `$y$`, verified from the full Modular
 //   Crypt Format string after we have validated (and, for yescrypt, bounded) it.
+// - `yescrypt` again for scrypt `$7$` (its classic mode, as libxcrypt computes `$7$` with its
+//   yescrypt code; `hash/scrypt.rs`), and with `streebog` and `hmac` (RustCrypto) for
+//   gost-yescrypt `$gy$` (`hash/gost_yescrypt.rs`). Not the `scrypt` crate: a second
+//   implementation of the core that `yescrypt` already has.
 // - `subtle`: constant-time comparison of the digests we compute ourselves.
 // - DES crypt is `hash/des_crypt.rs`: RustCrypto's `des` cannot do it (crypt(3) perturbs DES's
 //   expansion table with the salt), and the crates that can (`pwhash`, `htpasswd-verify`) are
 //   unmaintained or panic on malformed input.
 
+mod crypt64;
 mod des_crypt;
+mod gost_yescrypt;
 mod md5_crypt;
+mod scrypt;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -45,9 +52,11 @@ use yescrypt::PasswordVerifier as _;
 /// passwords of 512 bytes or more; we allow twice that.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
-/// The most memory a yescrypt hash may ask for (`128 * r * N` bytes): `mkpasswd -R 11`, the
-/// highest cost it offers. A larger value would make each login allocate that much, and an
-/// allocation failure aborts the process.
+/// The most memory a yescrypt, gost-yescrypt or scrypt hash may ask for (`128 * N * r` bytes):
+/// `mkpasswd -R 11`, the highest cost it offers. A larger value would make each login allocate
+/// that much, and an allocation failure aborts the process. It also bounds the work,
+/// `128 * N * r * p * (t + 1)` (scrypt has no `t`): p and yescrypt's time factor t multiply
+/// the time a login takes, and `mkpasswd` leaves both at their minimum.
 pub const MAX_YESCRYPT_MEMORY: u64 = 1 << 30;
 
 /// The bcrypt cost of [`PasswordHash::dummy`]: a typical cost for bcrypt htpasswd entries.
@@ -75,6 +84,8 @@ const DES_CRYPT: &str = "des-crypt";
 const SHA256_CRYPT: &str = "sha256-crypt";
 const SHA512_CRYPT: &str = "sha512-crypt";
 const YESCRYPT: &str = "yescrypt";
+const SCRYPT: &str = "scrypt";
+const GOST_YESCRYPT: &str = "gost-yescrypt";
 const PLAIN: &str = "plain";
 
 /// Why a hash field was rejected. Never contains more of the hash than its scheme prefix.
@@ -84,8 +95,8 @@ pub enum Error {
     #[error("empty hash")]
     Empty,
     /// The hash starts with a scheme prefix we do not implement, such as `{SMD5}`, `$2x$`
-    /// (crypt_blowfish's buggy variant), `$7$` (scrypt), `$gy$` (GOST yescrypt), `$md5`
-    /// (SunMD5), `$3$` (NT) or `_` (BSDi extended DES).
+    /// (crypt_blowfish's buggy variant), `$md5` (SunMD5), `$3$` (NT) or `_` (BSDi extended
+    /// DES).
     #[error("unsupported hash scheme {scheme:?}")]
     UnsupportedScheme {
         /// The prefix, e.g. `{SMD5}` or `$2x$`.
@@ -121,6 +132,17 @@ pub enum Cost {
     },
     /// yescrypt with these parameters (the hash's parameter field, e.g. `j9T`).
     Yescrypt(Box<str>),
+    /// scrypt with N = 2^`log_n`, r and p.
+    Scrypt {
+        /// log2 N.
+        log_n: u8,
+        /// The block size.
+        r: u32,
+        /// The parallelism.
+        p: u32,
+    },
+    /// gost-yescrypt with these parameters (the hash's parameter field, e.g. `j9T`).
+    GostYescrypt(Box<str>),
     /// A scheme without a work factor, by its name (`apr1`, `sha1`, ...).
     Fixed(&'static str),
 }
@@ -133,6 +155,8 @@ impl Cost {
             Cost::ShaCrypt { sha512: false, .. } => SHA256_CRYPT,
             Cost::ShaCrypt { sha512: true, .. } => SHA512_CRYPT,
             Cost::Yescrypt(_) => YESCRYPT,
+            Cost::Scrypt { .. } => SCRYPT,
+            Cost::GostYescrypt(_) => GOST_YESCRYPT,
             Cost::Fixed(name) => name,
         }
     }
@@ -144,6 +168,8 @@ impl fmt::Display for Cost {
             Cost::Bcrypt(cost) => write!(f, "bcrypt cost {cost}"),
             Cost::ShaCrypt { rounds, .. } => write!(f, "{} rounds {rounds}", self.scheme()),
             Cost::Yescrypt(params) => write!(f, "yescrypt {params}"),
+            Cost::Scrypt { log_n, r, p } => write!(f, "scrypt N=2^{log_n} r={r} p={p}"),
+            Cost::GostYescrypt(params) => write!(f, "gost-yescrypt {params}"),
             Cost::Fixed(name) => f.write_str(name),
         }
     }
@@ -177,6 +203,10 @@ enum Kind {
     ShaCrypt { sha512: bool, mcf: Box<str> },
     /// `$y$`: the whole Modular Crypt Format string.
     Yescrypt(Box<str>),
+    /// `$7$`.
+    Scrypt(Box<scrypt::Scrypt>),
+    /// `$gy$`.
+    GostYescrypt(Box<gost_yescrypt::GostYescrypt>),
     /// `{PLAIN}`: the SHA-1 of the password, so that comparing it hides the length.
     Plain([u8; 20]),
 }
@@ -203,6 +233,10 @@ impl PasswordHash {
             parse_sha_crypt(s)?
         } else if let Some(rest) = s.strip_prefix("$y$") {
             parse_yescrypt(s, rest)?
+        } else if let Some(rest) = s.strip_prefix("$7$") {
+            Kind::Scrypt(scrypt::parse(rest)?.into())
+        } else if s.starts_with("$gy$") {
+            Kind::GostYescrypt(gost_yescrypt::parse(s)?.into())
         } else if s.len() == 13 && s.bytes().all(|b| crypt_value(b).is_some()) {
             parse_des_crypt(s.as_bytes())?
         } else {
@@ -243,11 +277,13 @@ impl PasswordHash {
             Kind::Yescrypt(mcf) => yescrypt::Yescrypt::default()
                 .verify_password(password, &**mcf)
                 .is_ok(),
+            Kind::Scrypt(hash) => hash.verify(password),
+            Kind::GostYescrypt(hash) => hash.verify(password),
         }
     }
 
     /// The scheme's short name: `bcrypt`, `apr1`, `md5-crypt`, `sha1`, `ssha`, `des-crypt`,
-    /// `sha256-crypt`, `sha512-crypt`, `yescrypt` or `plain`.
+    /// `sha256-crypt`, `sha512-crypt`, `yescrypt`, `scrypt`, `gost-yescrypt` or `plain`.
     pub fn scheme(&self) -> &'static str {
         match &self.kind {
             Kind::Bcrypt(_) => BCRYPT,
@@ -259,6 +295,8 @@ impl PasswordHash {
             Kind::ShaCrypt { sha512: false, .. } => SHA256_CRYPT,
             Kind::ShaCrypt { sha512: true, .. } => SHA512_CRYPT,
             Kind::Yescrypt(_) => YESCRYPT,
+            Kind::Scrypt(_) => SCRYPT,
+            Kind::GostYescrypt(_) => GOST_YESCRYPT,
             Kind::Plain(_) => PLAIN,
         }
     }
@@ -279,6 +317,11 @@ impl PasswordHash {
             Kind::Yescrypt(mcf) => {
                 Cost::Yescrypt(mcf[3..].split('$').next().unwrap_or_default().into())
             }
+            Kind::Scrypt(hash) => {
+                let (log_n, r, p) = hash.params();
+                Cost::Scrypt { log_n, r, p }
+            }
+            Kind::GostYescrypt(hash) => Cost::GostYescrypt(hash.params_text().into()),
             _ => Cost::Fixed(self.scheme()),
         }
     }
@@ -333,6 +376,14 @@ impl PasswordHash {
                 let digest = digest.unwrap_or_default();
                 return reparse(format!("$y${params}${salt}${digest}"));
             }
+            Kind::Scrypt(hash) => {
+                let salt = random_crypt_chars(hash.salt_len());
+                Kind::Scrypt(hash.dummy_like(&salt, random_digest()).into())
+            }
+            Kind::GostYescrypt(hash) => {
+                let salt = random_vec(hash.salt_len());
+                Kind::GostYescrypt(hash.dummy_like(salt, random_digest()).into())
+            }
         };
         PasswordHash { kind }
     }
@@ -372,6 +423,23 @@ fn random_bytes() -> [u8; 16] {
             .finish();
         chunk.copy_from_slice(&word.to_le_bytes());
     }
+    out
+}
+
+/// `n` random bytes.
+fn random_vec(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.extend_from_slice(&random_bytes()[..16.min(n - out.len())]);
+    }
+    out
+}
+
+/// 32 random bytes: a digest that no known password gives.
+fn random_digest() -> [u8; 32] {
+    let mut out = [0; 32];
+    out[..16].copy_from_slice(&random_bytes());
+    out[16..].copy_from_slice(&random_bytes());
     out
 }
 
@@ -589,14 +657,7 @@ fn parse_yescrypt(s: &str, rest: &str) -> Result<Kind, Error> {
     else {
         return Err(malformed(YESCRYPT, "expected parameters, salt and digest"));
     };
-    let params: yescrypt::Params = params
-        .parse()
-        .map_err(|_| malformed(YESCRYPT, "invalid parameters"))?;
-    let memory = 128 * u128::from(params.r()) * u128::from(params.n());
-    let block_memory = 128 * u128::from(params.r()) * u128::from(params.p());
-    if memory.max(block_memory) > u128::from(MAX_YESCRYPT_MEMORY) {
-        return Err(malformed(YESCRYPT, "parameters ask for more than 1 GiB"));
-    }
+    yescrypt_params(YESCRYPT, params)?;
     if salt.is_empty() || !is_crypt_base64(salt) {
         return Err(malformed(YESCRYPT, "invalid salt"));
     }
@@ -604,6 +665,26 @@ fn parse_yescrypt(s: &str, rest: &str) -> Result<Kind, Error> {
         return Err(malformed(YESCRYPT, "expected a 43-character digest"));
     }
     Ok(Kind::Yescrypt(s.into()))
+}
+
+/// A yescrypt parameter field (`j9T`), with the memory and work it asks for bounded.
+fn yescrypt_params(scheme: &'static str, text: &str) -> Result<yescrypt::Params, Error> {
+    let invalid = || malformed(scheme, "invalid parameters");
+    let params: yescrypt::Params = text.parse().map_err(|_| invalid())?;
+    let t = crypt64::yescrypt_t(text).ok_or_else(invalid)?;
+    let memory = 128 * u128::from(params.r()) * u128::from(params.n());
+    if memory > u128::from(MAX_YESCRYPT_MEMORY) {
+        return Err(malformed(scheme, "parameters ask for more than 1 GiB"));
+    }
+    // N >= 2, so this also bounds the p blocks of 128 * r bytes each.
+    let work = memory * u128::from(params.p()) * (u128::from(t) + 1);
+    if work > u128::from(MAX_YESCRYPT_MEMORY) {
+        return Err(malformed(
+            scheme,
+            "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+        ));
+    }
+    Ok(params)
 }
 
 impl PasswordHash {
@@ -632,6 +713,8 @@ impl PasswordHash {
                 mac.update(salt);
                 mac.update(digest);
             }
+            Kind::Scrypt(hash) => mac.update(hash.to_mcf().as_bytes()),
+            Kind::GostYescrypt(hash) => mac.update(hash.to_mcf().as_bytes()),
         }
         mac.sign()
     }

@@ -132,6 +132,20 @@ async fn every_format_made_by_real_tools_logs_in_and_bad_lines_cost_only_their_u
             "p8".into(),
         ),
         ("plain:{PLAIN}p9".into(), "p9".into()),
+        (
+            format!(
+                "scrypt:{}",
+                hash("mkpasswd", &["-m", "scrypt", "-R", "6", "p10"], "whois")
+            ),
+            "p10".into(),
+        ),
+        (
+            format!(
+                "gost:{}",
+                hash("mkpasswd", &["-m", "gost-yescrypt", "p11"], "whois")
+            ),
+            "p11".into(),
+        ),
     ];
     let mut file = String::from("# made by the real tools\r\n\r\n");
     for (line, _) in &users {

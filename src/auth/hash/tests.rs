@@ -30,6 +30,13 @@ fn parse(s: &str) -> PasswordHash {
 const SSHA_SCRIPT: &str = "import sys; from passlib.hash import ldap_salted_sha1 as h; \
                            print(h.using(salt_size=int(sys.argv[1])).hash(sys.argv[2]))";
 
+/// libxcrypt's `crypt(3)` (what nginx calls), through Python's ctypes, with a setting of our
+/// choosing: parameters and salt lengths that `mkpasswd` does not make. passlib (1.7.4) knows
+/// neither `$7$` (its `scrypt` is its own `$scrypt$` format) nor `$gy$`.
+const CRYPT_SCRIPT: &str = "import ctypes, sys; c = ctypes.CDLL('libcrypt.so.1'); \
+                            c.crypt.restype = ctypes.c_char_p; \
+                            print(c.crypt(sys.argv[2].encode(), sys.argv[1].encode()).decode())";
+
 #[test]
 fn hashes_made_by_real_tools_verify() {
     #[rustfmt::skip]
@@ -54,6 +61,17 @@ fn hashes_made_by_real_tools_verify() {
         ("whois", "mkpasswd", &["-m", "sha-512", "-R", "10000"], "$6$rounds=10000$", "sha512-crypt"),
         ("whois", "mkpasswd", &["-m", "bcrypt", "-R", "5"], "$2b$05$", "bcrypt"),
         ("whois", "mkpasswd", &["-m", "bcrypt-a", "-R", "5"], "$2a$05$", "bcrypt"),
+        ("whois", "mkpasswd", &["-m", "scrypt"], "$7$CU..../....", "scrypt"),
+        ("whois", "mkpasswd", &["-m", "scrypt", "-R", "6"], "$7$BU..../....", "scrypt"),
+        ("whois", "mkpasswd", &["-m", "gost-yescrypt"], "$gy$j9T$", "gost-yescrypt"),
+        ("whois", "mkpasswd", &["-m", "gost-yescrypt", "-R", "1"], "$gy$j75$", "gost-yescrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$7$86..../....x"], "$7$86..../....x$", "scrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$7$86....0....s"], "$7$86....0....s$", "scrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, LONG_SCRYPT_SETTING], LONG_SCRYPT_SETTING, "scrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$y$j75/.$salt"], "$y$j75/.$salt$", "yescrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$y$j750.0$salt"], "$y$j750.0$salt$", "yescrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$gy$j75$/."], "$gy$j75$/.$", "gost-yescrypt"),
+        ("libcrypt1", "/usr/bin/python3", &["-c", CRYPT_SCRIPT, "$gy$j75/0$salt"], "$gy$j75/0$salt$", "gost-yescrypt"),
         ("python3-passlib", "/usr/bin/python3", &["-c", SSHA_SCRIPT, "4"], "{SSHA}", "ssha"),
         ("python3-passlib", "/usr/bin/python3", &["-c", SSHA_SCRIPT, "16"], "{SSHA}", "ssha"),
     ];
@@ -80,6 +98,10 @@ fn hashes_made_by_real_tools_verify() {
     }
 }
 
+/// An scrypt setting with the longest salt we accept, 86 characters.
+const LONG_SCRYPT_SETTING: &str = "$7$86..../....\
+    aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
 /// Made once with the tools (see `hashes_made_by_real_tools_verify`), for `PASSWORD`.
 const VECTORS: &[(&str, &str)] = &[
     ("$2y$04$Z/MzJisTm9N/z6san7We7uVYf/7rTM1HdgDR1UKHhet6ynJP1XnFy", "bcrypt"),
@@ -94,6 +116,12 @@ const VECTORS: &[(&str, &str)] = &[
     ("$6$rounds=1000$fC8yz37PZL7B7mkc$1ZzLmMfTtjwVn2tiHoUp5BlKyqLirth93BxYNNfuKH3yW4ZGGmqruXZkZz48smIUBttLELbgMob1eCVytkOjx.", "sha512-crypt"),
     ("$y$j75$za2o7YwBC5qqRr/gIYm0I/$iZiWMN7dJIixwxGcfo8WKg/EhgrGM7qPi9yAbx62nB3", "yescrypt"),
     ("{PLAIN}pä:ss wörd", "plain"),
+    // mkpasswd -m scrypt -R 6; then CRYPT_SCRIPT with N = 2^10, r = 8 and p = 1 or 2.
+    ("$7$BU..../....zupdayx81dSG4Q0HKs3aQ0$0q9qP7UILfLYCM02/xjrhSNBTIMwezZZs/zrRVG5xaB", "scrypt"),
+    ("$7$86..../....Vh0.sT9xa1/eE$01HJLuWx4yTkrhFFhHNwXHkVSG3OhLXeiuhiIXJWMM1", "scrypt"),
+    ("$7$86....0....s$3teMedIPzM4JIkTelkNyfinMeXRbhp3nN22Oev2Zx0B", "scrypt"),
+    // mkpasswd -m gost-yescrypt -R 1.
+    ("$gy$j75$p0d5R1ZLIubpRjME0S4EI/$ixJ3GItZMqH0ra3.szDvqsvhPDGFuX8o2JSoVfWUUn7", "gost-yescrypt"),
 ];
 
 #[test]
@@ -232,6 +260,22 @@ fn malformed_and_unsupported_hashes_are_rejected() {
             format!("$y$jGT$salt${digest43}"),
             m("yescrypt", "parameters ask for more than 1 GiB"),
         ),
+        // t = 4657: a login would run 4658 times as long as at `$y$j75$`.
+        (
+            format!("$y$j75/t..$salt${digest43}"),
+            m(
+                "yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
+        ),
+        // Classic flavor, N = 2^20, r = 8, p = 2: 1 GiB of memory, filled twice.
+        (
+            format!("$y$.H5..$salt${digest43}"),
+            m(
+                "yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
+        ),
         (format!("$y$j9T$${digest43}"), m("yescrypt", "invalid salt")),
         (
             "$y$j9T$salt$short".into(),
@@ -243,8 +287,114 @@ fn malformed_and_unsupported_hashes_are_rejected() {
         ),
         ("{SMD5}abcdef".into(), u("{SMD5}")),
         ("{sha}jae4SHgds0RkoNTb3xXBCDPVeis=".into(), u("{sha}")),
-        ("$7$CU..../....abc$def".into(), u("$7$")),
-        ("$gy$j9T$salt$hash".into(), u("$gy$")),
+        (
+            "$7$".into(),
+            m("scrypt", "expected parameters, salt and digest"),
+        ),
+        (
+            format!("$7$CU..../...${digest43}"),
+            m("scrypt", "expected 11 characters of parameters"),
+        ),
+        (
+            format!("$7$CU..!./....salt${digest43}"),
+            m("scrypt", "invalid parameters"),
+        ),
+        (
+            format!("$7$.U..../....salt${digest43}"),
+            m("scrypt", "N must be at least 2, r and p at least 1"),
+        ),
+        (
+            format!("$7$C...../....salt${digest43}"),
+            m("scrypt", "N must be at least 2, r and p at least 1"),
+        ),
+        (
+            format!("$7$CU.........salt${digest43}"),
+            m("scrypt", "N must be at least 2, r and p at least 1"),
+        ),
+        // N = 2^19, r = 32: 2 GiB; N = 2^18, r = 32, p = 2: two passes over 1 GiB.
+        (
+            format!("$7$HU..../....salt${digest43}"),
+            m("scrypt", "parameters ask for more than 1 GiB"),
+        ),
+        (
+            format!("$7$GU....0....salt${digest43}"),
+            m("scrypt", "parameters ask for more than 1 GiB"),
+        ),
+        // r = p = 2^30 - 1.
+        (
+            format!("$7$/zzzzzzzzzzsalt${digest43}"),
+            m("scrypt", "parameters ask for more than 1 GiB"),
+        ),
+        (
+            format!("$7$CU..../....${digest43}"),
+            m("scrypt", "salt must be 1 to 86 characters of [./0-9A-Za-z]"),
+        ),
+        (
+            format!("$7$CU..../....sa$lt${digest43}"),
+            m("scrypt", "salt must be 1 to 86 characters of [./0-9A-Za-z]"),
+        ),
+        (
+            format!("$7$CU..../....{}${digest43}", "a".repeat(87)),
+            m("scrypt", "salt must be 1 to 86 characters of [./0-9A-Za-z]"),
+        ),
+        (
+            "$7$CU..../....salt$short".into(),
+            m("scrypt", "expected a 43-character digest"),
+        ),
+        // 43 characters, but the last one carries bits beyond the 32 bytes.
+        (
+            format!("$7$CU..../....salt${}E", &digest43[..42]),
+            m("scrypt", "expected a 43-character digest"),
+        ),
+        (
+            "$gy$j9T$salt".into(),
+            m("gost-yescrypt", "expected parameters, salt and digest"),
+        ),
+        (
+            format!("$gy$j9T$salt${digest43}$"),
+            m("gost-yescrypt", "expected parameters, salt and digest"),
+        ),
+        (
+            format!("$gy$!!!$salt${digest43}"),
+            m("gost-yescrypt", "invalid parameters"),
+        ),
+        (
+            format!("$gy$jGT$salt${digest43}"),
+            m("gost-yescrypt", "parameters ask for more than 1 GiB"),
+        ),
+        (
+            format!("$gy$jAT/t..$salt${digest43}"),
+            m(
+                "gost-yescrypt",
+                "p and t ask for more than 1 GiB of work (mkpasswd leaves both at 1 and 0)",
+            ),
+        ),
+        (
+            format!("$gy$j9T$${digest43}"),
+            m("gost-yescrypt", "invalid salt"),
+        ),
+        // A lone character, stray bits, more than 64 bytes.
+        (
+            format!("$gy$j9T$salts${digest43}"),
+            m("gost-yescrypt", "invalid salt"),
+        ),
+        (
+            format!("$gy$j9T$sE${digest43}"),
+            m("gost-yescrypt", "invalid salt"),
+        ),
+        (
+            format!("$gy$j9T${}${digest43}", "a".repeat(88)),
+            m("gost-yescrypt", "invalid salt"),
+        ),
+        (
+            format!("$gy$j9T$salt${digest43}x"),
+            m("gost-yescrypt", "expected a 43-character digest"),
+        ),
+        (
+            format!("$gy$j9T$salt${}E", &digest43[..42]),
+            m("gost-yescrypt", "expected a 43-character digest"),
+        ),
+        ("$gx$j9T$salt$hash".into(), u("$gx$")),
         ("$md5,rounds=1000$abc$def".into(), u("$md5,rounds=1000$")),
         ("$3$$8846f7eaee8fb117ad06bdd830b7586c".into(), u("$3$")),
         ("_J9..CCCCXBrJUJV154M".into(), u("_")),
@@ -272,6 +422,8 @@ fn errors_display_the_scheme_but_not_the_hash() {
         ("{SMD5}c2VjcmV0", "unsupported hash scheme \"{SMD5}\""),
         ("$2y$05$abc", "malformed bcrypt hash: expected 60 characters"),
         ("$5$rounds=abc$", "malformed sha256-crypt hash: rounds must be from 1000 to 999999999"),
+        ("$7$CU..../....salt$short", "malformed scrypt hash: expected a 43-character digest"),
+        ("$gy$jGT$salt$x", "malformed gost-yescrypt hash: parameters ask for more than 1 GiB"),
         (
             "hunter2",
             "unsupported hash scheme: no recognised prefix (a plaintext password needs \"{PLAIN}\")",
@@ -383,6 +535,29 @@ fn cost_names_scheme_and_work_factor() {
         ),
         (VECTORS[10].0, Cost::Yescrypt("j75".into()), "yescrypt j75"),
         (VECTORS[11].0, Cost::Fixed("plain"), "plain"),
+        (
+            VECTORS[12].0,
+            Cost::Scrypt {
+                log_n: 13,
+                r: 32,
+                p: 1,
+            },
+            "scrypt N=2^13 r=32 p=1",
+        ),
+        (
+            VECTORS[14].0,
+            Cost::Scrypt {
+                log_n: 10,
+                r: 8,
+                p: 2,
+            },
+            "scrypt N=2^10 r=8 p=2",
+        ),
+        (
+            VECTORS[15].0,
+            Cost::GostYescrypt("j75".into()),
+            "gost-yescrypt j75",
+        ),
     ];
     for (s, cost, shown) in cases {
         let hash = parse(s);
@@ -394,7 +569,7 @@ fn cost_names_scheme_and_work_factor() {
 
 #[test]
 fn dummy_like_has_the_same_cost_and_matches_no_known_password() {
-    assert_eq!(VECTORS.len(), 12);
+    assert_eq!(VECTORS.len(), 16);
     // Salts are random: several rounds, so an unlucky encoding would show.
     for &(s, _) in VECTORS.iter().cycle().take(VECTORS.len() * 8) {
         let model = parse(s);
@@ -433,6 +608,24 @@ fn dummy_like_has_the_same_cost_and_matches_no_known_password() {
                 );
             }
             Kind::Md5Crypt { salt, .. } => assert_eq!(salt.len(), 8, "{s}"),
+            // Our own code, which always computes: the dummy must be a hash that parses
+            // back to itself, with the model's salt length and a fresh salt.
+            Kind::Scrypt(hash) => {
+                let Kind::Scrypt(model) = &model.kind else {
+                    panic!("{s}");
+                };
+                assert_eq!(parse(&hash.to_mcf()).cost(), dummy.cost(), "{s}");
+                assert_eq!(hash.salt_len(), model.salt_len(), "{s}");
+                assert_ne!(hash.to_mcf(), model.to_mcf(), "{s}");
+            }
+            Kind::GostYescrypt(hash) => {
+                let Kind::GostYescrypt(model) = &model.kind else {
+                    panic!("{s}");
+                };
+                assert_eq!(parse(&hash.to_mcf()).cost(), dummy.cost(), "{s}");
+                assert_eq!(hash.salt_len(), model.salt_len(), "{s}");
+                assert_ne!(hash.to_mcf(), model.to_mcf(), "{s}");
+            }
             _ => {}
         }
     }
@@ -463,6 +656,14 @@ fn cheap(hash: &PasswordHash) -> bool {
             .nth(2)
             .and_then(|p| p.parse::<yescrypt::Params>().ok())
             .is_some_and(|p| p.n() * u64::from(p.r()) <= 1 << 16),
+        Kind::Scrypt(hash) => {
+            let (log_n, r, p) = hash.params();
+            (1u64 << log_n) * u64::from(r) * u64::from(p) <= 1 << 14
+        }
+        Kind::GostYescrypt(hash) => hash
+            .params_text()
+            .parse::<yescrypt::Params>()
+            .is_ok_and(|p| p.n() * u64::from(p.r()) <= 1 << 16),
         _ => true,
     }
 }
@@ -493,6 +694,10 @@ const PREFIXES: &[&str] = &[
     "$6$",
     "$y$",
     "$y$j75$",
+    "$7$",
+    "$7$86..../....",
+    "$gy$",
+    "$gy$j75$",
     "{SHA}",
     "{SSHA}",
     "{PLAIN}",
@@ -550,4 +755,54 @@ fn random_and_mutated_inputs_never_panic() {
         verified > 200 && rejected > 2000,
         "verified {verified} of {accepted} accepted, rejected {rejected}"
     );
+}
+
+#[test]
+fn scrypt_and_gost_yescrypt_print_back_as_parsed() {
+    let found: Vec<_> = VECTORS
+        .iter()
+        .filter_map(|&(s, _)| match &parse(s).kind {
+            Kind::Scrypt(hash) => Some((s, hash.to_mcf())),
+            Kind::GostYescrypt(hash) => Some((s, hash.to_mcf())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 4);
+    for (s, printed) in found {
+        assert_eq!(printed, s);
+    }
+}
+
+/// gost-yescrypt is yescrypt's digest through two HMACs: the same parameters, salt and
+/// digest under `$gy$` are not the `$y$` hash, and the GOST digest is not valid as `$y$`.
+#[test]
+fn gost_yescrypt_is_not_yescrypt_relabelled() {
+    let (y, gy) = (VECTORS[10].0, VECTORS[15].0);
+    let cases = [
+        (y.replacen("$y$", "$gy$", 1), "a $y$ hash relabelled"),
+        (gy.replacen("$gy$", "$y$", 1), "a $gy$ hash relabelled"),
+    ];
+    for (hash, what) in cases {
+        assert!(!parse(&hash).verify(PASSWORD.as_bytes()), "{what}");
+    }
+    assert!(parse(y).verify(PASSWORD.as_bytes()));
+    assert!(parse(gy).verify(PASSWORD.as_bytes()));
+}
+
+/// The highest costs `mkpasswd` offers (`-R 11`) are the bound, and parse; one step more does not.
+#[test]
+fn scrypt_costs_are_bounded_at_mkpasswd_s_highest() {
+    let digest = "0q9qP7UILfLYCM02/xjrhSNBTIMwezZZs/zrRVG5xaB";
+    let cases = [
+        ("$7$GU..../....", true),
+        ("$7$HU..../....", false),
+        ("$7$GU....0....", false),
+        ("$7$Gk..../....", false),
+        ("$7$H6....6....", false),
+        ("$7$D6....6....", true),
+    ];
+    for (setting, accepted) in cases {
+        let hash = format!("{setting}salt${digest}");
+        assert_eq!(PasswordHash::parse(&hash).is_ok(), accepted, "{hash}");
+    }
 }
