@@ -151,8 +151,9 @@ enum HtpasswdCommand {
     /// The password is hashed with bcrypt ($2y$). On a terminal it is asked twice without
     /// echo; otherwise it is the first line of stdin.
     Add {
-        /// The htpasswd file: created if missing, else the user's line is replaced or a
-        /// line appended and the file replaced atomically (mode 0600).
+        /// The htpasswd file: created if missing (with its missing directories, mode
+        /// 0700), else the user's line is replaced or a line appended and the file
+        /// replaced atomically (mode 0600).
         #[arg(long)]
         file: PathBuf,
         /// The user name: not empty, no ':' and no control characters.
@@ -488,13 +489,15 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             let cost = Cost::new(cost).map_err(failure)?;
             let password = htpasswd_edit::read_password(true).map_err(failure)?;
             let (name, file_name) = (user.as_str(), file.display());
-            let (outcome, ignored) =
-                htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
-            match outcome {
+            let added = htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
+            for dir in &added.created {
+                eprintln!("created directory {}/ (mode 0700)", dir.display());
+            }
+            match added.outcome {
                 Outcome::Added => eprintln!("added user {name:?} to {file_name}"),
                 Outcome::Updated => eprintln!("updated user {name:?} in {file_name}"),
             }
-            warn_ignored(&ignored);
+            warn_ignored(&added.ignored);
             Ok(())
         }
         HtpasswdCommand::Verify { file, user } => {
