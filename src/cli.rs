@@ -14,7 +14,14 @@ use crate::config::{self, Config, LogFormat};
 use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
 use crate::reload::Source;
 use crate::state::State;
-use crate::{admin, reload, server, signals, tls};
+use crate::{admin, reload, server, signals};
+
+mod bind;
+mod certs;
+mod expiry;
+mod stdout;
+
+use stdout::{out, outln};
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
 /// Sub-directory of `certs generate --out` holding only `ca.crt`: docker, skopeo and
@@ -26,9 +33,11 @@ const TRUST_DIR: &str = "trust";
 #[derive(Debug, Parser)]
 #[command(name = "registry-gate", version, about)]
 pub struct Cli {
-    /// The config file (for `serve` and `check-config`). Any key in it can be
-    /// overridden by a REGISTRY_GATE_<SECTION>_<KEY> environment variable.
-    #[arg(long, short, global = true, default_value = DEFAULT_CONFIG, env = "REGISTRY_GATE_CONFIG")]
+    /// The config file of the commands that read one: serve (the default),
+    /// check-config, acl explain, ldap test and token jwks, which also take
+    /// --config after their name. Any key in it can be overridden by a
+    /// REGISTRY_GATE_<SECTION>_<KEY> environment variable.
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG, env = "REGISTRY_GATE_CONFIG")]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -37,10 +46,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gate (the default command).
-    Serve,
+    Serve {
+        /// The config file to serve [default: proxy.toml, or $REGISTRY_GATE_CONFIG].
+        /// Any key in it can be overridden by a REGISTRY_GATE_<SECTION>_<KEY>
+        /// environment variable.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Validate the config and every file it names, then print the resolved
     /// config (file, environment overrides and defaults) as TOML.
-    CheckConfig,
+    CheckConfig {
+        /// The config file to check [default: proxy.toml, or $REGISTRY_GATE_CONFIG],
+        /// with the REGISTRY_GATE_<SECTION>_<KEY> environment variables applied.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Certificates for development and tests.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -89,7 +109,12 @@ enum ImportCommand {
 enum TokenCommand {
     /// Print the public keys of `[token]` (`cert` and `previous_certs`) as a JWKS, for
     /// registry 3's `auth.token.jwks` file.
-    Jwks,
+    Jwks {
+        /// The config file whose [token] keys are printed [default: proxy.toml, or
+        /// $REGISTRY_GATE_CONFIG].
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +127,10 @@ enum LdapCommand {
     Test {
         /// The user name as clients send it.
         user: String,
+        /// The config file whose [ldap] directory (and auth.htpasswd users) are used
+        /// [default: proxy.toml, or $REGISTRY_GATE_CONFIG].
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -119,6 +148,10 @@ enum AclCommand {
         repository: String,
         /// pull, push, delete or catalog.
         action: String,
+        /// The config file whose [authz] rules, groups and users are read
+        /// [default: proxy.toml, or $REGISTRY_GATE_CONFIG].
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -128,6 +161,10 @@ enum CertsCommand {
     /// (server.crt, server.key) for the given names, and trust/ca.crt for clients;
     /// with --token also a token signing key (token.key, ES256) and its self-signed
     /// certificate (token.crt: the registry's auth.token.rootcertbundle).
+    ///
+    /// If ca.crt and ca.key exist, that CA is kept and signs the new server
+    /// certificate, so clients that trust it need no change; --new-ca makes a new
+    /// one instead.
     Generate {
         /// DNS names or IP addresses the server certificate is valid for.
         #[arg(long = "san", required_unless_present = "token")]
@@ -138,9 +175,14 @@ enum CertsCommand {
         /// Directory to write to (created if missing).
         #[arg(long, default_value = "certs")]
         out: PathBuf,
-        /// Replace files that already exist.
+        /// Replace files that already exist: server.crt and server.key (and token.key,
+        /// token.crt); the CA only with --new-ca.
         #[arg(long)]
         force: bool,
+        /// Make a new CA even if ca.crt and ca.key exist (with --force to replace
+        /// them): every client must then trust the new ca.crt.
+        #[arg(long)]
+        new_ca: bool,
     },
 }
 
@@ -151,8 +193,9 @@ enum HtpasswdCommand {
     /// The password is hashed with bcrypt ($2y$). On a terminal it is asked twice without
     /// echo; otherwise it is the first line of stdin.
     Add {
-        /// The htpasswd file: created if missing, else the user's line is replaced or a
-        /// line appended and the file replaced atomically (mode 0600).
+        /// The htpasswd file: created if missing (with its missing directories, mode
+        /// 0700), else the user's line is replaced or a line appended and the file
+        /// replaced atomically (mode 0600).
         #[arg(long)]
         file: PathBuf,
         /// The user name: not empty, no ':' and no control characters.
@@ -181,6 +224,9 @@ pub enum Failure {
     Config(anyhow::Error),
     /// Anything else: exit 1.
     Runtime(anyhow::Error),
+    /// Stdout is a pipe whose reader has gone (`... | head -1`): exit 141 (128 +
+    /// SIGPIPE, what a shell reports for `cat` in that place), with nothing printed.
+    StdoutClosed,
 }
 
 impl Failure {
@@ -189,12 +235,14 @@ impl Failure {
         match self {
             Failure::Config(_) => 64,
             Failure::Runtime(_) => 1,
+            Failure::StdoutClosed => 141,
         }
     }
-    /// The error to print.
-    pub fn error(&self) -> &anyhow::Error {
+    /// The error to print, if any.
+    pub fn error(&self) -> Option<&anyhow::Error> {
         match self {
-            Failure::Config(e) | Failure::Runtime(e) => e,
+            Failure::Config(e) | Failure::Runtime(e) => Some(e),
+            Failure::StdoutClosed => None,
         }
     }
 }
@@ -202,30 +250,33 @@ impl Failure {
 /// Runs the parsed command line. Logging is set up here, once the config (and
 /// with it the log format) is known.
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    let command = cli.command.unwrap_or(Command::Serve);
-    if !matches!(command, Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve { config: None });
+    if !matches!(command, Command::Serve { .. }) {
         init_logging(LogFormat::Text);
     }
+    // `--config` after the subcommand's name, else before it (or its default).
+    let file = |config: Option<PathBuf>| config.unwrap_or_else(|| cli.config.clone());
     match command {
-        Command::Serve => serve(&cli.config),
-        Command::CheckConfig => check_config(&cli.config),
+        Command::Serve { config } => serve(&file(config)),
+        Command::CheckConfig { config } => check_config(&file(config)),
         Command::Certs(CertsCommand::Generate {
             sans,
             token,
             out,
             force,
+            new_ca,
         }) => {
             if !sans.is_empty() {
-                generate_certs(&sans, &out, force).map_err(Failure::Runtime)?;
+                certs::generate(&sans, &out, force, new_ca)?;
             }
             if token {
-                generate_token_key(&out, force).map_err(Failure::Runtime)?;
+                certs::generate_token_key(&out, force)?;
             }
             Ok(())
         }
         Command::Htpasswd(command) => htpasswd(command),
-        Command::Ldap(LdapCommand::Test { user }) => ldap_test(&cli.config, &user),
-        Command::Token(TokenCommand::Jwks) => token_jwks(&cli.config),
+        Command::Ldap(LdapCommand::Test { user, config }) => ldap_test(&file(config), &user),
+        Command::Token(TokenCommand::Jwks { config }) => token_jwks(&file(config)),
         Command::Import(ImportCommand::DockerAuth {
             file,
             out,
@@ -236,7 +287,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             user,
             repository,
             action,
-        }) => acl_explain(&cli.config, &user, &repository, &action),
+            config,
+        }) => acl_explain(&file(config), &user, &repository, &action),
     }
 }
 
@@ -255,7 +307,7 @@ fn token_jwks(path: &Path) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(&service.jwks())
         .context("encoding the JWKS")
         .map_err(Failure::Runtime)?;
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 
@@ -278,7 +330,7 @@ fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
     };
     let password = htpasswd_edit::read_password(false)
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("{e}")))?;
-    println!("directory: {}", ldap.url.list().join(", "));
+    outln!("directory: {}", ldap.url.list().join(", "))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -289,25 +341,25 @@ fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
         user,
         password.expose(),
     ));
-    print!("{report}");
+    out!("{report}")?;
     if state.authenticator.has_htpasswd_user(user) {
-        println!(
+        outln!(
             "note: {user} is in auth.htpasswd, so the gate decides it there, not in the directory"
-        );
+        )?;
     }
     // The identity is the entry's account name, whatever spelling was typed.
     let account = report.account.as_deref().unwrap_or(user);
     if account != user {
-        println!(
+        outln!(
             "note: {user:?} signs in as the directory's account name {account:?} \
              (rules, groups, logs and tokens use that)"
-        );
+        )?;
     }
     if report.accepted && account != user && state.authenticator.has_htpasswd_user(account) {
-        println!("note: {account} is an auth.htpasswd user, so this directory login is refused");
+        outln!("note: {account} is an auth.htpasswd user, so this directory login is refused")?;
         Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))
     } else if report.accepted {
-        println!("result: {account} may sign in");
+        outln!("result: {account} may sign in")?;
         Ok(())
     } else {
         Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))
@@ -327,7 +379,7 @@ fn directory_groups(
     match runtime.block_on(directory.lookup_groups(user)) {
         Ok(Some(groups)) => Ok(groups),
         Ok(None) => {
-            println!("{user}: not found in the directory");
+            outln!("{user}: not found in the directory")?;
             Ok(Vec::new())
         }
         Err(e) => Err(Failure::Runtime(anyhow::anyhow!(
@@ -344,7 +396,7 @@ fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Resul
         .iter()
         .for_each(crate::state::IgnoredLine::log);
     let Some(rules) = &state.rules else {
-        println!("no [authz] rules: every authenticated user may do everything");
+        outln!("no [authz] rules: every authenticated user may do everything")?;
         return if user == "anonymous" {
             Err(Failure::Runtime(anyhow::anyhow!(
                 "denied: anonymous clients need a rule naming them"
@@ -377,16 +429,16 @@ fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Resul
         }
     };
     match &who {
-        Some(i) if i.groups.is_empty() => println!("{user}: in no group"),
-        Some(i) => println!("{user}: in groups {}", i.groups.join(", ")),
-        None => println!("anonymous: a client without credentials"),
+        Some(i) if i.groups.is_empty() => outln!("{user}: in no group")?,
+        Some(i) => outln!("{user}: in groups {}", i.groups.join(", "))?,
+        None => outln!("anonymous: a client without credentials")?,
     }
     let decision = rules.decide(who.as_ref(), request);
     match decision.rule {
-        Some(index) => println!("decided by {}", rules.describe(index)),
-        None => println!("no rule matches: denied"),
+        Some(index) => outln!("decided by {}", rules.describe(index))?,
+        None => outln!("no rule matches: denied")?,
     }
-    println!("grants: {}", decision.rights);
+    outln!("grants: {}", decision.rights)?;
     let allowed = match needs {
         Some(a) => decision.rights.allows(a),
         None => decision.rights.catalog,
@@ -397,7 +449,7 @@ fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Resul
         repository.to_string()
     };
     if allowed {
-        println!("allowed: {user} may {action} {subject}");
+        outln!("allowed: {user} may {action} {subject}")?;
         Ok(())
     } else {
         Err(Failure::Runtime(anyhow::anyhow!(
@@ -449,7 +501,7 @@ fn import_docker_auth(
         .map(|(p, ..)| p.display().to_string())
         .collect();
     let r = &import.registry;
-    println!(
+    outln!(
         "wrote {written}\n\
          next steps:\n\
          1. read the notes{above} (they are also at the top of {config})\n\
@@ -469,7 +521,7 @@ fn import_docker_auth(
         issuer = r.issuer,
         service = r.service,
         cert = r.rootcertbundle,
-    );
+    )?;
     Ok(())
 }
 
@@ -488,13 +540,15 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             let cost = Cost::new(cost).map_err(failure)?;
             let password = htpasswd_edit::read_password(true).map_err(failure)?;
             let (name, file_name) = (user.as_str(), file.display());
-            let (outcome, ignored) =
-                htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
-            match outcome {
+            let added = htpasswd_edit::add_user(&file, &user, &password, cost).map_err(failure)?;
+            for dir in &added.created {
+                eprintln!("created directory {}/ (mode 0700)", dir.display());
+            }
+            match added.outcome {
                 Outcome::Added => eprintln!("added user {name:?} to {file_name}"),
                 Outcome::Updated => eprintln!("updated user {name:?} in {file_name}"),
             }
-            warn_ignored(&ignored);
+            warn_ignored(&added.ignored);
             Ok(())
         }
         HtpasswdCommand::Verify { file, user } => {
@@ -506,7 +560,7 @@ fn htpasswd(command: HtpasswdCommand) -> Result<(), Failure> {
             warn_ignored(&ignored);
             match verdict {
                 Verdict::Match => {
-                    println!("password ok for {name:?}");
+                    outln!("password ok for {name:?}")?;
                     Ok(())
                 }
                 Verdict::WrongPassword => Err(anyhow::anyhow!("wrong password for {name:?}")),
@@ -583,11 +637,11 @@ fn check_config(path: &Path) -> Result<(), Failure> {
         .context("printing the resolved config")
         .map_err(Failure::Runtime)?;
     let from_env: Vec<_> = source.overrides.iter().map(|o| o.var.as_str()).collect();
-    println!("# {}: ok ({})", path.display(), state.summary());
+    outln!("# {}: ok ({})", path.display(), state.summary())?;
     if !from_env.is_empty() {
-        println!("# environment overrides: {}", from_env.join(", "));
+        outln!("# environment overrides: {}", from_env.join(", "))?;
     }
-    print!("{resolved}");
+    out!("{resolved}")?;
     Ok(())
 }
 
@@ -618,9 +672,8 @@ fn serve(path: &Path) -> Result<(), Failure> {
         .context("starting the async runtime")
         .map_err(Failure::Runtime)?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(state.listen_addr)
+        let listener = bind::bind(bind::Listener::Listen, state.listen_addr)
             .await
-            .with_context(|| format!("binding listen.addr {}", state.listen_addr))
             .map_err(Failure::Runtime)?;
         let bound = listener
             .local_addr()
@@ -628,15 +681,30 @@ fn serve(path: &Path) -> Result<(), Failure> {
             .map_err(Failure::Runtime)?;
         let admin = match state.admin_addr {
             Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
+                bind::bind(bind::Listener::Admin, addr)
                     .await
-                    .with_context(|| format!("binding admin.addr {addr}"))
                     .map_err(Failure::Runtime)?,
             ),
             None => None,
         };
         let termination = signals::Termination::install();
-        tracing::info!(addr = %bound, upstream = %state.upstream.as_ref().and_then(|u| u.uri_for(None).ok()).map(|u| u.to_string()).unwrap_or_else(|| "none (token server)".into()), summary = %state.summary(), "listening");
+        let upstream = state
+            .upstream
+            .as_ref()
+            .and_then(|u| u.uri_for(None).ok())
+            .map_or_else(|| "none (token server)".into(), |u| u.to_string());
+        let expiry = expiry::Expiry::of(&config.tls.cert);
+        tracing::info!(
+            addr = %bound,
+            config = %path.display(),
+            version = %env!("CARGO_PKG_VERSION"),
+            cert_not_after = %expiry.not_after(),
+            cert_days_left = %expiry.days_left(),
+            upstream = %upstream,
+            summary = %state.summary(),
+            "listening"
+        );
+        expiry.warn_if_near(&config.tls.cert);
         let (tx, rx) = tokio::sync::watch::channel(Arc::new(state));
         let (draining_tx, draining) = tokio::sync::watch::channel(false);
         if let Some(admin) = admin {
@@ -654,65 +722,6 @@ fn serve(path: &Path) -> Result<(), Failure> {
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-fn generate_certs(sans: &[String], out: &Path, force: bool) -> anyhow::Result<()> {
-    let files = ["ca.crt", "ca.key", "server.crt", "server.key"];
-    if !force {
-        if let Some(existing) = files.iter().map(|f| out.join(f)).find(|p| p.exists()) {
-            anyhow::bail!(
-                "{} already exists; pass --force to replace it",
-                existing.display()
-            );
-        }
-    }
-    let generated = tls::generate(sans)?;
-    let trust = out.join(TRUST_DIR);
-    std::fs::create_dir_all(&trust).with_context(|| format!("creating {}", trust.display()))?;
-    let contents = [
-        (&generated.ca_cert, false),
-        (&generated.ca_key, true),
-        (&generated.server_cert, false),
-        (&generated.server_key, true),
-    ];
-    for (name, (text, secret)) in files.iter().zip(contents) {
-        write_file(&out.join(name), text, secret)?;
-    }
-    write_file(&trust.join("ca.crt"), &generated.ca_cert, false)?;
-    println!(
-        "wrote {dir}/ca.crt, ca.key, server.crt, server.key and {trust}/ca.crt for {names}\n\
-         clients must trust ca.crt: for docker copy it to /etc/docker/certs.d/HOST:PORT/ca.crt;\n\
-         for skopeo and podman pass --cert-dir {trust} (a directory with no *.key file in it)\n\
-         server.crt is valid for {days} days: run this again (with --force) before then",
-        dir = out.display(),
-        trust = trust.display(),
-        names = sans.join(", "),
-        days = tls::SERVER_CERT_DAYS,
-    );
-    Ok(())
-}
-
-fn generate_token_key(out: &Path, force: bool) -> anyhow::Result<()> {
-    let (key, cert) = (out.join("token.key"), out.join("token.crt"));
-    if !force {
-        if let Some(existing) = [&key, &cert].into_iter().find(|p| p.exists()) {
-            anyhow::bail!(
-                "{} already exists; pass --force to replace it",
-                existing.display()
-            );
-        }
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let generated = crate::token::keys::generate_es256("registry-gate token signer")?;
-    write_file(&key, &generated.key_pem, true)?;
-    write_file(&cert, &generated.cert_pem, false)?;
-    println!(
-        "wrote {} (ES256 signing key) and {}: set [token] key and cert to them, and the \
-         registry's auth.token.rootcertbundle to the certificate",
-        key.display(),
-        cert.display()
-    );
-    Ok(())
 }
 
 fn write_file(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {

@@ -27,7 +27,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, IsTerminal as _, Write as _};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 
 use crate::auth::hash::MAX_PASSWORD_LEN;
@@ -46,6 +48,8 @@ pub const MAX_COST: u32 = 31;
 pub const MAX_BCRYPT_PASSWORD_LEN: usize = 72;
 /// Mode of the written file: the hashes are secrets.
 const FILE_MODE: u32 = 0o600;
+/// Mode of the directories created for a new file (as `certs generate --out`'s).
+const DIR_MODE: u32 = 0o700;
 /// How many temp-file names to try before giving up.
 const TEMP_ATTEMPTS: u32 = 16;
 
@@ -96,6 +100,25 @@ pub enum Error {
         /// The file as named by the user.
         path: PathBuf,
         /// Why writing failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A directory above the file exists but is not a directory.
+    #[error("htpasswd file {}: {} is not a directory; name a file in a directory", path.display(), dir.display())]
+    NotADirectory {
+        /// The file as named by the user.
+        path: PathBuf,
+        /// The ancestor that is not a directory.
+        dir: PathBuf,
+    },
+    /// A missing directory above the file could not be created (or looked at).
+    #[error("htpasswd file {}: cannot create directory {}", path.display(), dir.display())]
+    CreateDir {
+        /// The file as named by the user.
+        path: PathBuf,
+        /// The directory.
+        dir: PathBuf,
+        /// Why it failed.
         #[source]
         source: io::Error,
     },
@@ -198,6 +221,17 @@ impl Default for Cost {
 }
 
 /// What [`add_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// Whether the user was new.
+    pub outcome: Outcome,
+    /// The lines of the new file the gate ignores (never the user's own line).
+    pub ignored: Vec<Warning>,
+    /// The directories created for the file, outermost first (mode 0700).
+    pub created: Vec<PathBuf>,
+}
+
+/// Whether [`add_user`] added a user or replaced one's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The user was new and its line was appended (creating the file if needed).
@@ -219,15 +253,17 @@ pub enum Verdict {
 }
 
 /// Sets `user`'s password in the htpasswd file at `path` to a bcrypt `$2y$` hash at `cost`,
-/// creating the file if it is missing; see the module docs for what is kept. Also returns
-/// the lines of the new file the gate ignores (never the user's own line).
+/// creating the file, and the missing directories above it (mode 0700), if it is missing;
+/// see the module docs for what is kept. Nothing is created unless the user's line is
+/// written.
 pub fn add_user(
     path: &Path,
     user: &Username,
     password: &Password,
     cost: Cost,
-) -> Result<(Outcome, Vec<Warning>), Error> {
+) -> Result<Added, Error> {
     check_new_password(password)?;
+    let missing = missing_dirs(path)?;
     let old = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -254,8 +290,54 @@ pub fn add_user(
             user: user.as_str().to_owned(),
         });
     }
+    if let Some(innermost) = missing.last() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(innermost)
+            .map_err(|source| Error::CreateDir {
+                path: path.to_owned(),
+                dir: innermost.clone(),
+                source,
+            })?;
+    }
     write_atomically(path, &new)?;
-    Ok((outcome, ignored))
+    Ok(Added {
+        outcome,
+        ignored,
+        created: missing,
+    })
+}
+
+/// The directories above `path` that do not exist yet, outermost first. An ancestor
+/// that exists but is not a directory (a file, or a symlink to one) is an error naming it.
+fn missing_dirs(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut missing = Vec::new();
+    let Some(parent) = path.parent() else {
+        return Ok(missing);
+    };
+    for dir in parent.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                return Err(Error::NotADirectory {
+                    path: path.to_owned(),
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(dir.to_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => {}
+            Err(source) => {
+                return Err(Error::CreateDir {
+                    path: path.to_owned(),
+                    dir: dir.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    missing.reverse();
+    Ok(missing)
 }
 
 /// Checks `password` against `user`'s entry in the htpasswd file at `path`, loaded exactly as

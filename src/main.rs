@@ -1,5 +1,6 @@
 //! The `registry-gate` binary: parse the command line, run, map the error to an exit code.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -10,7 +11,10 @@ fn main() -> ExitCode {
     match registry_gate::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("registry-gate: error: {:#}", failure.error());
+            if let Some(error) = failure.error() {
+                // A closed stderr leaves nowhere to say it; the exit status still does.
+                let _ = writeln!(std::io::stderr(), "registry-gate: error: {error:#}");
+            }
             ExitCode::from(failure.exit_code())
         }
     }

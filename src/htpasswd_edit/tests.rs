@@ -80,7 +80,9 @@ fn upsert_skips_lines_that_are_not_utf8_as_the_loader_does() {
 fn add_creates_a_private_file_with_a_2y_hash_at_the_cost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("htpasswd");
-    let (outcome, ignored) = add_user(&path, &user("alice"), &pw("s3cret"), cost(5)).expect("add");
+    let added = add_user(&path, &user("alice"), &pw("s3cret"), cost(5)).expect("add");
+    let (outcome, ignored) = (added.outcome, added.ignored);
+    assert!(added.created.is_empty(), "{:?}", added.created);
     assert!(ignored.is_empty(), "{ignored:?}");
     assert_eq!(outcome, Outcome::Added);
 
@@ -126,7 +128,9 @@ fn update_replaces_one_line_and_keeps_the_rest_byte_for_byte() {
         std::fs::write(&path, old).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-        let (outcome, _) = add_user(&path, &user("alice"), &pw("new"), cost(COST)).expect(name);
+        let outcome = add_user(&path, &user("alice"), &pw("new"), cost(COST))
+            .expect(name)
+            .outcome;
         assert_eq!(outcome, Outcome::Updated, "{name}");
         let text = read(&path);
         let hash = hash_of(&text, "alice");
@@ -191,14 +195,50 @@ fn verify_of_a_missing_file_names_it() {
     assert_eq!(err.to_string(), want);
 }
 
+/// Issue 18: `htpasswd add --file auth/htpasswd` on a fresh clone creates `auth/`.
 #[test]
-fn add_to_a_missing_directory_names_the_file() {
+fn add_creates_the_missing_directories_private() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("no/such/htpasswd");
-    let err = add_user(&path, &user("alice"), &pw("a"), cost(COST)).expect_err("no dir");
-    assert!(matches!(err, Error::Write { .. }), "{err:?}");
-    let want = format!("failed to write htpasswd file {}", path.display());
-    assert_eq!(err.to_string(), want);
+    let added = add_user(&path, &user("alice"), &pw("a"), cost(COST)).expect("add");
+    let (outer, inner) = (dir.path().join("no"), dir.path().join("no/such"));
+    assert_eq!(added.created, [outer.clone(), inner.clone()]);
+    assert_eq!(added.outcome, Outcome::Added);
+    for d in [&outer, &inner] {
+        let mode = std::fs::metadata(d).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", d.display());
+    }
+    let (users, _) = crate::auth::htpasswd::Htpasswd::load(&path).expect("load");
+    assert!(users.verify("alice", b"a"), "the gate lets alice in");
+    let again = add_user(&path, &user("bob"), &pw("b"), cost(COST)).expect("add bob");
+    assert!(again.created.is_empty(), "{:?}", again.created);
+}
+
+#[test]
+fn add_below_a_file_names_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("auth");
+    std::fs::write(&file, "not a directory").expect("write");
+    for path in [file.join("htpasswd"), file.join("sub/htpasswd")] {
+        let err = add_user(&path, &user("alice"), &pw("a"), cost(COST)).expect_err("a file");
+        assert!(!err.is_usage());
+        let want = format!(
+            "htpasswd file {}: {} is not a directory; name a file in a directory",
+            path.display(),
+            file.display()
+        );
+        assert_eq!(err.to_string(), want);
+    }
+    assert_eq!(read(&file), "not a directory");
+}
+
+#[test]
+fn nothing_is_created_when_the_password_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("auth/htpasswd");
+    let err = add_user(&path, &user("alice"), &pw(""), cost(COST)).expect_err("empty");
+    assert!(matches!(err, Error::EmptyPassword), "{err:?}");
+    assert!(!dir.path().join("auth").exists());
 }
 
 #[test]
@@ -317,7 +357,8 @@ fn add_and_verify_name_the_lines_the_gate_ignores() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("htpasswd");
     std::fs::write(&path, "bob:{SMD5}abc\nno colon\nalice:{PLAIN}a\n").expect("write");
-    let (outcome, ignored) = add_user(&path, &user("carol"), &pw("c"), cost(COST)).expect("add");
+    let added = add_user(&path, &user("carol"), &pw("c"), cost(COST)).expect("add");
+    let (outcome, ignored) = (added.outcome, added.ignored);
     assert_eq!(outcome, Outcome::Added);
     let shown: Vec<_> = ignored.iter().map(|w| w.line).collect();
     assert_eq!(shown, [1, 2], "{ignored:?}");

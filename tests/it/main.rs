@@ -12,6 +12,7 @@ mod differential;
 mod elb;
 mod errors;
 mod examples;
+mod first_hour_cli;
 mod first_hour_runtime;
 mod forwarding;
 mod hardening;
