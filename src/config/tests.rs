@@ -427,3 +427,67 @@ fn load_resolves_the_tls_client_ca_and_ocsp_paths() {
     assert_eq!(c.tls.client_ca, Some(dir.path().join("ci/ca.pem")));
     assert_eq!(c.tls.ocsp, Some(dir.path().join("staple.der")));
 }
+
+/// Issue 18: `REGISTRY_GATE_<SECTION>_<KEY>` reaches every section, those the file
+/// leaves out included.
+#[test]
+fn overrides_reach_every_section() {
+    let vars = [
+        ("REGISTRY_GATE_LISTEN_PROXY_PROTOCOL", "true"),
+        ("REGISTRY_GATE_TLS_CLIENT_AUTH", "required"),
+        ("REGISTRY_GATE_TLS_CLIENT_CA", "ci-ca.pem"),
+        ("REGISTRY_GATE_UPSTREAM_CONNECT_TIMEOUT", "3s"),
+        ("REGISTRY_GATE_AUTH_MODE", "token"),
+        ("REGISTRY_GATE_AUTH_CACHE_SIZE", "7"),
+        (
+            "REGISTRY_GATE_FORWARDING_TRUSTED_PROXIES",
+            "[\"10.0.0.0/8\"]",
+        ),
+        ("REGISTRY_GATE_USER_AGENT_BLOCK", "[]"),
+        ("REGISTRY_GATE_LIMITS_MAX_HEADERS", "50"),
+        ("REGISTRY_GATE_SHUTDOWN_GRACE_PERIOD", "2m"),
+        ("REGISTRY_GATE_THROTTLE_WINDOW", "1m"),
+        ("REGISTRY_GATE_RELOAD_WATCH_INTERVAL", "0s"),
+        ("REGISTRY_GATE_ADMIN_ENABLED", "false"),
+        ("REGISTRY_GATE_LOG_FORMAT", "json"),
+        ("REGISTRY_GATE_AUTHZ_PUSH_GROUP", "ci"),
+        ("REGISTRY_GATE_AUTHZ_GROUPS", "{ ci = [\"alice\"] }"),
+        ("REGISTRY_GATE_HEADERS_STRICT_TRANSPORT_SECURITY", ""),
+        ("REGISTRY_GATE_LDAP_URL", "ldaps://dc1.corp.example"),
+        ("REGISTRY_GATE_LDAP_BASE", "dc=corp,dc=example"),
+        ("REGISTRY_GATE_TOKEN_SERVICE", "registry.example.com"),
+        ("REGISTRY_GATE_TOKEN_KEY", "token.key"),
+        ("REGISTRY_GATE_TOKEN_CERT", "token.crt"),
+    ];
+    let overrides = env::overrides(vars).expect("valid names");
+    let c = Config::from_toml_str_with(MINIMAL, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.listen.proxy_protocol);
+    assert_eq!(c.tls.client_auth, ClientAuth::Required);
+    assert_eq!(
+        c.upstream.as_ref().map(|u| u.connect_timeout.0),
+        Some(Duration::from_secs(3))
+    );
+    assert_eq!((c.auth.mode, c.auth.cache_size.0), (AuthMode::Token, 7));
+    assert_eq!(c.forwarding.trusted_proxies.len(), 1);
+    assert!(c.user_agent.block.is_empty());
+    assert_eq!(c.limits.max_headers.0, 50);
+    assert_eq!(c.shutdown.grace_period.0, Duration::from_secs(120));
+    assert_eq!(c.throttle.window.0, Duration::from_secs(60));
+    assert!(c.reload.watch_interval.0.is_zero());
+    assert!(!c.admin.enabled);
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.authz.push_group.as_deref(), Some("ci"));
+    assert_eq!(c.authz.groups["ci"], ["alice"]);
+    assert_eq!(c.headers.strict_transport_security.value(), None);
+    let ldap = c.ldap.as_ref().expect("[ldap] from the environment");
+    assert_eq!(ldap.url.list(), ["ldaps://dc1.corp.example"]);
+    let token = c.token.as_ref().expect("[token] from the environment");
+    assert_eq!(token.service, "registry.example.com");
+    // An override wins over the file's value of the same key.
+    let file = format!("{MINIMAL}\n[token]\nservice = \"file\"\nkey = \"k\"\ncert = \"c\"\n");
+    let one = env::overrides([("REGISTRY_GATE_TOKEN_SERVICE", "env")]).expect("name");
+    let mode = env::overrides([("REGISTRY_GATE_AUTH_MODE", "token")]).expect("name");
+    let both: Vec<_> = one.into_iter().chain(mode).collect();
+    let c = Config::from_toml_str_with(&file, &both).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.token.map(|t| t.service).as_deref(), Some("env"));
+}
