@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub mod env;
 pub mod ldap;
 pub mod token;
+mod words;
 pub use self::env::Override;
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
@@ -982,7 +983,7 @@ impl Error {
 /// Blames an error of the merged config on the file, with its line, when the file
 /// alone fails the same way on a key no override sets; else on the overrides.
 fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
-    let message = e.message().trim();
+    let message = words::plain(e.message());
     if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
         if let Error::Parse {
             key, message: m, ..
@@ -991,7 +992,7 @@ fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Erro
             let overridden = overrides
                 .iter()
                 .any(|o| key.starts_with(&format!("{}: ", o.key_path())));
-            if m == message && !overridden {
+            if *m == message && !overridden {
                 return located;
             }
         }
@@ -1002,7 +1003,7 @@ fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Erro
             .map(|o| o.var.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        message: message.to_string(),
+        message,
     }
 }
 
@@ -1035,7 +1036,7 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
         line,
         column,
         key,
-        message: e.message().trim().to_string(),
+        message: words::plain(e.message()),
     }
 }
 

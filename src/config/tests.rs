@@ -491,3 +491,71 @@ fn overrides_reach_every_section() {
     let c = Config::from_toml_str_with(&file, &both).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.token.map(|t| t.service).as_deref(), Some("env"));
 }
+
+/// Issue 18: type errors in plain words, keeping file, line, column and key.
+#[test]
+fn type_errors_are_plain_words_at_their_line() {
+    let max = usize::MAX;
+    let cases = [
+        (
+            "[listen]\nmax_connections = \"many\"",
+            format!(
+                "line 13, column 19: listen.max_connections: must be a whole number from 0 to \
+                 {max}, not the string \"many\""
+            ),
+        ),
+        (
+            "[throttle]\nmax_failures_per_user = -1",
+            "line 13, column 25: throttle.max_failures_per_user: must be a whole number from 0 \
+             to 4294967295, not -1"
+                .into(),
+        ),
+        (
+            "[throttle]\nipv6_prefix = \"48\"",
+            "line 13, column 15: throttle.ipv6_prefix: must be a whole number, not the string \
+             \"48\"; write it without quotes: 48"
+                .into(),
+        ),
+        (
+            "[admin]\nenabled = \"no\"",
+            "line 13, column 11: admin.enabled: must be true or false, not the string \"no\""
+                .into(),
+        ),
+        (
+            "[user_agent]\nblock = \"^curl\"",
+            "line 13, column 9: user_agent.block: must be a list, not the string \"^curl\"; \
+             write it in brackets: [\"^curl\"]"
+                .into(),
+        ),
+        (
+            "[authz]\ngroups = 5",
+            "line 13, column 10: authz.groups: must be a table, not 5".into(),
+        ),
+        (
+            "[log]\nformat = 1",
+            "line 13, column 10: log.format: must be one of the names this key takes, as a \
+             string in quotes"
+                .into(),
+        ),
+        (
+            "[ldap]\nurl = 5\nbase = \"dc=x\"",
+            "line 13, column 7: ldap.url: must be a URL in quotes, or a list of them".into(),
+        ),
+    ];
+    for (fragment, want) in cases {
+        let e = parse_err(&format!("{MINIMAL}\n{fragment}\n"));
+        assert!(
+            e.contains(&want),
+            "fragment={fragment:?}\nwant={want}\ngot={e}"
+        );
+    }
+    // The same words for an override, which names the variable.
+    let bad = env::overrides([("REGISTRY_GATE_AUTH_CACHE_SIZE", "-1")]).expect("name");
+    let e = Config::from_toml_str_with(MINIMAL, &bad)
+        .expect_err("negative")
+        .to_string();
+    assert_eq!(
+        e,
+        format!("REGISTRY_GATE_AUTH_CACHE_SIZE: must be a whole number from 0 to {max}, not -1")
+    );
+}
