@@ -260,7 +260,7 @@ pub enum ClientAuth {
 /// second up to seven days, the most TLS 1.3 allows a ticket
 /// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
 #[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "toml::Value", into = "String")]
 pub struct TicketLifetime(Duration);
 
 /// The longest ticket lifetime TLS 1.3 allows.
@@ -279,18 +279,19 @@ impl From<TicketLifetime> for String {
     }
 }
 
-impl TryFrom<String> for TicketLifetime {
+impl TryFrom<toml::Value> for TicketLifetime {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let HumanDuration(d) = HumanDuration::try_from(s.clone())?;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let s = v.to_string();
+        let HumanDuration(d) = HumanDuration::try_from(v)?;
         if d.subsec_nanos() != 0 {
             return Err(format!(
-                "invalid ticket lifetime {s:?}: must be whole seconds (\"0s\" turns tickets off)"
+                "invalid ticket lifetime {s}: must be whole seconds (\"0s\" turns tickets off)"
             ));
         }
         if d > MAX_TICKET_LIFETIME {
             return Err(format!(
-                "invalid ticket lifetime {s:?}: at most 7 days (RFC 8446 section 4.6.1)"
+                "invalid ticket lifetime {s}: at most 7 days (RFC 8446 section 4.6.1)"
             ));
         }
         Ok(TicketLifetime(d))
@@ -1040,9 +1041,10 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
     }
 }
 
-/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`.
+/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`. A bare number is refused
+/// with the hint to give it a unit, since it could mean seconds or milliseconds.
 #[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "toml::Value", into = "String")]
 pub struct HumanDuration(pub Duration);
 
 impl From<HumanDuration> for String {
@@ -1051,12 +1053,27 @@ impl From<HumanDuration> for String {
     }
 }
 
-impl TryFrom<String> for HumanDuration {
+impl TryFrom<toml::Value> for HumanDuration {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        humantime::parse_duration(&s)
-            .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\""))
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(s) => humantime::parse_duration(&s)
+                .map(HumanDuration)
+                .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\"")),
+            toml::Value::Integer(n) if n < 0 => Err(format!(
+                "invalid duration {n}: must not be negative; write it like \"30s\" or \"15m\""
+            )),
+            toml::Value::Integer(n) => Err(format!(
+                "invalid duration {n} (a number without a unit); write it with a unit, like \"{n}s\""
+            )),
+            toml::Value::Float(f) => Err(format!(
+                "invalid duration {f} (a number without a unit); write it with a unit, like \
+                 \"30s\" or \"1500ms\""
+            )),
+            other => Err(format!(
+                "invalid duration {other}: must be a string like \"30s\" or \"15m\""
+            )),
+        }
     }
 }
 

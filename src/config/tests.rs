@@ -559,3 +559,82 @@ fn type_errors_are_plain_words_at_their_line() {
         format!("REGISTRY_GATE_AUTH_CACHE_SIZE: must be a whole number from 0 to {max}, not -1")
     );
 }
+
+/// Issue 18: a duration written as a bare number is told to take a unit, for every
+/// duration key (each is a `HumanDuration` or a `TicketLifetime`).
+#[test]
+fn durations_written_as_numbers_get_a_unit_hint() {
+    let keys = [
+        ("listen", "handshake_timeout"),
+        ("listen", "header_timeout"),
+        ("listen", "idle_timeout"),
+        ("listen", "body_timeout"),
+        ("listen", "send_timeout"),
+        ("upstream", "read_timeout"),
+        ("upstream", "connect_timeout"),
+        ("upstream", "pool_idle_timeout"),
+        ("auth", "cache_ttl"),
+        ("shutdown", "grace_period"),
+        ("throttle", "window"),
+        ("reload", "watch_interval"),
+        ("tls", "session_ticket_lifetime"),
+        ("ldap", "connect_timeout"),
+        ("ldap", "timeout"),
+        ("ldap", "group_cache_ttl"),
+        ("ldap", "outage_grace"),
+        ("ldap", "retry_after"),
+        ("token", "expiration"),
+        ("token", "refresh_expiration"),
+    ];
+    for (section, key) in keys {
+        let vars = [(
+            format!("REGISTRY_GATE_{section}_{key}").to_ascii_uppercase(),
+            "900".to_string(),
+        )];
+        let overrides = env::overrides(vars).expect("names");
+        let e = Config::from_toml_str_with(MINIMAL, &overrides)
+            .expect_err("a bare number")
+            .to_string();
+        assert!(
+            e.ends_with(
+                "invalid duration 900 (a number without a unit); write it with a unit, like \"900s\""
+            ),
+            "{section}.{key}: {e}"
+        );
+    }
+    let file = |value: &str| format!("[upstream]\nurl = \"http://x\"\nread_timeout = {value}\n");
+    let cases = [
+        (
+            "900",
+            "line 3, column 16: upstream.read_timeout: invalid duration 900 (a number \
+                 without a unit); write it with a unit, like \"900s\"",
+        ),
+        (
+            "-5",
+            "upstream.read_timeout: invalid duration -5: must not be negative",
+        ),
+        (
+            "1.5",
+            "upstream.read_timeout: invalid duration 1.5 (a number without a unit); write \
+                 it with a unit, like \"30s\" or \"1500ms\"",
+        ),
+        (
+            "true",
+            "upstream.read_timeout: invalid duration true: must be a string like \"30s\"",
+        ),
+    ];
+    let base = MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:5000\"\n", "");
+    for (value, want) in cases {
+        let e = parse_err(&format!("{}{base}", file(value)));
+        assert!(e.contains(want), "value={value}: {e}");
+    }
+    // Sizes have no such trap: a bare number is a number of bytes, as in nginx.
+    let c = Config::from_toml_str(&format!("{MINIMAL}\n[limits]\nmax_body_size = 1000\n"))
+        .expect("a size in bytes");
+    assert_eq!(c.limits.max_body_size, Some(ByteSize(1000)));
+    let e = parse_err(&with_tls("session_ticket_lifetime = 3600"));
+    assert!(
+        e.contains("line 5, column 27: tls.session_ticket_lifetime: invalid duration 3600"),
+        "{e}"
+    );
+}
