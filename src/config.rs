@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod duplicate;
 pub mod env;
 pub mod ldap;
 pub mod token;
@@ -1032,12 +1033,16 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
         },
         _ => String::new(),
     };
+    let message = match e.message().trim() {
+        "duplicate key" => duplicate::message(text, line),
+        _ => None,
+    };
     Error::Parse {
         path: None,
         line,
         column,
         key,
-        message: words::plain(e.message()),
+        message: message.unwrap_or_else(|| words::plain(e.message())),
     }
 }
 

@@ -638,3 +638,19 @@ fn durations_written_as_numbers_get_a_unit_hint() {
         "{e}"
     );
 }
+
+/// Issue 18: a table or key written twice names itself and both lines.
+#[test]
+fn duplicates_name_the_table_or_key_and_both_lines() {
+    let e = parse_err(&format!("{MINIMAL}\n[tls]\nocsp = \"staple.der\"\n"));
+    assert_eq!(
+        e,
+        "line 12, column 2: duplicate table [tls] (at line 2 and line 12): write all its keys \
+         under one [tls]"
+    );
+    let e = parse_err(&with_tls("cert = \"other.crt\""));
+    assert_eq!(
+        e,
+        "line 5, column 1: tls.cert: duplicate key (at line 3 and line 5): keep one of them"
+    );
+}
