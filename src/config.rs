@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod addr;
 mod duplicate;
 pub mod env;
 pub mod ldap;
@@ -164,7 +165,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// Socket address to bind, such as `0.0.0.0:443`.
-    #[serde(default = "default_listen_addr")]
+    #[serde(default = "default_listen_addr", deserialize_with = "addr::listen")]
     pub addr: SocketAddr,
     /// Time a client has to finish the TLS handshake.
     #[serde(default = "default_handshake_timeout")]
@@ -628,7 +629,7 @@ pub struct AdminConfig {
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Plain-HTTP address of `/metrics`, `/healthz` and `/readyz`; keep it off the internet.
-    #[serde(default = "default_admin_addr")]
+    #[serde(default = "default_admin_addr", deserialize_with = "addr::admin")]
     pub addr: SocketAddr,
 }
 

@@ -654,3 +654,38 @@ fn duplicates_name_the_table_or_key_and_both_lines() {
         "line 5, column 1: tls.cert: duplicate key (at line 3 and line 5): keep one of them"
     );
 }
+
+/// Issue 18: an invalid address is echoed with its key and line (or variable).
+#[test]
+fn invalid_addresses_are_echoed_with_key_and_line() {
+    let e = parse_err(&format!("[listen]\naddr = \"0.0.0.0:99999\"\n{MINIMAL}"));
+    assert!(
+        e.starts_with(
+            "line 2, column 8: listen.addr: invalid address \"0.0.0.0:99999\": port 99999 is \
+             over 65535; write an IP address and a port, like \"0.0.0.0:5043\""
+        ),
+        "{e}"
+    );
+    let e = parse_err(&format!("{MINIMAL}\n[admin]\naddr = \"localhost\"\n"));
+    assert!(
+        e.starts_with(
+            "line 13, column 8: admin.addr: invalid address \"localhost\": \"localhost\" is not \
+             an IP address (host names are not looked up), and no port; write an IP address \
+             and a port, like \"127.0.0.1:9143\""
+        ),
+        "{e}"
+    );
+    let e = parse_err(&format!("{MINIMAL}\n[admin]\naddr = 9143\n"));
+    assert!(
+        e.contains("admin.addr: must be a string, not 9143; put it in quotes: \"9143\""),
+        "{e}"
+    );
+    let bad = env::overrides([("REGISTRY_GATE_LISTEN_ADDR", "localhost:443")]).expect("name");
+    let e = Config::from_toml_str_with(MINIMAL, &bad)
+        .expect_err("a host name")
+        .to_string();
+    assert!(
+        e.starts_with("REGISTRY_GATE_LISTEN_ADDR: invalid address \"localhost:443\""),
+        "{e}"
+    );
+}
