@@ -984,7 +984,8 @@ impl Error {
 }
 
 /// Blames an error of the merged config on the file, with its line, when the file
-/// alone fails the same way on a key no override sets; else on the overrides.
+/// alone fails the same way on a key no override sets; else on the one override
+/// that alone fails the same way, or on all of them.
 fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
     let message = words::plain(e.message());
     if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
@@ -1000,13 +1001,32 @@ fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Erro
             }
         }
     }
-    Error::Env {
-        var: overrides
+    let culprit = overrides
+        .iter()
+        .find(|o| alone_fails_with(text, o, &message));
+    let var = match culprit {
+        Some(o) => o.var.clone(),
+        None => overrides
             .iter()
             .map(|o| o.var.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        message,
+    };
+    Error::Env { var, message }
+}
+
+/// Whether the file with this one override set fails with `message`: then the
+/// error is that variable's, and only it is named.
+fn alone_fails_with(text: &str, o: &Override, message: &str) -> bool {
+    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+        return false;
+    };
+    if env::apply(&mut table, std::slice::from_ref(o)).is_err() {
+        return false;
+    }
+    match toml::Value::Table(table).try_into::<Config>() {
+        Err(e) => words::plain(e.message()) == message,
+        Ok(_) => false,
     }
 }
 

@@ -689,3 +689,22 @@ fn invalid_addresses_are_echoed_with_key_and_line() {
         "{e}"
     );
 }
+
+/// An override's bad value is blamed on that variable alone, not on every one set.
+#[test]
+fn a_bad_override_is_named_alone_among_others() {
+    let vars = [
+        ("REGISTRY_GATE_ADMIN_ENABLED", "false"),
+        ("REGISTRY_GATE_UPSTREAM_READ_TIMEOUT", "900"),
+        ("REGISTRY_GATE_LOG_FORMAT", "json"),
+    ];
+    let overrides = env::overrides(vars).expect("names");
+    let e = Config::from_toml_str_with(MINIMAL, &overrides)
+        .expect_err("a bare number")
+        .to_string();
+    assert_eq!(
+        e,
+        "REGISTRY_GATE_UPSTREAM_READ_TIMEOUT: invalid duration 900 (a number without a unit); \
+         write it with a unit, like \"900s\""
+    );
+}
