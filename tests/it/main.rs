@@ -12,6 +12,7 @@ mod differential;
 mod elb;
 mod errors;
 mod examples;
+mod first_hour_config;
 mod forwarding;
 mod hardening;
 mod harness;
