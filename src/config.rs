@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod addr;
+mod duplicate;
 pub mod env;
 pub mod ldap;
 pub mod token;
+mod words;
 pub use self::env::Override;
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
@@ -162,7 +165,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// Socket address to bind, such as `0.0.0.0:443`.
-    #[serde(default = "default_listen_addr")]
+    #[serde(default = "default_listen_addr", deserialize_with = "addr::listen")]
     pub addr: SocketAddr,
     /// Time a client has to finish the TLS handshake.
     #[serde(default = "default_handshake_timeout")]
@@ -259,7 +262,7 @@ pub enum ClientAuth {
 /// second up to seven days, the most TLS 1.3 allows a ticket
 /// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
 #[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "toml::Value", into = "String")]
 pub struct TicketLifetime(Duration);
 
 /// The longest ticket lifetime TLS 1.3 allows.
@@ -278,18 +281,19 @@ impl From<TicketLifetime> for String {
     }
 }
 
-impl TryFrom<String> for TicketLifetime {
+impl TryFrom<toml::Value> for TicketLifetime {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let HumanDuration(d) = HumanDuration::try_from(s.clone())?;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let s = v.to_string();
+        let HumanDuration(d) = HumanDuration::try_from(v)?;
         if d.subsec_nanos() != 0 {
             return Err(format!(
-                "invalid ticket lifetime {s:?}: must be whole seconds (\"0s\" turns tickets off)"
+                "invalid ticket lifetime {s}: must be whole seconds (\"0s\" turns tickets off)"
             ));
         }
         if d > MAX_TICKET_LIFETIME {
             return Err(format!(
-                "invalid ticket lifetime {s:?}: at most 7 days (RFC 8446 section 4.6.1)"
+                "invalid ticket lifetime {s}: at most 7 days (RFC 8446 section 4.6.1)"
             ));
         }
         Ok(TicketLifetime(d))
@@ -625,7 +629,7 @@ pub struct AdminConfig {
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Plain-HTTP address of `/metrics`, `/healthz` and `/readyz`; keep it off the internet.
-    #[serde(default = "default_admin_addr")]
+    #[serde(default = "default_admin_addr", deserialize_with = "addr::admin")]
     pub addr: SocketAddr,
 }
 
@@ -980,9 +984,10 @@ impl Error {
 }
 
 /// Blames an error of the merged config on the file, with its line, when the file
-/// alone fails the same way on a key no override sets; else on the overrides.
+/// alone fails the same way on a key no override sets; else on the one override
+/// that alone fails the same way, or on all of them.
 fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
-    let message = e.message().trim();
+    let message = words::plain(e.message());
     if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
         if let Error::Parse {
             key, message: m, ..
@@ -991,18 +996,37 @@ fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Erro
             let overridden = overrides
                 .iter()
                 .any(|o| key.starts_with(&format!("{}: ", o.key_path())));
-            if m == message && !overridden {
+            if *m == message && !overridden {
                 return located;
             }
         }
     }
-    Error::Env {
-        var: overrides
+    let culprit = overrides
+        .iter()
+        .find(|o| alone_fails_with(text, o, &message));
+    let var = match culprit {
+        Some(o) => o.var.clone(),
+        None => overrides
             .iter()
             .map(|o| o.var.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        message: message.to_string(),
+    };
+    Error::Env { var, message }
+}
+
+/// Whether the file with this one override set fails with `message`: then the
+/// error is that variable's, and only it is named.
+fn alone_fails_with(text: &str, o: &Override, message: &str) -> bool {
+    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
+        return false;
+    };
+    if env::apply(&mut table, std::slice::from_ref(o)).is_err() {
+        return false;
+    }
+    match toml::Value::Table(table).try_into::<Config>() {
+        Err(e) => words::plain(e.message()) == message,
+        Ok(_) => false,
     }
 }
 
@@ -1030,18 +1054,23 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
         },
         _ => String::new(),
     };
+    let message = match e.message().trim() {
+        "duplicate key" => duplicate::message(text, line),
+        _ => None,
+    };
     Error::Parse {
         path: None,
         line,
         column,
         key,
-        message: e.message().trim().to_string(),
+        message: message.unwrap_or_else(|| words::plain(e.message())),
     }
 }
 
-/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`.
+/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`. A bare number is refused
+/// with the hint to give it a unit, since it could mean seconds or milliseconds.
 #[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "toml::Value", into = "String")]
 pub struct HumanDuration(pub Duration);
 
 impl From<HumanDuration> for String {
@@ -1050,12 +1079,27 @@ impl From<HumanDuration> for String {
     }
 }
 
-impl TryFrom<String> for HumanDuration {
+impl TryFrom<toml::Value> for HumanDuration {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        humantime::parse_duration(&s)
-            .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\""))
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(s) => humantime::parse_duration(&s)
+                .map(HumanDuration)
+                .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\"")),
+            toml::Value::Integer(n) if n < 0 => Err(format!(
+                "invalid duration {n}: must not be negative; write it like \"30s\" or \"15m\""
+            )),
+            toml::Value::Integer(n) => Err(format!(
+                "invalid duration {n} (a number without a unit); write it with a unit, like \"{n}s\""
+            )),
+            toml::Value::Float(f) => Err(format!(
+                "invalid duration {f} (a number without a unit); write it with a unit, like \
+                 \"30s\" or \"1500ms\""
+            )),
+            other => Err(format!(
+                "invalid duration {other}: must be a string like \"30s\" or \"15m\""
+            )),
+        }
     }
 }
 

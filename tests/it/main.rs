@@ -13,6 +13,7 @@ mod elb;
 mod errors;
 mod examples;
 mod first_hour_cli;
+mod first_hour_config;
 mod first_hour_runtime;
 mod forwarding;
 mod hardening;
