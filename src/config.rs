@@ -381,7 +381,7 @@ impl Default for AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct ForwardingConfig {
     /// Peers (load balancers) whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are kept.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "addr::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 

@@ -1,8 +1,11 @@
 //! `listen.addr` and `admin.addr`: an IP address and a port. std's parser only says
 //! "invalid socket address syntax"; these errors echo the value and say what is wrong.
+//! `forwarding.trusted_proxies` likewise: networks, where a bare address is one host
+//! (as nginx's `set_real_ip_from` takes it).
 
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
 /// `listen.addr`, with its example.
@@ -13,6 +16,41 @@ pub fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
 /// `admin.addr`, with its example.
 pub fn admin<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     read(d, "127.0.0.1:9143")
+}
+
+/// `forwarding.trusted_proxies`: CIDRs or bare addresses (a /32 or /128).
+pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| parse_network(text))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// `text` as a network, or an error that quotes it and says why.
+pub fn parse_network(text: &str) -> Result<IpNet, String> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok(net);
+    }
+    if let Ok(addr) = text.parse::<IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    let reason = match text.split_once('/') {
+        _ if text.trim() != text => "spaces around it".to_string(),
+        Some((addr, len)) => match (addr.parse::<IpAddr>(), len.parse::<u8>()) {
+            (Err(_), _) => format!("{addr:?} is not an IP address (host names are not looked up)"),
+            (Ok(ip), Ok(n)) => format!(
+                "prefix length {n} is over {}",
+                if ip.is_ipv4() { 32 } else { 128 }
+            ),
+            (Ok(_), Err(_)) => format!("{len:?} is not a prefix length"),
+        },
+        None => format!("{text:?} is not an IP address (host names are not looked up)"),
+    };
+    Err(format!(
+        "invalid network {text:?}: {reason}; write a CIDR like \"10.0.0.0/8\" or \"fd00::/8\", \
+         or one address like \"10.0.0.5\""
+    ))
 }
 
 fn read<'de, D: Deserializer<'de>>(d: D, example: &str) -> Result<SocketAddr, D::Error> {
@@ -84,7 +122,29 @@ fn port_problem(port: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, parse_network};
+
+    #[test]
+    fn networks_take_cidrs_and_bare_addresses_and_echo_what_is_wrong() {
+        let ok = |t: &str| parse_network(t).map(|n| n.to_string());
+        assert_eq!(ok("10.0.0.0/8"), Ok("10.0.0.0/8".into()));
+        assert_eq!(ok("10.0.0.5"), Ok("10.0.0.5/32".into()));
+        assert_eq!(ok("fd00::1"), Ok("fd00::1/128".into()));
+        for (text, says) in [
+            ("10.0.0.0/33", "prefix length 33 is over 32"),
+            ("fd00::/129", "prefix length 129 is over 128"),
+            ("10.0.0.0/x", "\"x\" is not a prefix length"),
+            ("lb.internal", "\"lb.internal\" is not an IP address"),
+            ("lb/24", "\"lb\" is not an IP address"),
+            (" 10.0.0.1", "spaces around it"),
+        ] {
+            let e = parse_network(text).expect_err(text);
+            assert!(
+                e.starts_with(&format!("invalid network {text:?}: {says}")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn errors_echo_the_value_and_say_why() {

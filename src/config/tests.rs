@@ -83,7 +83,7 @@ fn bad_values_name_their_line() {
         ),
         (
             "[forwarding]\ntrusted_proxies = [\"10.0.0.0/33\"]",
-            "invalid IP address",
+            "invalid network \"10.0.0.0/33\": prefix length 33 is over 32",
         ),
         (
             "[user_agent]\nblock = [\"(\"]",
