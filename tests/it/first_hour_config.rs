@@ -278,3 +278,21 @@ fn an_invalid_address_is_echoed_with_its_key_and_line() {
         stderr(&o)
     );
 }
+
+#[test]
+fn trusted_proxies_take_single_addresses_and_echo_a_bad_network() {
+    assert_refused(
+        &format!("{HEAD}[forwarding]\ntrusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]\n"),
+        &[
+            "line 10, column 19: forwarding.trusted_proxies: invalid network \"lb.internal\"",
+            "host names are not looked up",
+        ],
+    );
+    let dir = setup("[forwarding]\ntrusted_proxies = [\"10.0.0.5\", \"fd00::/8\"]");
+    let o = check_config(dir.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        resolved(&o)["forwarding"]["trusted_proxies"],
+        toml::Value::Array(vec!["10.0.0.5/32".into(), "fd00::/8".into()])
+    );
+}
