@@ -9,16 +9,7 @@
 use base64::Engine as _;
 use http::header::{HeaderMap, AUTHORIZATION};
 
-use crate::auth::Password;
-
-/// A user name and password taken from a request.
-#[derive(Debug)]
-pub struct Credentials {
-    /// The user name (UTF-8, case-sensitive).
-    pub user: String,
-    /// The password bytes.
-    pub password: Password,
-}
+use crate::auth::{Credentials, Password};
 
 /// Why the header was not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

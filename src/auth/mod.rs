@@ -1,7 +1,8 @@
 //! The identity core: (user, password) → [`Identity`].
 //!
-//! Knows nothing of HTTP. The gate's request path (and, later, the token endpoint)
-//! hands it plain strings and gets an identity or a reason back. Backends live in
+//! Knows nothing of HTTP. The gate's request path and the token endpoint hand it
+//! plain strings and get an identity or a reason back, through one login flow
+//! ([`login`]: throttle, verification, groups, metrics). Backends live in
 //! their own files: [`htpasswd`] reads the file format, [`hash`] verifies every
 //! hash scheme users bring, [`ldap`] talks to a directory and [`directory`] caches
 //! its answers. A user of the htpasswd file is decided there; any other user goes to
@@ -27,6 +28,7 @@ pub mod groups;
 pub mod hash;
 pub mod htpasswd;
 pub mod ldap;
+pub mod login;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -47,7 +49,8 @@ use self::htpasswd::Htpasswd;
 pub struct Identity {
     /// The user name, exactly as in the user database.
     pub user: String,
-    /// The groups the user belongs to (empty until a group source is configured).
+    /// The groups the user belongs to: from its backend (the directory) and, once
+    /// [`login`] has merged them, the group file and config, sorted.
     pub groups: Vec<String>,
 }
 
@@ -73,6 +76,15 @@ impl Password {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// A user name and password, as a client presented them.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The user name (UTF-8, case-sensitive).
+    pub user: String,
+    /// The password bytes.
+    pub password: Password,
 }
 
 impl fmt::Debug for Password {

@@ -13,6 +13,7 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use super::body::BoxError;
+use crate::auth::login::LoginError;
 use crate::{basic, route};
 
 /// Whose fault an error is.
@@ -174,6 +175,35 @@ impl Error {
     }
 }
 
+/// An unusable `Authorization: Basic`: a malformed one is a failed login (401, so
+/// the client asks for credentials again), two of them are ambiguous (400).
+impl From<basic::Error> for Error {
+    fn from(e: basic::Error) -> Self {
+        match e {
+            basic::Error::Malformed => Error::Unauthorized("malformed credentials"),
+            basic::Error::Duplicate => Error::BadAuthorization(e),
+        }
+    }
+}
+
+/// A refused login, for the proxy and the token endpoint alike. An unreachable
+/// directory is a 503 with `Retry-After`, never a 401 that would make clients ask
+/// for a new password.
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Invalid => Error::Unauthorized("invalid credentials"),
+            LoginError::Throttled(retry_after) => Error::Throttled(retry_after),
+            LoginError::UnknownUser => Error::Unauthorized("the token's user no longer exists"),
+            LoginError::Unavailable {
+                reason,
+                retry_after,
+            } => Error::DirectoryUnavailable(retry_after, reason),
+            LoginError::Backend(e) => Error::Internal(Box::new(e)),
+        }
+    }
+}
+
 fn response_len(code: &str, message: &str) -> usize {
     r#"{"errors":[{"code":"","message":"","detail":null}]}"#.len() + code.len() + message.len()
 }
@@ -182,6 +212,67 @@ fn response_len(code: &str, message: &str) -> usize {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[test]
+    fn login_and_basic_refusals_map_once_for_both_front_doors() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                LoginError::Invalid.into(),
+                401,
+                "unauthorized: invalid credentials",
+            ),
+            (
+                LoginError::UnknownUser.into(),
+                401,
+                "unauthorized: the token's user no longer exists",
+            ),
+            (
+                LoginError::Throttled(Duration::from_secs(3)).into(),
+                429,
+                "throttled after too many failed logins",
+            ),
+            (
+                LoginError::Unavailable {
+                    reason: "connection refused".into(),
+                    retry_after: Duration::from_secs(7),
+                }
+                .into(),
+                503,
+                "sign-in directory unavailable: connection refused",
+            ),
+            (
+                LoginError::Backend(crate::auth::Error::Directory("bad base".into())).into(),
+                500,
+                "internal error",
+            ),
+            (
+                basic::Error::Malformed.into(),
+                401,
+                "unauthorized: malformed credentials",
+            ),
+            (
+                basic::Error::Duplicate.into(),
+                400,
+                "bad authorization: more than one Authorization header",
+            ),
+        ];
+        for (error, status, text) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.to_string(), text, "{error:?}");
+        }
+        let throttled = Error::from(LoginError::Throttled(Duration::from_secs(3)));
+        let response = throttled.to_response(&HeaderValue::from_static("Basic"));
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        let backend = Error::from(LoginError::Backend(crate::auth::Error::Internal(
+            "x".into(),
+        )));
+        let chain = std::error::Error::source(&backend).map(ToString::to_string);
+        assert_eq!(
+            chain.as_deref(),
+            Some("password verification failed: x"),
+            "the log keeps the backend's error"
+        );
+    }
 
     #[tokio::test]
     async fn statuses_codes_and_bodies() {

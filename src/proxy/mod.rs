@@ -37,9 +37,10 @@ use tokio::time::Instant;
 use self::body::{Outcome, Progress, RequestBody, ResponseBody};
 pub use self::error::{Error, Source};
 use self::record::{Logged, Record};
-use crate::auth::{Identity, Verified};
+use crate::auth::login::Login;
+use crate::auth::Identity;
 use crate::authz::access::{self, Access};
-use crate::metrics::{AuthResult, ConnectionTimeout, Tracked};
+use crate::metrics::{ConnectionTimeout, Tracked};
 use crate::route::{self, Route};
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;
@@ -112,11 +113,7 @@ async fn pipeline(
         return token::registry_request(state, service, ctx, req).await;
     }
     let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
-    ctx.user = Some(
-        who.as_ref()
-            .map_or("anonymous", |i| i.user.as_str())
-            .to_owned(),
-    );
+    log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
     if let (Some(rules), Some(access)) = (&state.rules, &ctx.access) {
         authorize::check(rules, who.as_ref(), access, req.method(), req.headers())?;
         if matches!(access, Ok(a) if a.target == access::Target::Catalog) {
@@ -181,7 +178,7 @@ async fn authenticate(
         Ok(Some(c)) => c,
         Ok(None) => {
             if let Some(user) = req.extensions().get::<ClientCertUser>() {
-                return Ok(Some(certificate_identity(state, user)));
+                return Ok(Some(login(state).certificate(&user.0)));
             }
             return match (&state.rules, access) {
                 (Some(rules), Some(Ok(access)))
@@ -192,117 +189,26 @@ async fn authenticate(
                 _ => Err(Error::Unauthorized("no credentials")),
             };
         }
-        Err(basic::Error::Malformed) => return Err(Error::Unauthorized("malformed credentials")),
-        Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
+        Err(e) => return Err(e.into()),
     };
-    verify_credentials(state, client, &credentials)
-        .await
-        .map(Some)
+    let identity = login(state).password(client, &credentials).await?;
+    Ok(Some(identity))
 }
 
-/// Checks one user name and password, with the user's groups from every source;
-/// for `/v2/` requests and the token endpoint alike.
-///
-/// Credentials that are a fresh login-cache hit pass without the throttle: they
-/// were proven, so a blocked address (a NAT full of honest users and one guesser)
-/// keeps its logged-in users. Any other attempt joins the same credentials'
-/// attempt from the same address, or first takes a throttle reservation, counted
-/// as a failure until it resolves, and is verified in a detached task whose
-/// outcome updates the throttle and the metrics even when the client goes away
-/// before the answer. So the cap on checks in flight per address counts distinct
-/// credentials, not requests: a first push's parallel uploads share one check.
-pub(crate) async fn verify_credentials(
-    state: &State,
-    client: IpAddr,
-    credentials: &basic::Credentials,
-) -> Result<Identity, Error> {
-    let (user, password) = (&credentials.user, &credentials.password);
-    if state.authenticator.is_cached(user, password) {
-        let result = state.authenticator.verify(user, password).await;
-        count_login(&state.metrics, &result);
-        if let Ok(verified) = &result {
-            state
-                .throttle
-                .record_success(client, &verified.identity.user);
-        }
-        return answer(state, result);
-    }
-    let throttle = state.throttle.clone();
-    let metrics = state.metrics.clone();
-    let attempt = state.authenticator.attempt(
-        client,
-        user,
-        password,
-        || throttle.reserve(client, user),
-        move |reservation, result| {
-            count_login(&metrics, result);
-            match result {
-                Ok(_) => reservation.succeed(),
-                Err(crate::auth::Error::InvalidCredentials) => reservation.fail(),
-                Err(_) => reservation.release(),
-            }
-        },
-    );
-    let attempt = match attempt {
-        Ok(attempt) => attempt,
-        Err(refusal) => {
-            state.metrics.throttled();
-            return Err(Error::Throttled(refusal.retry_after()));
-        }
-    };
-    let joined = attempt.joined;
-    let result = attempt.outcome().await;
-    if joined {
-        count_login(&state.metrics, &result);
-    }
-    answer(state, result)
+/// The login flow over this state's user databases, groups, throttle and metrics;
+/// the one way in for both front doors.
+pub(crate) fn login(state: &State) -> Login<'_> {
+    Login::new(
+        &state.authenticator,
+        &state.throttle,
+        &state.groups,
+        &state.metrics,
+    )
 }
 
-/// Counts a login check's result.
-fn count_login(metrics: &crate::metrics::Metrics, result: &Result<Verified, crate::auth::Error>) {
-    match result {
-        Ok(verified) if verified.from_cache => metrics.auth(AuthResult::cache_hit),
-        Ok(_) => metrics.auth(AuthResult::success),
-        Err(crate::auth::Error::InvalidCredentials) => metrics.auth(AuthResult::failure),
-        Err(crate::auth::Error::Unavailable { .. }) => metrics.auth(AuthResult::unavailable),
-        Err(_) => {}
-    }
-}
-
-/// A login check's result as the request's identity or error.
-fn answer(state: &State, result: Result<Verified, crate::auth::Error>) -> Result<Identity, Error> {
-    match result {
-        Ok(verified) => Ok(with_local_groups(state, verified.identity)),
-        Err(crate::auth::Error::InvalidCredentials) => {
-            Err(Error::Unauthorized("invalid credentials"))
-        }
-        Err(crate::auth::Error::Unavailable {
-            reason,
-            retry_after,
-        }) => Err(Error::DirectoryUnavailable(retry_after, reason)),
-        Err(e) => Err(Error::Internal(Box::new(e))),
-    }
-}
-
-/// The identity a verified client certificate names (no `Authorization` sent):
-/// a login like a password one (same metrics, groups and rules), without a
-/// throttle check, since there is no secret to guess.
-pub(crate) fn certificate_identity(state: &State, user: &ClientCertUser) -> Identity {
-    state.metrics.auth(AuthResult::success);
-    let identity = Identity {
-        user: user.0.clone(),
-        groups: Vec::new(),
-    };
-    with_local_groups(state, identity)
-}
-
-/// `identity` with the groups of the group file and config added to those its
-/// backend gave (the directory's), sorted and without repeats.
-pub(crate) fn with_local_groups(state: &State, mut identity: Identity) -> Identity {
-    identity.groups.extend(state.groups.of(&identity.user));
-    identity.groups.sort();
-    identity.groups.dedup();
-    identity
+/// Names the request's user in the access log: `anonymous` when there is none.
+fn log_user(ctx: &mut Record, user: Option<&str>) {
+    ctx.user = Some(user.unwrap_or("anonymous").to_owned());
 }
 
 /// Turns the client's request into the registry's: same method, path, query and

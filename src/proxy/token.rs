@@ -16,7 +16,8 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::body::{Outcome, RequestBody};
-use super::{certificate_identity, verify_credentials, with_local_groups, Answer, Error};
+use super::{log_user, login, Answer, Error};
+use crate::auth::login::LoginError;
 use crate::auth::Identity;
 use crate::authz::access::Target;
 use crate::basic;
@@ -49,16 +50,7 @@ pub async fn serve(
 ) -> Result<Response<Answer>, Error> {
     let cert_user = req.extensions().get::<ClientCertUser>().cloned();
     let parsed = match *req.method() {
-        Method::GET => {
-            let basic = match basic::parse(req.headers()) {
-                Ok(c) => c,
-                Err(basic::Error::Malformed) => {
-                    return Err(Error::Unauthorized("malformed credentials"))
-                }
-                Err(e @ basic::Error::Duplicate) => return Err(Error::BadAuthorization(e)),
-            };
-            request::from_query(req.uri().query(), basic)
-        }
+        Method::GET => request::from_query(req.uri().query(), basic::parse(req.headers())?),
         Method::POST => request::from_form(&read_form(state, req.into_body()).await?),
         _ => {
             return Ok(oauth_error(
@@ -89,11 +81,7 @@ pub async fn serve(
     };
     let (who, presented_refresh) =
         identify(state, service, ctx.client, &request, cert_user.as_ref()).await?;
-    ctx.user = Some(
-        who.as_ref()
-            .map_or("anonymous", |i| i.user.as_str())
-            .to_owned(),
-    );
+    log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
     let granted = scope::grant(state.rules.as_ref(), who.as_ref(), &scopes);
     let now = SystemTime::now();
     let subject = who.as_ref().map_or("", |i| i.user.as_str());
@@ -154,12 +142,11 @@ async fn identify(
             (Some(user), Some(account)) if *account != user.0 => Err(Error::Unauthorized(
                 "account does not match the client certificate",
             )),
-            (user, _) => Ok((user.map(|u| certificate_identity(state, u)), None)),
+            (user, _) => Ok((user.map(|u| login(state).certificate(&u.0)), None)),
         },
         Grant::Basic(Some(credentials)) | Grant::Password(credentials) => {
-            verify_credentials(state, client, credentials)
-                .await
-                .map(|i| (Some(i), None))
+            let identity = login(state).password(client, credentials).await?;
+            Ok((Some(identity), None))
         }
         Grant::Refresh(token) => {
             let refused = |e: crate::token::service::Error| {
@@ -170,12 +157,16 @@ async fn identify(
                 .check_refresh(token, SystemTime::now())
                 .map_err(refused)?;
             // Still a user? Rights are computed afresh below from today's groups and rules.
-            let Some(identity) = current_identity(state, refresh.sub.clone()).await? else {
-                tracing::info!(
-                    user = refresh.sub,
-                    "refresh token of a user who no longer exists refused"
-                );
-                return Err(Error::Unauthorized("invalid refresh token"));
+            let identity = match login(state).refresh(&refresh.sub).await {
+                Ok(identity) => identity,
+                Err(LoginError::UnknownUser) => {
+                    tracing::info!(
+                        user = refresh.sub,
+                        "refresh token of a user who no longer exists refused"
+                    );
+                    return Err(Error::Unauthorized("invalid refresh token"));
+                }
+                Err(e) => return Err(e.into()),
             };
             // With the password it was issued for?
             let digest = state
@@ -186,20 +177,6 @@ async fn identify(
                 .map_err(refused)?;
             Ok((Some(identity), Some(token.clone())))
         }
-    }
-}
-
-/// `user` with today's groups (backend, group file, config), without a password:
-/// `None` once the user no longer exists.
-async fn current_identity(state: &State, user: String) -> Result<Option<Identity>, Error> {
-    match state.authenticator.current_groups(&user).await {
-        Ok(Some(groups)) => Ok(Some(with_local_groups(state, Identity { user, groups }))),
-        Ok(None) => Ok(None),
-        Err(crate::auth::Error::Unavailable {
-            reason,
-            retry_after,
-        }) => Err(Error::DirectoryUnavailable(retry_after, reason)),
-        Err(e) => Err(Error::Internal(Box::new(e))),
     }
 }
 
@@ -260,18 +237,14 @@ pub async fn registry_request(
         Presented::Verified(bearer) => bearer,
     };
     let user = (!bearer.sub.is_empty()).then(|| bearer.sub.clone());
-    ctx.user = Some(user.clone().unwrap_or_else(|| "anonymous".to_owned()));
+    log_user(ctx, user.as_deref());
     ctx.token_id = Some(bearer.jti);
     let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
     let (Some(rules), true) = (&state.rules, catalog) else {
         return super::to_registry(state, ctx, req).await;
     };
     let who = match user {
-        Some(user) => Some(
-            current_identity(state, user)
-                .await?
-                .ok_or(Error::Unauthorized("the token's user no longer exists"))?,
-        ),
+        Some(user) => Some(login(state).refresh(&user).await?),
         None => None,
     };
     let authorization = req.headers().get(AUTHORIZATION);

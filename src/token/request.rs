@@ -2,8 +2,7 @@
 //! POST form (OAuth2, RFC 6749, as containerd and buildkit send it), before any
 //! credential is checked. Malformed requests become [`OAuthError`]s (400).
 
-use crate::auth::Password;
-use crate::basic::Credentials;
+use crate::auth::{Credentials, Password};
 
 /// Largest POST form the endpoint reads. A real OAuth2 form (grant type, user name,
 /// password, service, a few scopes, client id) is well under 4 KiB; a refresh token
