@@ -7,15 +7,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::auth::Identity;
-use crate::authz::access::Action;
-use crate::authz::rules::Request;
 use crate::config::{self, Config, LogFormat};
 use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
 use crate::reload::Source;
 use crate::state::State;
 use crate::{admin, reload, server, signals};
 
+mod acl;
 mod bind;
 mod certs;
 mod expiry;
@@ -288,11 +286,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             repository,
             action,
             config,
-        }) => acl_explain(&file(config), &user, &repository, &action),
+        }) => acl::explain(&file(config), &user, &repository, &action),
     }
 }
 
-/// `acl explain`: the deciding rule for one (user, repository, action).
 /// Prints the JWKS of the configured token keys.
 fn token_jwks(path: &Path) -> Result<(), Failure> {
     let (_, config) = source(path)?;
@@ -363,98 +360,6 @@ fn ldap_test(path: &Path, user: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Runtime(anyhow::anyhow!("{user} may not sign in")))
-    }
-}
-
-/// A directory user's groups, for `acl explain` (no password: found by search).
-fn directory_groups(
-    directory: &crate::auth::ldap::Directory,
-    user: &str,
-) -> Result<Vec<String>, Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-        .map_err(Failure::Runtime)?;
-    match runtime.block_on(directory.lookup_groups(user)) {
-        Ok(Some(groups)) => Ok(groups),
-        Ok(None) => {
-            outln!("{user}: not found in the directory")?;
-            Ok(Vec::new())
-        }
-        Err(e) => Err(Failure::Runtime(anyhow::anyhow!(
-            "reading {user}'s groups from the directory: {e}"
-        ))),
-    }
-}
-
-fn acl_explain(path: &Path, user: &str, repository: &str, action: &str) -> Result<(), Failure> {
-    let (_, config) = source(path)?;
-    let state = build(&config, path)?;
-    state
-        .ignored_lines
-        .iter()
-        .for_each(crate::state::IgnoredLine::log);
-    let Some(rules) = &state.rules else {
-        outln!("no [authz] rules: every authenticated user may do everything")?;
-        return if user == "anonymous" {
-            Err(Failure::Runtime(anyhow::anyhow!(
-                "denied: anonymous clients need a rule naming them"
-            )))
-        } else {
-            Ok(())
-        };
-    };
-    let mut groups = state.groups.of(user);
-    if let Some(logins) = state.authenticator.directory() {
-        if user != "anonymous" && !state.authenticator.has_htpasswd_user(user) {
-            groups.extend(directory_groups(logins.directory(), user)?);
-            groups.sort();
-            groups.dedup();
-        }
-    }
-    let who = (user != "anonymous").then(|| Identity {
-        user: user.to_string(),
-        groups,
-    });
-    let (request, needs): (Request<'_>, Option<Action>) = match action {
-        "pull" => (Request::Repository(repository), Some(Action::Pull)),
-        "push" => (Request::Repository(repository), Some(Action::Push)),
-        "delete" => (Request::Repository(repository), Some(Action::Delete)),
-        "catalog" => (Request::Catalog, None),
-        other => {
-            return Err(Failure::Config(anyhow::anyhow!(
-                "unknown action {other:?}: use pull, push, delete or catalog"
-            )))
-        }
-    };
-    match &who {
-        Some(i) if i.groups.is_empty() => outln!("{user}: in no group")?,
-        Some(i) => outln!("{user}: in groups {}", i.groups.join(", "))?,
-        None => outln!("anonymous: a client without credentials")?,
-    }
-    let decision = rules.decide(who.as_ref(), request);
-    match decision.rule {
-        Some(index) => outln!("decided by {}", rules.describe(index))?,
-        None => outln!("no rule matches: denied")?,
-    }
-    outln!("grants: {}", decision.rights)?;
-    let allowed = match needs {
-        Some(a) => decision.rights.allows(a),
-        None => decision.rights.catalog,
-    };
-    let subject = if action == "catalog" {
-        "the catalog".to_string()
-    } else {
-        repository.to_string()
-    };
-    if allowed {
-        outln!("allowed: {user} may {action} {subject}")?;
-        Ok(())
-    } else {
-        Err(Failure::Runtime(anyhow::anyhow!(
-            "denied: {user} may not {action} {subject}"
-        )))
     }
 }
 

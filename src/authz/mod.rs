@@ -1,7 +1,10 @@
 //! Authorization: what a request needs ([`access`]: method + path → repository and
-//! actions) and what the rules grant ([`rules`], with [`glob`] for their patterns).
-//! Pure functions; no HTTP types beyond the method.
+//! actions), what the rules grant ([`rules`], with [`glob`] for their patterns), and
+//! the one answer every front door asks ([`policy`]: rules plus the built-in rules
+//! for no `[authz]` and for anonymous clients). Pure functions; no HTTP types beyond
+//! the method (and the headers [`access::reads_form_body`] reads).
 
 pub mod access;
 pub mod glob;
+pub mod policy;
 pub mod rules;

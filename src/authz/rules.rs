@@ -4,8 +4,9 @@
 //! [`Rules::compile`] turns `[authz]` into [`Rules`]; [`Rules::decide`] takes an
 //! [`Identity`] (or none, for a client without credentials) and a [`Request`] and
 //! returns the [`Rights`] granted and which rule decided. Pure functions: no I/O, no
-//! HTTP types. The caller checks that every [`Action`] a request needs is among the
-//! rights ([`Rights::allows_all`]).
+//! HTTP types. The front doors do not call it directly: they ask
+//! [`crate::authz::policy::Policy`], which adds the built-in rules (no `[authz]`,
+//! anonymous clients) around it.
 //!
 //! # Rules
 //!
@@ -134,6 +135,18 @@ impl Rights {
         catalog: false,
     };
 
+    /// Pull alone.
+    pub const PULL: Rights = Rights {
+        pull: true,
+        ..Rights::NONE
+    };
+
+    /// The catalog alone.
+    pub const CATALOG: Rights = Rights {
+        catalog: true,
+        ..Rights::NONE
+    };
+
     /// Every right (the action `*`).
     pub const ALL: Rights = Rights {
         pull: true,
@@ -159,6 +172,54 @@ impl Rights {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         *self == Rights::NONE
+    }
+
+    /// The rights to every one of `actions`.
+    pub fn of(actions: &[Action]) -> Rights {
+        let mut rights = Rights::NONE;
+        for action in actions {
+            match action {
+                Action::Pull => rights.pull = true,
+                Action::Push => rights.push = true,
+                Action::Delete => rights.delete = true,
+            }
+        }
+        rights
+    }
+
+    /// The rights held in both sets.
+    pub fn intersection(self, other: Rights) -> Rights {
+        Rights {
+            pull: self.pull && other.pull,
+            push: self.push && other.push,
+            delete: self.delete && other.delete,
+            catalog: self.catalog && other.catalog,
+        }
+    }
+
+    /// The rights held in either set.
+    pub fn union(self, other: Rights) -> Rights {
+        Rights {
+            pull: self.pull || other.pull,
+            push: self.push || other.push,
+            delete: self.delete || other.delete,
+            catalog: self.catalog || other.catalog,
+        }
+    }
+
+    /// The rights of `self` that `other` lacks.
+    pub fn without(self, other: Rights) -> Rights {
+        Rights {
+            pull: self.pull && !other.pull,
+            push: self.push && !other.push,
+            delete: self.delete && !other.delete,
+            catalog: self.catalog && !other.catalog,
+        }
+    }
+
+    /// Whether every right in `other` is held.
+    pub fn contains(self, other: Rights) -> bool {
+        self.intersection(other) == other
     }
 
     /// The rights an `actions` list names; `Err` gives the first unknown word.
@@ -207,9 +268,10 @@ pub enum Request<'a> {
     Catalog,
 }
 
-/// The outcome of [`Rules::decide`].
+/// The outcome of [`Rules::decide`]: the deciding rule and its rights. The front
+/// doors ask [`crate::authz::policy::Policy`], which adds the built-in rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
+pub struct Match {
     /// The rights granted: the deciding rule's actions, or nothing.
     pub rights: Rights,
     /// The index (from 0) of the deciding rule; `None` when no rule applied (deny).
@@ -578,18 +640,18 @@ impl Rules {
     /// account, group and name match; for the catalog, the first whose account and
     /// group match and whose actions include `catalog`. `who` is `None` for a client
     /// without credentials. No rule: nothing is granted.
-    pub fn decide(&self, who: Option<&Identity>, request: Request<'_>) -> Decision {
+    pub fn decide(&self, who: Option<&Identity>, request: Request<'_>) -> Match {
         let deciding = self
             .rules
             .iter()
             .enumerate()
             .find(|(_, rule)| rule.applies(who, request));
         match deciding {
-            Some((index, rule)) => Decision {
+            Some((index, rule)) => Match {
                 rights: rule.rights,
                 rule: Some(index),
             },
-            None => Decision {
+            None => Match {
                 rights: Rights::NONE,
                 rule: None,
             },
@@ -615,7 +677,7 @@ impl Rules {
         self.rules.is_empty()
     }
 
-    /// The rule at `index` (from 0, as [`Decision::rule`]) as the config has it, for
+    /// The rule at `index` (from 0, as [`Match::rule`]) as the config has it, for
     /// `acl explain`: `authz.rules[3]: { group = "pushers", actions = ["pull"] } # comment`
     /// (counting from 1). A rule synthesized from `push_group` says so.
     pub fn describe(&self, index: usize) -> String {

@@ -1,5 +1,6 @@
 //! The authorize phase: the rights a request needs ([`access`]) against what the
-//! rules grant the identity ([`Rules`]).
+//! policy grants the identity ([`Policy`], the same answer the token endpoint and
+//! `acl explain` get).
 //!
 //! Only runs when `[authz]` has rules (or `push_group`). Then:
 //! - `/v2/` is open to every authenticated user (clients ping it to log in);
@@ -17,17 +18,18 @@ use http::{HeaderMap, Method};
 use super::Error;
 use crate::auth::Identity;
 use crate::authz::access::{self, Access, Action, Target};
-use crate::authz::rules::{Request, Rules};
+use crate::authz::policy::Policy;
+use crate::authz::rules::{Request, Rights, Rules};
 
 /// Whether a request without credentials may go on as anonymous: only reads of
-/// a repository, and only when some rule names `anonymous`.
+/// a repository, and only when some rule names `anonymous` ([`Policy::admits_anonymous`]).
 pub fn anonymous_allowed(rules: &Rules, method: &Method, access: &Access) -> bool {
-    rules.allows_anonymous()
+    Policy::new(Some(rules)).admits_anonymous()
         && matches!(*method, Method::GET | Method::HEAD)
         && access.repository.is_some()
 }
 
-/// Checks the request against the rules.
+/// Checks the request against the rules, as [`Policy::decide`] answers.
 pub fn check(
     rules: &Rules,
     who: Option<&Identity>,
@@ -35,6 +37,7 @@ pub fn check(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<(), Error> {
+    let policy = Policy::new(Some(rules));
     let refuse = |what: String| match who {
         Some(_) => Error::Denied(what),
         None => Error::Unauthorized("anonymous access denied"),
@@ -44,37 +47,43 @@ pub fn check(
         Err(e) => return Err(refuse(format!("not a registry API request: {e}"))),
     };
     match (&access.target, &access.repository) {
-        (Target::Base, _) => return Ok(()),
+        (Target::Base, _) => Ok(()),
         (Target::Catalog, _) => {
-            let decision = rules.decide(who, Request::Catalog);
-            return if decision.rights.catalog {
+            if policy
+                .decide(who, Request::Catalog, Rights::CATALOG)
+                .allowed()
+            {
                 Ok(())
             } else {
                 Err(refuse("catalog".to_string()))
-            };
+            }
         }
-        (_, None) => return Err(refuse("no repository".to_string())),
+        (_, None) => Err(refuse("no repository".to_string())),
         (_, Some(repository)) => {
             if access::reads_form_body(method, headers) {
                 return Err(refuse(format!(
                     "a form body on {repository} (the registry would read parameters from it)"
                 )));
             }
-            let rights = rules.decide(who, Request::Repository(repository)).rights;
-            for action in &access.actions {
-                if !rights.allows(*action) {
-                    return Err(refuse(format!("{action} on {repository}")));
-                }
+            let asked = Rights::of(&access.actions);
+            let granted = policy
+                .decide(who, Request::Repository(repository), asked)
+                .granted;
+            if let Some(action) = access.actions.iter().find(|a| !granted.allows(**a)) {
+                return Err(refuse(format!("{action} on {repository}")));
             }
             if let Some(from) = &access.mount_from {
-                let from_rights = rules.decide(who, Request::Repository(from)).rights;
-                if !from_rights.allows(Action::Pull) {
+                let pull = Rights::of(&[Action::Pull]);
+                if !policy
+                    .decide(who, Request::Repository(from), pull)
+                    .allowed()
+                {
                     return Err(refuse(format!("pull on {from} (mount source)")));
                 }
             }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -41,9 +41,9 @@
 //!
 //! # Granting
 //!
-//! [`grant`] gives the intersection of what was asked and what `[authz]` allows, the
-//! same [`Rules::decide`] the proxy uses for Basic requests, so both front doors
-//! answer alike. Per `token.md`: "If the client only has a subset of the requested
+//! [`grant`] gives the intersection of what was asked and what the policy allows,
+//! the same [`crate::authz::policy::Policy::decide`] the proxy uses for Basic
+//! requests, so both front doors answer alike. Per `token.md`: "If the client only has a subset of the requested
 //! access **it must not be considered an error**", and "If the client has no access
 //! to the repository then the intersected set would be empty, `[]`. It is this
 //! intersected set of access which is placed in the returned token." So every
@@ -75,11 +75,9 @@
 //! - `registry:catalog:*`: `*` is granted with the `catalog` right; any other action on
 //!   it, and any other `registry` name, is granted nothing.
 //! - Any other resource type: nothing.
-//! - No `[authz]` (`rules` is `None`): every authenticated user may do everything, as
-//!   in Basic mode; anonymous clients get nothing.
-//! - Anonymous clients (`who` is `None`) only ever get `pull`, whatever a rule naming
-//!   `anonymous` lists: the proxy lets them read and nothing else
-//!   (`proxy/authorize.rs`, `anonymous_allowed`), and the token endpoint is no wider.
+//! - No `[authz]` (`rules` is `None`), and anonymous clients (`who` is `None`): the
+//!   policy's built-in rules, as in Basic mode (every authenticated user may do
+//!   everything; anonymous clients only ever get `pull`).
 
 use std::fmt;
 
@@ -87,6 +85,7 @@ use serde::Serialize;
 
 use crate::auth::Identity;
 use crate::authz::access::{check_name, Action};
+use crate::authz::policy::Policy;
 use crate::authz::rules::{Request, Rights, Rules};
 
 /// Most scopes read from one request, over all its `scope` parameters.
@@ -303,54 +302,58 @@ impl<'a> Resource<'a> {
         }
     }
 
-    /// The rights `who` holds on it; see the module documentation.
-    fn rights(self, rules: Option<&Rules>, who: Option<&Identity>) -> Rights {
-        let request = match self {
-            Resource::Repository(name) => Request::Repository(name),
-            Resource::Catalog => Request::Catalog,
-            Resource::Unknown => return Rights::NONE,
-        };
-        let rights = match (rules, who) {
-            (Some(rules), _) => rules.decide(who, request).rights,
-            (None, Some(_)) => Rights::ALL,
-            (None, None) => Rights::NONE,
-        };
-        match who {
-            Some(_) => rights,
-            None => Rights {
-                pull: rights.pull,
-                ..Rights::NONE
-            },
+    /// What [`crate::authz::policy`] decides on; `None` for a resource never granted.
+    fn request(self) -> Option<Request<'a>> {
+        match self {
+            Resource::Repository(name) => Some(Request::Repository(name)),
+            Resource::Catalog => Some(Request::Catalog),
+            Resource::Unknown => None,
         }
     }
 
-    /// Whether `rights` on this resource grant the requested `action`.
-    fn grants(self, rights: Rights, action: &str) -> bool {
+    /// The rights the requested `action` needs on this resource; `None`: it names
+    /// nothing that can be granted.
+    fn needs(self, action: &str) -> Option<Rights> {
         match self {
             Resource::Repository(_) if action == WILDCARD => {
-                rights.allows_all(&[Action::Pull, Action::Push, Action::Delete])
+                Some(Rights::of(&[Action::Pull, Action::Push, Action::Delete]))
             }
             Resource::Repository(_) => [Action::Pull, Action::Push, Action::Delete]
                 .into_iter()
-                .any(|a| a.as_str() == action && rights.allows(a)),
-            Resource::Catalog => action == WILDCARD && rights.catalog,
-            Resource::Unknown => false,
+                .find(|a| a.as_str() == action)
+                .map(|a| Rights::of(&[a])),
+            Resource::Catalog if action == WILDCARD => Some(Rights::CATALOG),
+            Resource::Catalog | Resource::Unknown => None,
         }
     }
 }
 
 /// Grants the requested scopes: one [`Access`] per requested type and name, holding
-/// the requested actions that `rules` allow `who` (`None`: no credentials). `rules`
-/// is `None` without `[authz]`. Never fails; see the module documentation.
+/// the requested actions that the policy of `rules` grants `who` (`None`: no
+/// credentials). `rules` is `None` without `[authz]`. Never fails; see the module
+/// documentation.
 pub fn grant(rules: Option<&Rules>, who: Option<&Identity>, requested: &[Scope]) -> Vec<Access> {
+    let policy = Policy::new(rules);
     merge(requested)
         .into_iter()
         .map(|mut access| {
             let resource = Resource::of(&access.resource_type, &access.name);
-            let rights = resource.rights(rules, who);
-            access
-                .actions
-                .retain(|action| resource.grants(rights, action));
+            let granted = match resource.request() {
+                Some(request) => {
+                    let asked = access
+                        .actions
+                        .iter()
+                        .filter_map(|action| resource.needs(action))
+                        .fold(Rights::NONE, Rights::union);
+                    policy.decide(who, request, asked).granted
+                }
+                None => Rights::NONE,
+            };
+            access.actions.retain(|action| {
+                resource
+                    .needs(action)
+                    .is_some_and(|needed| granted.contains(needed))
+            });
             access
         })
         .collect()

@@ -23,6 +23,7 @@ mod htpasswd_cmd;
 mod import_docker_auth;
 mod ldap;
 mod operations;
+mod policy;
 mod registry;
 mod reload;
 mod revocation;

@@ -17,7 +17,7 @@ use crate::support::proxy::TestProxy;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
 
-const SERVICE: &str = "registry.test";
+pub(crate) const SERVICE: &str = "registry.test";
 
 const RULES: &str = r#"
 [authz]
@@ -101,7 +101,7 @@ fn challenge_params(value: &str) -> std::collections::HashMap<String, String> {
     params
 }
 
-fn claims(token: &str) -> (Value, Value) {
+pub(crate) fn claims(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let decode = |p: Option<&str>| -> Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p.expect("part")).expect("base64url"))
@@ -572,7 +572,12 @@ async fn without_x5c_registry_2_8_refuses_the_token_which_is_why_it_is_on_by_def
 /// Writes a token-mode gate's files into `dir`: certificates with a token key
 /// (`certs generate --token`), users alice/pw-a and bob/pw-b, and a `proxy.toml` with
 /// `upstream` (none: a token server alone), `listen` keys and `extra` TOML.
-fn write_token_gate(dir: &std::path::Path, upstream: Option<&str>, listen: &str, extra: &str) {
+pub(crate) fn write_token_gate(
+    dir: &std::path::Path,
+    upstream: Option<&str>,
+    listen: &str,
+    extra: &str,
+) {
     use crate::support::gate::{run, write_users};
     let generated = run(
         &[

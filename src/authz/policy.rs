@@ -1,0 +1,118 @@
+//! The access policy: the one answer to "may this identity (or an anonymous client)
+//! do these actions on this resource". The proxy's authorize phase, the token
+//! endpoint's scope grant and `acl explain` all ask [`Policy::decide`], so the front
+//! doors cannot disagree.
+//!
+//! Two built-in rules hold whatever `[authz]` says, and are written only here:
+//!
+//! - **No rules** (`[authz]` sets neither `rules` nor `push_group`): every
+//!   authenticated user may do everything; anonymous clients get nothing.
+//! - **Anonymous clients only ever pull**: whatever a rule naming `anonymous` lists,
+//!   they hold pull at most (no push, no delete, no catalog). The proxy serves them
+//!   reads of a repository only, and the token endpoint is no wider.
+//!
+//! Otherwise the first rule that applies decides ([`Rules::decide`]). Pure: no I/O,
+//! no HTTP types.
+
+use super::rules::{Request, Rights, Rules};
+use crate::auth::Identity;
+
+/// The most an anonymous client may hold.
+const ANONYMOUS_AT_MOST: Rights = Rights::PULL;
+
+/// The rules in force: `[authz]` compiled, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy<'a> {
+    /// `None`: no `[authz]` rules (every authenticated user may do everything).
+    rules: Option<&'a Rules>,
+}
+
+/// What decided a [`Decision`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The rule at this index (from 0) applied first.
+    Rule(usize),
+    /// Rules are set but none applies: nothing is granted.
+    NoRuleApplies,
+    /// No rules at all: everything for an authenticated user, nothing for an
+    /// anonymous client.
+    NoRules,
+}
+
+/// The answer of [`Policy::decide`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What was asked.
+    pub asked: Rights,
+    /// Everything the identity holds on the resource (built-in rules applied).
+    pub held: Rights,
+    /// `asked` ∩ `held`.
+    pub granted: Rights,
+    /// What the deciding rule lists but an anonymous client does not get; empty for
+    /// an authenticated user.
+    pub withheld: Rights,
+    /// The deciding rule, or the built-in reason.
+    pub basis: Basis,
+}
+
+impl Decision {
+    /// Whether everything asked is granted.
+    pub fn allowed(&self) -> bool {
+        self.granted == self.asked
+    }
+}
+
+impl<'a> Policy<'a> {
+    /// The policy of `rules` (`None`: no `[authz]` rules).
+    pub fn new(rules: Option<&'a Rules>) -> Policy<'a> {
+        Policy { rules }
+    }
+
+    /// Whether rules are set (and so whether a user's groups can matter).
+    pub fn has_rules(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// Whether some rule grants anything to anonymous clients, so that a request
+    /// without credentials is worth deciding at all rather than challenged.
+    pub fn admits_anonymous(&self) -> bool {
+        self.rules.is_some_and(Rules::allows_anonymous)
+    }
+
+    /// The rights of `who` (`None`: an anonymous client) on `resource`, for the
+    /// `asked` actions; see the module documentation.
+    pub fn decide(&self, who: Option<&Identity>, resource: Request<'_>, asked: Rights) -> Decision {
+        let (listed, basis) = match (self.rules, who) {
+            (None, Some(_)) => (Rights::ALL, Basis::NoRules),
+            (None, None) => (Rights::NONE, Basis::NoRules),
+            (Some(rules), _) => {
+                let found = rules.decide(who, resource);
+                let basis = found.rule.map_or(Basis::NoRuleApplies, Basis::Rule);
+                (found.rights, basis)
+            }
+        };
+        let held = match who {
+            Some(_) => listed,
+            None => listed.intersection(ANONYMOUS_AT_MOST),
+        };
+        Decision {
+            asked,
+            held,
+            granted: asked.intersection(held),
+            withheld: listed.without(held),
+            basis,
+        }
+    }
+
+    /// The rule at `index` (from 0, as [`Basis::Rule`]) as the config has it, for
+    /// `acl explain` ([`Rules::describe`]).
+    pub fn describe(&self, index: usize) -> String {
+        match self.rules {
+            Some(rules) => rules.describe(index),
+            None => format!("authz.rules[{}]: no such rule (no rules)", index + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
