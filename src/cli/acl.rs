@@ -55,21 +55,21 @@ fn identity(state: &State, policy: &Policy<'_>, user: &str) -> Result<Option<Ide
     if user == ANONYMOUS {
         return Ok(None);
     }
-    let mut groups = Vec::new();
-    if policy.has_rules() {
-        groups = state.groups.of(user);
-        if let Some(logins) = state.authenticator.directory() {
-            if !state.authenticator.has_htpasswd_user(user) {
-                groups.extend(directory_groups(logins.directory(), user)?);
-                groups.sort();
-                groups.dedup();
-            }
+    let identity = Identity {
+        user: user.to_string(),
+        groups: Vec::new(),
+    };
+    if !policy.has_rules() {
+        return Ok(Some(identity));
+    }
+    let mut from_directory = identity;
+    if let Some(logins) = state.authenticator.directory() {
+        if !state.authenticator.has_htpasswd_user(user) {
+            from_directory.groups = directory_groups(logins.directory(), user)?;
         }
     }
-    Ok(Some(Identity {
-        user: user.to_string(),
-        groups,
-    }))
+    // The group file's and the config's added as every front door adds them.
+    Ok(Some(crate::proxy::login(state).with_groups(from_directory)))
 }
 
 /// The resource and the rights an ACTION word asks for.
