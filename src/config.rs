@@ -7,7 +7,6 @@
 //! the directory of the config file by [`Config::load`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,8 +18,15 @@ mod duplicate;
 pub mod env;
 pub mod ldap;
 pub mod token;
+mod values;
+#[cfg(test)]
+use self::values::parse_byte_size;
 mod words;
 pub use self::env::Override;
+pub use self::values::{
+    AtLeastOne, Bounded, ByteSize, Count, HeadBytes, HeaderCount, HeaderText, HumanDuration,
+    Ipv6Prefix, Realm, TicketLifetime, Timeout, UaPattern, UpstreamUrl, MAX_TICKET_LIFETIME,
+};
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
 pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$";
@@ -169,26 +175,26 @@ pub struct ListenConfig {
     pub addr: SocketAddr,
     /// Time a client has to finish the TLS handshake.
     #[serde(default = "default_handshake_timeout")]
-    pub handshake_timeout: HumanDuration,
+    pub handshake_timeout: Timeout,
     /// Time a request head (request line and headers) has from its first byte to
     /// its last (nginx's `client_header_timeout`).
     #[serde(default = "default_header_timeout")]
-    pub header_timeout: HumanDuration,
+    pub header_timeout: Timeout,
     /// How long a keep-alive connection may wait for its next request (nginx's
     /// `keepalive_timeout`); an HTTP/2 connection is idle while no stream is open.
     #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: HumanDuration,
+    pub idle_timeout: Timeout,
     /// Longest silence in a request body while the gate waits for it (nginx's
     /// `client_body_timeout`): progress, not total time, so a slow upload lives.
     #[serde(default = "default_body_timeout")]
-    pub body_timeout: HumanDuration,
+    pub body_timeout: Timeout,
     /// Longest a write to the client may wait for it to take bytes (nginx's
     /// `send_timeout`): progress, not total time, so a slow download lives.
     #[serde(default = "default_send_timeout")]
-    pub send_timeout: HumanDuration,
+    pub send_timeout: Timeout,
     /// Connections served at once; further connections wait in the kernel backlog.
     #[serde(default = "default_max_connections")]
-    pub max_connections: Count,
+    pub max_connections: AtLeastOne,
     /// Every connection starts with a PROXY protocol v1 or v2 header (from an AWS
     /// NLB, an ELB in TCP mode or HAProxy), whose client address the gate then uses.
     #[serde(default)]
@@ -256,54 +262,6 @@ pub enum ClientAuth {
     Optional,
     /// The handshake fails.
     Required,
-}
-
-/// `tls.session_ticket_lifetime`: zero (no resumption) or whole seconds from one
-/// second up to seven days, the most TLS 1.3 allows a ticket
-/// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "String")]
-pub struct TicketLifetime(Duration);
-
-/// The longest ticket lifetime TLS 1.3 allows.
-pub const MAX_TICKET_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-
-impl TicketLifetime {
-    /// The lifetime in seconds; `None` when tickets are off.
-    pub fn seconds(self) -> Option<u32> {
-        u32::try_from(self.0.as_secs()).ok().filter(|s| *s > 0)
-    }
-}
-
-impl From<TicketLifetime> for String {
-    fn from(t: TicketLifetime) -> String {
-        humantime::format_duration(t.0).to_string()
-    }
-}
-
-impl TryFrom<toml::Value> for TicketLifetime {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        let s = v.to_string();
-        let HumanDuration(d) = HumanDuration::try_from(v)?;
-        if d.subsec_nanos() != 0 {
-            return Err(format!(
-                "invalid ticket lifetime {s}: must be whole seconds (\"0s\" turns tickets off)"
-            ));
-        }
-        if d > MAX_TICKET_LIFETIME {
-            return Err(format!(
-                "invalid ticket lifetime {s}: at most 7 days (RFC 8446 section 4.6.1)"
-            ));
-        }
-        Ok(TicketLifetime(d))
-    }
-}
-
-impl fmt::Debug for TicketLifetime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
 }
 
 /// `[upstream]`.
@@ -412,37 +370,10 @@ pub struct LimitsConfig {
     /// Largest request head (request line and headers, or an HTTP/2 header list);
     /// larger heads get 431.
     #[serde(default = "default_max_header_bytes")]
-    pub max_header_bytes: ByteSize,
+    pub max_header_bytes: HeadBytes,
     /// Most header fields in one HTTP/1.1 request; more get 431.
     #[serde(default = "default_max_headers")]
-    pub max_headers: Count,
-}
-
-impl LimitsConfig {
-    /// Head limits hyper can apply: its HTTP/1.1 read buffer needs at least 8 KiB,
-    /// and HTTP/2 carries the header list size in 32 bits.
-    fn validate(&self) -> Result<(), Error> {
-        const HEAD_BYTES: std::ops::RangeInclusive<u64> = 8 * 1024..=1024 * 1024;
-        if !HEAD_BYTES.contains(&self.max_header_bytes.0) {
-            return Err(Error::Invalid {
-                path: None,
-                key: "limits.max_header_bytes",
-                message: format!(
-                    "must be between {} and {} bytes (8KiB to 1MiB)",
-                    HEAD_BYTES.start(),
-                    HEAD_BYTES.end()
-                ),
-            });
-        }
-        if !(1..=10_000).contains(&self.max_headers.0) {
-            return Err(Error::Invalid {
-                path: None,
-                key: "limits.max_headers",
-                message: "must be between 1 and 10000".into(),
-            });
-        }
-        Ok(())
-    }
+    pub max_headers: HeaderCount,
 }
 
 impl Default for LimitsConfig {
@@ -491,42 +422,6 @@ pub struct ThrottleConfig {
     /// IPv6 clients are counted per network of this prefix length.
     #[serde(default)]
     pub ipv6_prefix: Ipv6Prefix,
-}
-
-/// `throttle.ipv6_prefix`: a prefix length from 1 to 128 (a /64 by default, what
-/// one IPv6 host usually holds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "i64", into = "u8")]
-pub struct Ipv6Prefix(u8);
-
-impl Ipv6Prefix {
-    /// The prefix length, 1 to 128.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl Default for Ipv6Prefix {
-    fn default() -> Self {
-        Ipv6Prefix(DEFAULT_IPV6_PREFIX)
-    }
-}
-
-impl From<Ipv6Prefix> for u8 {
-    fn from(p: Ipv6Prefix) -> u8 {
-        p.0
-    }
-}
-
-impl TryFrom<i64> for Ipv6Prefix {
-    type Error = String;
-    fn try_from(n: i64) -> Result<Self, String> {
-        u8::try_from(n)
-            .ok()
-            .filter(|n| (1..=128).contains(n))
-            .map(Ipv6Prefix)
-            .ok_or_else(|| format!("invalid IPv6 prefix length {n}: must be from 1 to 128"))
-    }
 }
 
 impl Default for ThrottleConfig {
@@ -712,29 +607,29 @@ fn default_listen_addr() -> SocketAddr {
 fn default_session_ticket_lifetime() -> TicketLifetime {
     TicketLifetime(DEFAULT_SESSION_TICKET_LIFETIME)
 }
-fn default_handshake_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_HANDSHAKE_TIMEOUT)
+fn default_handshake_timeout() -> Timeout {
+    Timeout(DEFAULT_HANDSHAKE_TIMEOUT)
 }
-fn default_max_connections() -> Count {
-    Count(DEFAULT_MAX_CONNECTIONS)
+fn default_max_connections() -> AtLeastOne {
+    Bounded(DEFAULT_MAX_CONNECTIONS)
 }
-fn default_header_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_HEADER_TIMEOUT)
+fn default_header_timeout() -> Timeout {
+    Timeout(DEFAULT_HEADER_TIMEOUT)
 }
-fn default_idle_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_IDLE_TIMEOUT)
+fn default_idle_timeout() -> Timeout {
+    Timeout(DEFAULT_IDLE_TIMEOUT)
 }
-fn default_body_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_BODY_TIMEOUT)
+fn default_body_timeout() -> Timeout {
+    Timeout(DEFAULT_BODY_TIMEOUT)
 }
-fn default_send_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_SEND_TIMEOUT)
+fn default_send_timeout() -> Timeout {
+    Timeout(DEFAULT_SEND_TIMEOUT)
 }
-fn default_max_header_bytes() -> ByteSize {
-    ByteSize(DEFAULT_MAX_HEADER_BYTES)
+fn default_max_header_bytes() -> HeadBytes {
+    HeadBytes(DEFAULT_MAX_HEADER_BYTES)
 }
-fn default_max_headers() -> Count {
-    Count(DEFAULT_MAX_HEADERS)
+fn default_max_headers() -> HeaderCount {
+    Bounded(DEFAULT_MAX_HEADERS)
 }
 fn default_read_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_READ_TIMEOUT)
@@ -892,30 +787,7 @@ impl Config {
                         .into(),
             });
         }
-        if self.listen.max_connections.0 == 0 {
-            return Err(Error::Invalid {
-                path: None,
-                key: "listen.max_connections",
-                message: "must be at least 1".into(),
-            });
-        }
-        let timeouts = [
-            ("listen.handshake_timeout", self.listen.handshake_timeout),
-            ("listen.header_timeout", self.listen.header_timeout),
-            ("listen.idle_timeout", self.listen.idle_timeout),
-            ("listen.body_timeout", self.listen.body_timeout),
-            ("listen.send_timeout", self.listen.send_timeout),
-        ];
-        for (key, timeout) in timeouts {
-            if timeout.0.is_zero() {
-                return Err(Error::Invalid {
-                    path: None,
-                    key,
-                    message: "must be more than 0s".into(),
-                });
-            }
-        }
-        self.limits.validate()
+        Ok(())
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -1064,259 +936,6 @@ fn parse_error(text: &str, e: &toml::de::Error) -> Error {
         column,
         key,
         message: message.unwrap_or_else(|| words::plain(e.message())),
-    }
-}
-
-/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`. A bare number is refused
-/// with the hint to give it a unit, since it could mean seconds or milliseconds.
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "String")]
-pub struct HumanDuration(pub Duration);
-
-impl From<HumanDuration> for String {
-    fn from(d: HumanDuration) -> String {
-        humantime::format_duration(d.0).to_string()
-    }
-}
-
-impl TryFrom<toml::Value> for HumanDuration {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        match v {
-            toml::Value::String(s) => humantime::parse_duration(&s)
-                .map(HumanDuration)
-                .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\"")),
-            toml::Value::Integer(n) if n < 0 => Err(format!(
-                "invalid duration {n}: must not be negative; write it like \"30s\" or \"15m\""
-            )),
-            toml::Value::Integer(n) => Err(format!(
-                "invalid duration {n} (a number without a unit); write it with a unit, like \"{n}s\""
-            )),
-            toml::Value::Float(f) => Err(format!(
-                "invalid duration {f} (a number without a unit); write it with a unit, like \
-                 \"30s\" or \"1500ms\""
-            )),
-            other => Err(format!(
-                "invalid duration {other}: must be a string like \"30s\" or \"15m\""
-            )),
-        }
-    }
-}
-
-impl fmt::Debug for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
-/// A positive count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Count(pub usize);
-
-/// A size in bytes, written as an integer or a string like `"10GiB"`, `"500MB"`, `"4k"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "u64")]
-pub struct ByteSize(pub u64);
-
-impl From<ByteSize> for u64 {
-    fn from(b: ByteSize) -> u64 {
-        b.0
-    }
-}
-
-impl TryFrom<toml::Value> for ByteSize {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        match v {
-            toml::Value::Integer(n) => u64::try_from(n)
-                .map(ByteSize)
-                .map_err(|_| format!("invalid size {n}: must not be negative")),
-            toml::Value::String(s) => parse_byte_size(&s).map(ByteSize),
-            other => Err(format!(
-                "invalid size {other}: write a number of bytes or a string like \"10GiB\""
-            )),
-        }
-    }
-}
-
-fn parse_byte_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}: write it like \"10GiB\" or \"500MB\""))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("invalid size {s:?}: too large"))
-}
-
-/// The registry's base URL: `http` or `https`, a host, no path, query or credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UpstreamUrl(http::Uri);
-
-impl From<UpstreamUrl> for String {
-    fn from(u: UpstreamUrl) -> String {
-        u.0.to_string().trim_end_matches('/').to_string()
-    }
-}
-
-impl UpstreamUrl {
-    /// The scheme, `http` or `https`.
-    pub fn scheme(&self) -> &str {
-        self.0.scheme_str().unwrap_or("http")
-    }
-    /// The URL as a [`http::Uri`] with scheme and authority only.
-    pub fn uri(&self) -> &http::Uri {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for UpstreamUrl {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let uri: http::Uri = s
-            .parse()
-            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") | Some("https") => {}
-            _ => {
-                return Err(format!(
-                    "invalid upstream URL {s:?}: scheme must be http or https"
-                ))
-            }
-        }
-        let Some(authority) = uri.authority() else {
-            return Err(format!("invalid upstream URL {s:?}: no host"));
-        };
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "invalid upstream URL {s:?}: credentials are not allowed"
-            ));
-        }
-        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(format!(
-                "invalid upstream URL {s:?}: the registry must be at the root (no path or query)"
-            ));
-        }
-        let base = http::Uri::builder()
-            .scheme(uri.scheme_str().unwrap_or("http"))
-            .authority(authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
-        Ok(UpstreamUrl(base))
-    }
-}
-
-/// A header value written in the config: empty (the header is off) or one that
-/// HTTP allows, checked once as it is read.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HeaderText(Option<http::HeaderValue>);
-
-impl HeaderText {
-    /// The value; `None` when written as `""`.
-    pub fn value(&self) -> Option<&http::HeaderValue> {
-        self.0.as_ref()
-    }
-}
-
-impl From<HeaderText> for String {
-    fn from(h: HeaderText) -> String {
-        h.0.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
-    }
-}
-
-impl TryFrom<String> for HeaderText {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty() {
-            return Ok(HeaderText(None));
-        }
-        http::HeaderValue::from_str(&s)
-            .map(|v| HeaderText(Some(v)))
-            .map_err(|_| format!("{s:?} is not a valid header value"))
-    }
-}
-
-/// The Basic realm: printable ASCII without `"` or `\`, so it fits a quoted-string as is.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Realm(String);
-
-impl From<Realm> for String {
-    fn from(r: Realm) -> String {
-        r.0
-    }
-}
-
-impl Realm {
-    /// The realm text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Realm {
-    fn default() -> Self {
-        Realm(DEFAULT_REALM.to_string())
-    }
-}
-
-impl TryFrom<String> for Realm {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty()
-            || !s
-                .bytes()
-                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        {
-            return Err(format!(
-                "invalid realm {s:?}: use printable ASCII without quotes or backslashes"
-            ));
-        }
-        Ok(Realm(s))
-    }
-}
-
-/// A user-agent pattern, compiled with look-around support.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UaPattern(pub fancy_regex::Regex);
-
-impl From<UaPattern> for String {
-    fn from(p: UaPattern) -> String {
-        p.0.as_str().to_string()
-    }
-}
-
-impl TryFrom<String> for UaPattern {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        fancy_regex::Regex::new(&s)
-            .map(UaPattern)
-            .map_err(|e| format!("invalid user-agent pattern {s:?}: {e}"))
-    }
-}
-
-impl fmt::Debug for UaPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.as_str())
     }
 }
 

@@ -708,3 +708,35 @@ fn a_bad_override_is_named_alone_among_others() {
          write it with a unit, like \"900s\""
     );
 }
+
+/// Range checks live in the value types, so their errors carry line and column
+/// like type errors do (and keep the words `validate` used to give them).
+#[test]
+fn range_errors_name_their_line_and_column() {
+    let cases = [
+        (
+            "[listen]\nmax_connections = 0",
+            "line 13, column 19: listen.max_connections: must be at least 1",
+        ),
+        (
+            "[listen]\nidle_timeout = \"0s\"",
+            "line 13, column 16: listen.idle_timeout: must be more than 0s",
+        ),
+        (
+            "[limits]\nmax_header_bytes = 8191",
+            "line 13, column 20: limits.max_header_bytes: must be between 8192 and 1048576 \
+             bytes (8KiB to 1MiB)",
+        ),
+        (
+            "[limits]\nmax_headers = 10001",
+            "line 13, column 15: limits.max_headers: must be between 1 and 10000",
+        ),
+    ];
+    for (fragment, want) in cases {
+        let e = parse_err(&format!("{MINIMAL}\n{fragment}\n"));
+        assert!(
+            e.contains(want),
+            "fragment={fragment:?}\nwant={want}\ngot={e}"
+        );
+    }
+}
