@@ -6,7 +6,6 @@
 //! [`Config::validate`] and name the key path. Relative paths are resolved against
 //! the directory of the config file by [`Config::load`].
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,15 +13,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod addr;
+mod authz;
 mod duplicate;
 pub mod env;
+mod error;
 pub mod ldap;
 pub mod token;
 mod values;
 #[cfg(test)]
 use self::values::parse_byte_size;
 mod words;
+pub use self::authz::{load_rules_file, AuthzConfig, RuleConfig};
 pub use self::env::Override;
+pub use self::error::Error;
+use self::error::{merged_error, parse_error};
 pub use self::values::{
     AtLeastOne, Bounded, ByteSize, Count, HeadBytes, HeaderCount, HeaderText, HumanDuration,
     Ipv6Prefix, Realm, TicketLifetime, Timeout, UaPattern, UpstreamUrl, MAX_TICKET_LIFETIME,
@@ -58,59 +62,6 @@ const DEFAULT_MAX_FAILURES_PER_USER: u32 = 10;
 const DEFAULT_IPV6_PREFIX: u8 = 64;
 const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9143";
-
-/// Errors from reading or checking the config file.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The file could not be read.
-    #[error("cannot read config file {}: {error}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        error: std::io::Error,
-    },
-    /// The TOML is malformed or a value is invalid, at a known place.
-    #[error("{}line {line}, column {column}: {key}{message}", prefix(path))]
-    Parse {
-        /// The config file, if read from one.
-        path: Option<PathBuf>,
-        /// 1-based line of the offending text.
-        line: usize,
-        /// 1-based column of the offending text.
-        column: usize,
-        /// `section.key: ` when the offending line is a key, else empty.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// An environment override is unusable, or the config with overrides applied
-    /// is invalid.
-    #[error("{var}: {message}")]
-    Env {
-        /// The variable, or the variables applied when the error cannot be pinned on one.
-        var: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A check across keys failed.
-    #[error("{}{key}: {message}", prefix(path))]
-    Invalid {
-        /// The config file, if read from one.
-        path: Option<PathBuf>,
-        /// The dotted key path, such as `upstream.ca`.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-fn prefix(path: &Option<PathBuf>) -> String {
-    match path {
-        Some(p) => format!("{}: ", p.display()),
-        None => String::new(),
-    }
-}
 
 /// The whole configuration.
 #[derive(Debug, Deserialize, Serialize)]
@@ -454,68 +405,6 @@ impl Default for ReloadConfig {
     }
 }
 
-/// `[authz]`. With none of its keys set, every authenticated user may do
-/// everything (the nginx recipe's behaviour).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthzConfig {
-    /// Shorthand for the recipe's promise: any valid user pulls and lists the
-    /// catalog, members of this group also push and delete.
-    #[serde(default)]
-    pub push_group: Option<String>,
-    /// Groups defined here, name → members (added to those of `auth.groups`).
-    #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
-    /// Rules, first match wins; a request no rule matches is denied.
-    #[serde(default)]
-    pub rules: Vec<RuleConfig>,
-    /// A TOML file holding the rules (`rules = [...]` or `[[rules]]` tables) instead
-    /// of `rules` here; watched and reloaded like the htpasswd file.
-    #[serde(default)]
-    pub rules_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RulesFile {
-    #[serde(default)]
-    rules: Vec<RuleConfig>,
-}
-
-/// Reads `[authz] rules_file`; errors name the file, line and key like the config's.
-pub fn load_rules_file(path: &Path) -> Result<Vec<RuleConfig>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let file: RulesFile =
-        toml::from_str(&text).map_err(|e| parse_error(&text, &e).with_path(path))?;
-    Ok(file.rules)
-}
-
-/// One `[[authz.rules]]` entry (or an inline table in `rules = [...]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    /// Account pattern: a glob (`*` = any authenticated user), a `/regex/`, or
-    /// `anonymous` for clients without credentials. Absent: any authenticated user.
-    #[serde(default)]
-    pub account: Option<String>,
-    /// Group pattern (glob or `/regex/`): matches if any of the user's groups does.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Repository pattern: a glob where `*` stays within one path segment and `**`
-    /// crosses `/`, or a `/regex/`; `${account}` and `${group}` are substituted.
-    /// Absent: any repository.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// What the rule grants: `pull`, `push`, `delete`, `catalog`, or `*` for all.
-    pub actions: Vec<String>,
-    /// Free text shown by `acl explain`.
-    #[serde(default)]
-    pub comment: Option<String>,
-}
-
 /// `[admin]`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -829,113 +718,6 @@ impl Config {
             resolve(&mut token.cert);
             token.previous_certs.iter_mut().for_each(resolve);
         }
-    }
-}
-
-impl Error {
-    fn with_path(self, p: &Path) -> Error {
-        let path = Some(p.to_path_buf());
-        match self {
-            Error::Parse {
-                line,
-                column,
-                key,
-                message,
-                ..
-            } => Error::Parse {
-                path,
-                line,
-                column,
-                key,
-                message,
-            },
-            Error::Invalid { key, message, .. } => Error::Invalid { path, key, message },
-            e @ (Error::Read { .. } | Error::Env { .. }) => e,
-        }
-    }
-}
-
-/// Blames an error of the merged config on the file, with its line, when the file
-/// alone fails the same way on a key no override sets; else on the one override
-/// that alone fails the same way, or on all of them.
-fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
-    let message = words::plain(e.message());
-    if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
-        if let Error::Parse {
-            key, message: m, ..
-        } = &located
-        {
-            let overridden = overrides
-                .iter()
-                .any(|o| key.starts_with(&format!("{}: ", o.key_path())));
-            if *m == message && !overridden {
-                return located;
-            }
-        }
-    }
-    let culprit = overrides
-        .iter()
-        .find(|o| alone_fails_with(text, o, &message));
-    let var = match culprit {
-        Some(o) => o.var.clone(),
-        None => overrides
-            .iter()
-            .map(|o| o.var.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    Error::Env { var, message }
-}
-
-/// Whether the file with this one override set fails with `message`: then the
-/// error is that variable's, and only it is named.
-fn alone_fails_with(text: &str, o: &Override, message: &str) -> bool {
-    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
-        return false;
-    };
-    if env::apply(&mut table, std::slice::from_ref(o)).is_err() {
-        return false;
-    }
-    match toml::Value::Table(table).try_into::<Config>() {
-        Err(e) => words::plain(e.message()) == message,
-        Ok(_) => false,
-    }
-}
-
-/// Turns a toml error into one line: where, which key, what.
-fn parse_error(text: &str, e: &toml::de::Error) -> Error {
-    let mut offset = e.span().map_or(0, |s| s.start).min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let line_text = text[line_start..].lines().next().unwrap_or("");
-    let section = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && l.ends_with(']'))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
-    let key = match line_text.split_once('=') {
-        Some((k, _)) if !line_text.trim_start().starts_with('[') => match section {
-            Some(s) => format!("{s}.{}: ", k.trim()),
-            None => format!("{}: ", k.trim()),
-        },
-        _ => String::new(),
-    };
-    let message = match e.message().trim() {
-        "duplicate key" => duplicate::message(text, line),
-        _ => None,
-    };
-    Error::Parse {
-        path: None,
-        line,
-        column,
-        key,
-        message: message.unwrap_or_else(|| words::plain(e.message())),
     }
 }
 
