@@ -119,49 +119,44 @@ pub struct Config {
 
 /// `[listen]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListenConfig {
     /// Socket address to bind, such as `0.0.0.0:443`.
-    #[serde(default = "default_listen_addr", deserialize_with = "addr::listen")]
+    #[serde(deserialize_with = "addr::listen")]
     pub addr: SocketAddr,
     /// Time a client has to finish the TLS handshake.
-    #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout: Timeout,
     /// Time a request head (request line and headers) has from its first byte to
     /// its last (nginx's `client_header_timeout`).
-    #[serde(default = "default_header_timeout")]
     pub header_timeout: Timeout,
     /// How long a keep-alive connection may wait for its next request (nginx's
     /// `keepalive_timeout`); an HTTP/2 connection is idle while no stream is open.
-    #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Timeout,
     /// Longest silence in a request body while the gate waits for it (nginx's
     /// `client_body_timeout`): progress, not total time, so a slow upload lives.
-    #[serde(default = "default_body_timeout")]
     pub body_timeout: Timeout,
     /// Longest a write to the client may wait for it to take bytes (nginx's
     /// `send_timeout`): progress, not total time, so a slow download lives.
-    #[serde(default = "default_send_timeout")]
     pub send_timeout: Timeout,
     /// Connections served at once; further connections wait in the kernel backlog.
-    #[serde(default = "default_max_connections")]
     pub max_connections: AtLeastOne,
     /// Every connection starts with a PROXY protocol v1 or v2 header (from an AWS
     /// NLB, an ELB in TCP mode or HAProxy), whose client address the gate then uses.
-    #[serde(default)]
     pub proxy_protocol: bool,
 }
 
 impl Default for ListenConfig {
     fn default() -> Self {
         ListenConfig {
-            addr: default_listen_addr(),
-            handshake_timeout: default_handshake_timeout(),
-            header_timeout: default_header_timeout(),
-            idle_timeout: default_idle_timeout(),
-            body_timeout: default_body_timeout(),
-            send_timeout: default_send_timeout(),
-            max_connections: default_max_connections(),
+            addr: DEFAULT_LISTEN_ADDR
+                .parse()
+                .expect("DEFAULT_LISTEN_ADDR is a valid socket address"),
+            handshake_timeout: Timeout(DEFAULT_HANDSHAKE_TIMEOUT),
+            header_timeout: Timeout(DEFAULT_HEADER_TIMEOUT),
+            idle_timeout: Timeout(DEFAULT_IDLE_TIMEOUT),
+            body_timeout: Timeout(DEFAULT_BODY_TIMEOUT),
+            send_timeout: Timeout(DEFAULT_SEND_TIMEOUT),
+            max_connections: Bounded(DEFAULT_MAX_CONNECTIONS),
             proxy_protocol: false,
         }
     }
@@ -250,25 +245,20 @@ pub enum AuthMode {
 
 /// `[auth]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// `"basic"` (the default) or `"token"`.
-    #[serde(default)]
     pub mode: AuthMode,
     /// The htpasswd file; optional when `[ldap]` is set (its users are asked first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub htpasswd: Option<PathBuf>,
     /// The realm in the `WWW-Authenticate: Basic` challenge.
-    #[serde(default)]
     pub realm: Realm,
     /// How long a successful verification is remembered; `"0s"` turns the cache off.
-    #[serde(default = "default_cache_ttl")]
     pub cache_ttl: HumanDuration,
     /// How many successful verifications are remembered at most.
-    #[serde(default = "default_cache_size")]
     pub cache_size: Count,
     /// An Apache-style group file (`group: user1 user2`), for `[authz]` rules.
-    #[serde(default)]
     pub groups: Option<PathBuf>,
 }
 
@@ -278,8 +268,8 @@ impl Default for AuthConfig {
             mode: AuthMode::Basic,
             htpasswd: None,
             realm: Realm::default(),
-            cache_ttl: default_cache_ttl(),
-            cache_size: default_cache_size(),
+            cache_ttl: HumanDuration(DEFAULT_CACHE_TTL),
+            cache_size: Count(DEFAULT_CACHE_SIZE),
             groups: None,
         }
     }
@@ -296,34 +286,31 @@ pub struct ForwardingConfig {
 
 /// `[user_agent]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserAgentConfig {
     /// Patterns (with look-around) whose match on `User-Agent` gets a 404 under `/v2/`.
-    #[serde(default = "default_ua_block")]
     pub block: Vec<UaPattern>,
 }
 
 impl Default for UserAgentConfig {
     fn default() -> Self {
         UserAgentConfig {
-            block: default_ua_block(),
+            block: vec![UaPattern::try_from(DEFAULT_UA_BLOCK.to_string())
+                .expect("DEFAULT_UA_BLOCK is a valid pattern")],
         }
     }
 }
 
 /// `[limits]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body in bytes; no limit when absent (nginx's `client_max_body_size 0`).
-    #[serde(default)]
     pub max_body_size: Option<ByteSize>,
     /// Largest request head (request line and headers, or an HTTP/2 header list);
     /// larger heads get 431.
-    #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: HeadBytes,
     /// Most header fields in one HTTP/1.1 request; more get 431.
-    #[serde(default = "default_max_headers")]
     pub max_headers: HeaderCount,
 }
 
@@ -331,47 +318,41 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_body_size: None,
-            max_header_bytes: default_max_header_bytes(),
-            max_headers: default_max_headers(),
+            max_header_bytes: HeadBytes(DEFAULT_MAX_HEADER_BYTES),
+            max_headers: Bounded(DEFAULT_MAX_HEADERS),
         }
     }
 }
 
 /// `[shutdown]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// How long in-flight requests may continue after SIGTERM before connections are closed.
-    #[serde(default = "default_grace")]
     pub grace_period: HumanDuration,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig {
-            grace_period: default_grace(),
+            grace_period: HumanDuration(DEFAULT_GRACE),
         }
     }
 }
 
 /// `[throttle]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Whether failed logins are throttled.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// How long failures are counted; a blocked client waits out the rest of it.
-    #[serde(default = "default_throttle_window")]
     pub window: HumanDuration,
     /// Failed logins allowed per client address within the window.
-    #[serde(default = "default_max_failures_per_address")]
     pub max_failures_per_address: u32,
     /// Failed logins allowed per user from one client address within the window.
-    #[serde(default = "default_max_failures_per_user")]
     pub max_failures_per_user: u32,
     /// IPv6 clients are counted per network of this prefix length.
-    #[serde(default)]
     pub ipv6_prefix: Ipv6Prefix,
 }
 
@@ -379,7 +360,7 @@ impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
             enabled: true,
-            window: default_throttle_window(),
+            window: HumanDuration(DEFAULT_THROTTLE_WINDOW),
             max_failures_per_address: DEFAULT_MAX_FAILURES_PER_ADDRESS,
             max_failures_per_user: DEFAULT_MAX_FAILURES_PER_USER,
             ipv6_prefix: Ipv6Prefix::default(),
@@ -389,31 +370,29 @@ impl Default for ThrottleConfig {
 
 /// `[reload]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReloadConfig {
     /// How often the config, certificate, key and htpasswd files are checked for
     /// changes; `"0s"` turns watching off (SIGHUP still reloads).
-    #[serde(default = "default_watch_interval")]
     pub watch_interval: HumanDuration,
 }
 
 impl Default for ReloadConfig {
     fn default() -> Self {
         ReloadConfig {
-            watch_interval: default_watch_interval(),
+            watch_interval: HumanDuration(DEFAULT_WATCH_INTERVAL),
         }
     }
 }
 
 /// `[admin]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// Whether the admin listener runs.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// Plain-HTTP address of `/metrics`, `/healthz` and `/readyz`; keep it off the internet.
-    #[serde(default = "default_admin_addr", deserialize_with = "addr::admin")]
+    #[serde(deserialize_with = "addr::admin")]
     pub addr: SocketAddr,
 }
 
@@ -421,31 +400,30 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             enabled: true,
-            addr: default_admin_addr(),
+            addr: DEFAULT_ADMIN_ADDR
+                .parse()
+                .expect("DEFAULT_ADMIN_ADDR is a valid socket address"),
         }
     }
 }
 
 /// `[headers]`: security headers added to every response of the gate's listener.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HeadersConfig {
     /// The `Strict-Transport-Security` value added when a response has none; `""`
     /// turns it off. (`X-Content-Type-Options: nosniff` is always added when missing.)
-    #[serde(default = "default_hsts")]
     pub strict_transport_security: HeaderText,
 }
 
 impl Default for HeadersConfig {
     fn default() -> Self {
         HeadersConfig {
-            strict_transport_security: default_hsts(),
+            strict_transport_security: HeaderText(Some(http::HeaderValue::from_static(
+                DEFAULT_HSTS,
+            ))),
         }
     }
-}
-
-fn default_hsts() -> HeaderText {
-    HeaderText(Some(http::HeaderValue::from_static(DEFAULT_HSTS)))
 }
 
 /// `[log]`.
@@ -468,57 +446,8 @@ pub enum LogFormat {
     Json,
 }
 
-fn default_admin_addr() -> SocketAddr {
-    DEFAULT_ADMIN_ADDR
-        .parse()
-        .expect("DEFAULT_ADMIN_ADDR is a valid socket address")
-}
-fn default_true() -> bool {
-    true
-}
-fn default_throttle_window() -> HumanDuration {
-    HumanDuration(DEFAULT_THROTTLE_WINDOW)
-}
-fn default_max_failures_per_address() -> u32 {
-    DEFAULT_MAX_FAILURES_PER_ADDRESS
-}
-fn default_max_failures_per_user() -> u32 {
-    DEFAULT_MAX_FAILURES_PER_USER
-}
-fn default_watch_interval() -> HumanDuration {
-    HumanDuration(DEFAULT_WATCH_INTERVAL)
-}
-fn default_listen_addr() -> SocketAddr {
-    DEFAULT_LISTEN_ADDR
-        .parse()
-        .expect("DEFAULT_LISTEN_ADDR is a valid socket address")
-}
 fn default_session_ticket_lifetime() -> TicketLifetime {
     TicketLifetime(DEFAULT_SESSION_TICKET_LIFETIME)
-}
-fn default_handshake_timeout() -> Timeout {
-    Timeout(DEFAULT_HANDSHAKE_TIMEOUT)
-}
-fn default_max_connections() -> AtLeastOne {
-    Bounded(DEFAULT_MAX_CONNECTIONS)
-}
-fn default_header_timeout() -> Timeout {
-    Timeout(DEFAULT_HEADER_TIMEOUT)
-}
-fn default_idle_timeout() -> Timeout {
-    Timeout(DEFAULT_IDLE_TIMEOUT)
-}
-fn default_body_timeout() -> Timeout {
-    Timeout(DEFAULT_BODY_TIMEOUT)
-}
-fn default_send_timeout() -> Timeout {
-    Timeout(DEFAULT_SEND_TIMEOUT)
-}
-fn default_max_header_bytes() -> HeadBytes {
-    HeadBytes(DEFAULT_MAX_HEADER_BYTES)
-}
-fn default_max_headers() -> HeaderCount {
-    Bounded(DEFAULT_MAX_HEADERS)
 }
 fn default_read_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_READ_TIMEOUT)
@@ -528,19 +457,6 @@ fn default_connect_timeout() -> HumanDuration {
 }
 fn default_pool_idle_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_POOL_IDLE_TIMEOUT)
-}
-fn default_cache_ttl() -> HumanDuration {
-    HumanDuration(DEFAULT_CACHE_TTL)
-}
-fn default_cache_size() -> Count {
-    Count(DEFAULT_CACHE_SIZE)
-}
-fn default_grace() -> HumanDuration {
-    HumanDuration(DEFAULT_GRACE)
-}
-fn default_ua_block() -> Vec<UaPattern> {
-    vec![UaPattern::try_from(DEFAULT_UA_BLOCK.to_string())
-        .expect("DEFAULT_UA_BLOCK is a valid pattern")]
 }
 
 impl Config {
