@@ -6,8 +6,6 @@
 //! [`Config::validate`] and name the key path. Relative paths are resolved against
 //! the directory of the config file by [`Config::load`].
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,12 +13,24 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod addr;
+mod authz;
 mod duplicate;
 pub mod env;
+mod error;
 pub mod ldap;
+mod load;
 pub mod token;
+mod values;
+#[cfg(test)]
+use self::values::parse_byte_size;
 mod words;
+pub use self::authz::{load_rules_file, AuthzConfig, RuleConfig};
 pub use self::env::Override;
+pub use self::error::Error;
+pub use self::values::{
+    AtLeastOne, Bounded, ByteSize, Count, HeadBytes, HeaderCount, HeaderText, HumanDuration,
+    Ipv6Prefix, Realm, TicketLifetime, Timeout, UaPattern, UpstreamUrl, MAX_TICKET_LIFETIME,
+};
 
 /// The recipe's user-agent pattern: docker 1.3 to 1.5 (but not 1.5.x-dev) and bare `Go ` clients.
 pub const DEFAULT_UA_BLOCK: &str = r"^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$";
@@ -52,59 +62,6 @@ const DEFAULT_MAX_FAILURES_PER_USER: u32 = 10;
 const DEFAULT_IPV6_PREFIX: u8 = 64;
 const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9143";
-
-/// Errors from reading or checking the config file.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The file could not be read.
-    #[error("cannot read config file {}: {error}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// The I/O error.
-        error: std::io::Error,
-    },
-    /// The TOML is malformed or a value is invalid, at a known place.
-    #[error("{}line {line}, column {column}: {key}{message}", prefix(path))]
-    Parse {
-        /// The config file, if read from one.
-        path: Option<PathBuf>,
-        /// 1-based line of the offending text.
-        line: usize,
-        /// 1-based column of the offending text.
-        column: usize,
-        /// `section.key: ` when the offending line is a key, else empty.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// An environment override is unusable, or the config with overrides applied
-    /// is invalid.
-    #[error("{var}: {message}")]
-    Env {
-        /// The variable, or the variables applied when the error cannot be pinned on one.
-        var: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A check across keys failed.
-    #[error("{}{key}: {message}", prefix(path))]
-    Invalid {
-        /// The config file, if read from one.
-        path: Option<PathBuf>,
-        /// The dotted key path, such as `upstream.ca`.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-fn prefix(path: &Option<PathBuf>) -> String {
-    match path {
-        Some(p) => format!("{}: ", p.display()),
-        None => String::new(),
-    }
-}
 
 /// The whole configuration.
 #[derive(Debug, Deserialize, Serialize)]
@@ -162,49 +119,44 @@ pub struct Config {
 
 /// `[listen]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListenConfig {
     /// Socket address to bind, such as `0.0.0.0:443`.
-    #[serde(default = "default_listen_addr", deserialize_with = "addr::listen")]
+    #[serde(deserialize_with = "addr::listen")]
     pub addr: SocketAddr,
     /// Time a client has to finish the TLS handshake.
-    #[serde(default = "default_handshake_timeout")]
-    pub handshake_timeout: HumanDuration,
+    pub handshake_timeout: Timeout,
     /// Time a request head (request line and headers) has from its first byte to
     /// its last (nginx's `client_header_timeout`).
-    #[serde(default = "default_header_timeout")]
-    pub header_timeout: HumanDuration,
+    pub header_timeout: Timeout,
     /// How long a keep-alive connection may wait for its next request (nginx's
     /// `keepalive_timeout`); an HTTP/2 connection is idle while no stream is open.
-    #[serde(default = "default_idle_timeout")]
-    pub idle_timeout: HumanDuration,
+    pub idle_timeout: Timeout,
     /// Longest silence in a request body while the gate waits for it (nginx's
     /// `client_body_timeout`): progress, not total time, so a slow upload lives.
-    #[serde(default = "default_body_timeout")]
-    pub body_timeout: HumanDuration,
+    pub body_timeout: Timeout,
     /// Longest a write to the client may wait for it to take bytes (nginx's
     /// `send_timeout`): progress, not total time, so a slow download lives.
-    #[serde(default = "default_send_timeout")]
-    pub send_timeout: HumanDuration,
+    pub send_timeout: Timeout,
     /// Connections served at once; further connections wait in the kernel backlog.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: Count,
+    pub max_connections: AtLeastOne,
     /// Every connection starts with a PROXY protocol v1 or v2 header (from an AWS
     /// NLB, an ELB in TCP mode or HAProxy), whose client address the gate then uses.
-    #[serde(default)]
     pub proxy_protocol: bool,
 }
 
 impl Default for ListenConfig {
     fn default() -> Self {
         ListenConfig {
-            addr: default_listen_addr(),
-            handshake_timeout: default_handshake_timeout(),
-            header_timeout: default_header_timeout(),
-            idle_timeout: default_idle_timeout(),
-            body_timeout: default_body_timeout(),
-            send_timeout: default_send_timeout(),
-            max_connections: default_max_connections(),
+            addr: DEFAULT_LISTEN_ADDR
+                .parse()
+                .expect("DEFAULT_LISTEN_ADDR is a valid socket address"),
+            handshake_timeout: Timeout(DEFAULT_HANDSHAKE_TIMEOUT),
+            header_timeout: Timeout(DEFAULT_HEADER_TIMEOUT),
+            idle_timeout: Timeout(DEFAULT_IDLE_TIMEOUT),
+            body_timeout: Timeout(DEFAULT_BODY_TIMEOUT),
+            send_timeout: Timeout(DEFAULT_SEND_TIMEOUT),
+            max_connections: Bounded(DEFAULT_MAX_CONNECTIONS),
             proxy_protocol: false,
         }
     }
@@ -258,54 +210,6 @@ pub enum ClientAuth {
     Required,
 }
 
-/// `tls.session_ticket_lifetime`: zero (no resumption) or whole seconds from one
-/// second up to seven days, the most TLS 1.3 allows a ticket
-/// ([RFC 8446 §4.6.1](https://www.rfc-editor.org/rfc/rfc8446#section-4.6.1)).
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "String")]
-pub struct TicketLifetime(Duration);
-
-/// The longest ticket lifetime TLS 1.3 allows.
-pub const MAX_TICKET_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-
-impl TicketLifetime {
-    /// The lifetime in seconds; `None` when tickets are off.
-    pub fn seconds(self) -> Option<u32> {
-        u32::try_from(self.0.as_secs()).ok().filter(|s| *s > 0)
-    }
-}
-
-impl From<TicketLifetime> for String {
-    fn from(t: TicketLifetime) -> String {
-        humantime::format_duration(t.0).to_string()
-    }
-}
-
-impl TryFrom<toml::Value> for TicketLifetime {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        let s = v.to_string();
-        let HumanDuration(d) = HumanDuration::try_from(v)?;
-        if d.subsec_nanos() != 0 {
-            return Err(format!(
-                "invalid ticket lifetime {s}: must be whole seconds (\"0s\" turns tickets off)"
-            ));
-        }
-        if d > MAX_TICKET_LIFETIME {
-            return Err(format!(
-                "invalid ticket lifetime {s}: at most 7 days (RFC 8446 section 4.6.1)"
-            ));
-        }
-        Ok(TicketLifetime(d))
-    }
-}
-
-impl fmt::Debug for TicketLifetime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
 /// `[upstream]`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -341,25 +245,20 @@ pub enum AuthMode {
 
 /// `[auth]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// `"basic"` (the default) or `"token"`.
-    #[serde(default)]
     pub mode: AuthMode,
     /// The htpasswd file; optional when `[ldap]` is set (its users are asked first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub htpasswd: Option<PathBuf>,
     /// The realm in the `WWW-Authenticate: Basic` challenge.
-    #[serde(default)]
     pub realm: Realm,
     /// How long a successful verification is remembered; `"0s"` turns the cache off.
-    #[serde(default = "default_cache_ttl")]
     pub cache_ttl: HumanDuration,
     /// How many successful verifications are remembered at most.
-    #[serde(default = "default_cache_size")]
     pub cache_size: Count,
     /// An Apache-style group file (`group: user1 user2`), for `[authz]` rules.
-    #[serde(default)]
     pub groups: Option<PathBuf>,
 }
 
@@ -369,8 +268,8 @@ impl Default for AuthConfig {
             mode: AuthMode::Basic,
             htpasswd: None,
             realm: Realm::default(),
-            cache_ttl: default_cache_ttl(),
-            cache_size: default_cache_size(),
+            cache_ttl: HumanDuration(DEFAULT_CACHE_TTL),
+            cache_size: Count(DEFAULT_CACHE_SIZE),
             groups: None,
         }
     }
@@ -387,153 +286,81 @@ pub struct ForwardingConfig {
 
 /// `[user_agent]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserAgentConfig {
     /// Patterns (with look-around) whose match on `User-Agent` gets a 404 under `/v2/`.
-    #[serde(default = "default_ua_block")]
     pub block: Vec<UaPattern>,
 }
 
 impl Default for UserAgentConfig {
     fn default() -> Self {
         UserAgentConfig {
-            block: default_ua_block(),
+            block: vec![UaPattern::try_from(DEFAULT_UA_BLOCK.to_string())
+                .expect("DEFAULT_UA_BLOCK is a valid pattern")],
         }
     }
 }
 
 /// `[limits]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request body in bytes; no limit when absent (nginx's `client_max_body_size 0`).
-    #[serde(default)]
     pub max_body_size: Option<ByteSize>,
     /// Largest request head (request line and headers, or an HTTP/2 header list);
     /// larger heads get 431.
-    #[serde(default = "default_max_header_bytes")]
-    pub max_header_bytes: ByteSize,
+    pub max_header_bytes: HeadBytes,
     /// Most header fields in one HTTP/1.1 request; more get 431.
-    #[serde(default = "default_max_headers")]
-    pub max_headers: Count,
-}
-
-impl LimitsConfig {
-    /// Head limits hyper can apply: its HTTP/1.1 read buffer needs at least 8 KiB,
-    /// and HTTP/2 carries the header list size in 32 bits.
-    fn validate(&self) -> Result<(), Error> {
-        const HEAD_BYTES: std::ops::RangeInclusive<u64> = 8 * 1024..=1024 * 1024;
-        if !HEAD_BYTES.contains(&self.max_header_bytes.0) {
-            return Err(Error::Invalid {
-                path: None,
-                key: "limits.max_header_bytes",
-                message: format!(
-                    "must be between {} and {} bytes (8KiB to 1MiB)",
-                    HEAD_BYTES.start(),
-                    HEAD_BYTES.end()
-                ),
-            });
-        }
-        if !(1..=10_000).contains(&self.max_headers.0) {
-            return Err(Error::Invalid {
-                path: None,
-                key: "limits.max_headers",
-                message: "must be between 1 and 10000".into(),
-            });
-        }
-        Ok(())
-    }
+    pub max_headers: HeaderCount,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_body_size: None,
-            max_header_bytes: default_max_header_bytes(),
-            max_headers: default_max_headers(),
+            max_header_bytes: HeadBytes(DEFAULT_MAX_HEADER_BYTES),
+            max_headers: Bounded(DEFAULT_MAX_HEADERS),
         }
     }
 }
 
 /// `[shutdown]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// How long in-flight requests may continue after SIGTERM before connections are closed.
-    #[serde(default = "default_grace")]
     pub grace_period: HumanDuration,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig {
-            grace_period: default_grace(),
+            grace_period: HumanDuration(DEFAULT_GRACE),
         }
     }
 }
 
 /// `[throttle]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Whether failed logins are throttled.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// How long failures are counted; a blocked client waits out the rest of it.
-    #[serde(default = "default_throttle_window")]
     pub window: HumanDuration,
     /// Failed logins allowed per client address within the window.
-    #[serde(default = "default_max_failures_per_address")]
     pub max_failures_per_address: u32,
     /// Failed logins allowed per user from one client address within the window.
-    #[serde(default = "default_max_failures_per_user")]
     pub max_failures_per_user: u32,
     /// IPv6 clients are counted per network of this prefix length.
-    #[serde(default)]
     pub ipv6_prefix: Ipv6Prefix,
-}
-
-/// `throttle.ipv6_prefix`: a prefix length from 1 to 128 (a /64 by default, what
-/// one IPv6 host usually holds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "i64", into = "u8")]
-pub struct Ipv6Prefix(u8);
-
-impl Ipv6Prefix {
-    /// The prefix length, 1 to 128.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl Default for Ipv6Prefix {
-    fn default() -> Self {
-        Ipv6Prefix(DEFAULT_IPV6_PREFIX)
-    }
-}
-
-impl From<Ipv6Prefix> for u8 {
-    fn from(p: Ipv6Prefix) -> u8 {
-        p.0
-    }
-}
-
-impl TryFrom<i64> for Ipv6Prefix {
-    type Error = String;
-    fn try_from(n: i64) -> Result<Self, String> {
-        u8::try_from(n)
-            .ok()
-            .filter(|n| (1..=128).contains(n))
-            .map(Ipv6Prefix)
-            .ok_or_else(|| format!("invalid IPv6 prefix length {n}: must be from 1 to 128"))
-    }
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
             enabled: true,
-            window: default_throttle_window(),
+            window: HumanDuration(DEFAULT_THROTTLE_WINDOW),
             max_failures_per_address: DEFAULT_MAX_FAILURES_PER_ADDRESS,
             max_failures_per_user: DEFAULT_MAX_FAILURES_PER_USER,
             ipv6_prefix: Ipv6Prefix::default(),
@@ -543,93 +370,29 @@ impl Default for ThrottleConfig {
 
 /// `[reload]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReloadConfig {
     /// How often the config, certificate, key and htpasswd files are checked for
     /// changes; `"0s"` turns watching off (SIGHUP still reloads).
-    #[serde(default = "default_watch_interval")]
     pub watch_interval: HumanDuration,
 }
 
 impl Default for ReloadConfig {
     fn default() -> Self {
         ReloadConfig {
-            watch_interval: default_watch_interval(),
+            watch_interval: HumanDuration(DEFAULT_WATCH_INTERVAL),
         }
     }
 }
 
-/// `[authz]`. With none of its keys set, every authenticated user may do
-/// everything (the nginx recipe's behaviour).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthzConfig {
-    /// Shorthand for the recipe's promise: any valid user pulls and lists the
-    /// catalog, members of this group also push and delete.
-    #[serde(default)]
-    pub push_group: Option<String>,
-    /// Groups defined here, name → members (added to those of `auth.groups`).
-    #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
-    /// Rules, first match wins; a request no rule matches is denied.
-    #[serde(default)]
-    pub rules: Vec<RuleConfig>,
-    /// A TOML file holding the rules (`rules = [...]` or `[[rules]]` tables) instead
-    /// of `rules` here; watched and reloaded like the htpasswd file.
-    #[serde(default)]
-    pub rules_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RulesFile {
-    #[serde(default)]
-    rules: Vec<RuleConfig>,
-}
-
-/// Reads `[authz] rules_file`; errors name the file, line and key like the config's.
-pub fn load_rules_file(path: &Path) -> Result<Vec<RuleConfig>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let file: RulesFile =
-        toml::from_str(&text).map_err(|e| parse_error(&text, &e).with_path(path))?;
-    Ok(file.rules)
-}
-
-/// One `[[authz.rules]]` entry (or an inline table in `rules = [...]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    /// Account pattern: a glob (`*` = any authenticated user), a `/regex/`, or
-    /// `anonymous` for clients without credentials. Absent: any authenticated user.
-    #[serde(default)]
-    pub account: Option<String>,
-    /// Group pattern (glob or `/regex/`): matches if any of the user's groups does.
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Repository pattern: a glob where `*` stays within one path segment and `**`
-    /// crosses `/`, or a `/regex/`; `${account}` and `${group}` are substituted.
-    /// Absent: any repository.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// What the rule grants: `pull`, `push`, `delete`, `catalog`, or `*` for all.
-    pub actions: Vec<String>,
-    /// Free text shown by `acl explain`.
-    #[serde(default)]
-    pub comment: Option<String>,
-}
-
 /// `[admin]`.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// Whether the admin listener runs.
-    #[serde(default = "default_true")]
     pub enabled: bool,
     /// Plain-HTTP address of `/metrics`, `/healthz` and `/readyz`; keep it off the internet.
-    #[serde(default = "default_admin_addr", deserialize_with = "addr::admin")]
+    #[serde(deserialize_with = "addr::admin")]
     pub addr: SocketAddr,
 }
 
@@ -637,31 +400,30 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             enabled: true,
-            addr: default_admin_addr(),
+            addr: DEFAULT_ADMIN_ADDR
+                .parse()
+                .expect("DEFAULT_ADMIN_ADDR is a valid socket address"),
         }
     }
 }
 
 /// `[headers]`: security headers added to every response of the gate's listener.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HeadersConfig {
     /// The `Strict-Transport-Security` value added when a response has none; `""`
     /// turns it off. (`X-Content-Type-Options: nosniff` is always added when missing.)
-    #[serde(default = "default_hsts")]
     pub strict_transport_security: HeaderText,
 }
 
 impl Default for HeadersConfig {
     fn default() -> Self {
         HeadersConfig {
-            strict_transport_security: default_hsts(),
+            strict_transport_security: HeaderText(Some(http::HeaderValue::from_static(
+                DEFAULT_HSTS,
+            ))),
         }
     }
-}
-
-fn default_hsts() -> HeaderText {
-    HeaderText(Some(http::HeaderValue::from_static(DEFAULT_HSTS)))
 }
 
 /// `[log]`.
@@ -684,57 +446,8 @@ pub enum LogFormat {
     Json,
 }
 
-fn default_admin_addr() -> SocketAddr {
-    DEFAULT_ADMIN_ADDR
-        .parse()
-        .expect("DEFAULT_ADMIN_ADDR is a valid socket address")
-}
-fn default_true() -> bool {
-    true
-}
-fn default_throttle_window() -> HumanDuration {
-    HumanDuration(DEFAULT_THROTTLE_WINDOW)
-}
-fn default_max_failures_per_address() -> u32 {
-    DEFAULT_MAX_FAILURES_PER_ADDRESS
-}
-fn default_max_failures_per_user() -> u32 {
-    DEFAULT_MAX_FAILURES_PER_USER
-}
-fn default_watch_interval() -> HumanDuration {
-    HumanDuration(DEFAULT_WATCH_INTERVAL)
-}
-fn default_listen_addr() -> SocketAddr {
-    DEFAULT_LISTEN_ADDR
-        .parse()
-        .expect("DEFAULT_LISTEN_ADDR is a valid socket address")
-}
 fn default_session_ticket_lifetime() -> TicketLifetime {
     TicketLifetime(DEFAULT_SESSION_TICKET_LIFETIME)
-}
-fn default_handshake_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_HANDSHAKE_TIMEOUT)
-}
-fn default_max_connections() -> Count {
-    Count(DEFAULT_MAX_CONNECTIONS)
-}
-fn default_header_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_HEADER_TIMEOUT)
-}
-fn default_idle_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_IDLE_TIMEOUT)
-}
-fn default_body_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_BODY_TIMEOUT)
-}
-fn default_send_timeout() -> HumanDuration {
-    HumanDuration(DEFAULT_SEND_TIMEOUT)
-}
-fn default_max_header_bytes() -> ByteSize {
-    ByteSize(DEFAULT_MAX_HEADER_BYTES)
-}
-fn default_max_headers() -> Count {
-    Count(DEFAULT_MAX_HEADERS)
 }
 fn default_read_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_READ_TIMEOUT)
@@ -744,580 +457,6 @@ fn default_connect_timeout() -> HumanDuration {
 }
 fn default_pool_idle_timeout() -> HumanDuration {
     HumanDuration(DEFAULT_POOL_IDLE_TIMEOUT)
-}
-fn default_cache_ttl() -> HumanDuration {
-    HumanDuration(DEFAULT_CACHE_TTL)
-}
-fn default_cache_size() -> Count {
-    Count(DEFAULT_CACHE_SIZE)
-}
-fn default_grace() -> HumanDuration {
-    HumanDuration(DEFAULT_GRACE)
-}
-fn default_ua_block() -> Vec<UaPattern> {
-    vec![UaPattern::try_from(DEFAULT_UA_BLOCK.to_string())
-        .expect("DEFAULT_UA_BLOCK is a valid pattern")]
-}
-
-impl Config {
-    /// Parses and validates TOML text; relative paths stay as written.
-    pub fn from_toml_str(text: &str) -> Result<Config, Error> {
-        let config: Config = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses TOML text with environment overrides set on top of it, then validates.
-    /// Errors in the file keep their line and column; errors in an override name it.
-    pub fn from_toml_str_with(text: &str, overrides: &[Override]) -> Result<Config, Error> {
-        if overrides.is_empty() {
-            return Config::from_toml_str(text);
-        }
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
-        env::apply(&mut table, overrides)?;
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| merged_error(text, overrides, &e))?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Reads, parses and validates a file; relative paths in it are resolved
-    /// against the file's directory.
-    pub fn load(path: &Path) -> Result<Config, Error> {
-        Config::load_with(path, &[])
-    }
-
-    /// [`Config::load`] with environment overrides (see [`env`]).
-    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        let mut config =
-            Config::from_toml_str_with(&text, overrides).map_err(|e| e.with_path(path))?;
-        let base = path.parent().unwrap_or(Path::new(""));
-        config.resolve_paths(base);
-        Ok(config)
-    }
-
-    /// Cross-field checks, naming the key path.
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.auth.htpasswd.is_none() && self.ldap.is_none() {
-            return Err(Error::Invalid {
-                path: None,
-                key: "auth.htpasswd",
-                message: "missing: set auth.htpasswd, an [ldap] section, or both".into(),
-            });
-        }
-        if let Some(ldap) = &self.ldap {
-            ldap.validate().map_err(|(key, message)| Error::Invalid {
-                path: None,
-                key,
-                message,
-            })?;
-        }
-        let invalid = |key: &'static str, message: String| Error::Invalid {
-            path: None,
-            key,
-            message,
-        };
-        match (self.auth.mode, &self.token) {
-            (AuthMode::Token, None) => {
-                return Err(invalid(
-                    "token",
-                    "missing: auth.mode = \"token\" needs a [token] section".into(),
-                ))
-            }
-            (AuthMode::Basic, Some(_)) => {
-                return Err(invalid(
-                    "token",
-                    "set, but auth.mode is not \"token\"".into(),
-                ))
-            }
-            (_, Some(token)) => token.validate().map_err(|(k, m)| invalid(k, m))?,
-            (AuthMode::Basic, None) => {}
-        }
-        match &self.upstream {
-            None if self.auth.mode == AuthMode::Basic => {
-                return Err(invalid(
-                    "upstream",
-                    "missing: the registry behind the gate (only a token server may go without)"
-                        .into(),
-                ))
-            }
-            Some(upstream) if upstream.ca.is_some() && upstream.url.scheme() != "https" => {
-                return Err(invalid(
-                    "upstream.ca",
-                    "set, but upstream.url is not https".into(),
-                ));
-            }
-            _ => {}
-        }
-        if self.throttle.enabled
-            && (self.throttle.max_failures_per_address == 0
-                || self.throttle.max_failures_per_user == 0)
-        {
-            return Err(Error::Invalid {
-                path: None,
-                key: "throttle",
-                message: "max_failures_per_address and max_failures_per_user must be at least 1 \
-                          (set enabled = false to turn the throttle off)"
-                    .into(),
-            });
-        }
-        if self.authz.rules_file.is_some()
-            && (self.authz.push_group.is_some() || !self.authz.rules.is_empty())
-        {
-            return Err(Error::Invalid {
-                path: None,
-                key: "authz.rules_file",
-                message: "set either rules_file, rules or push_group".into(),
-            });
-        }
-        if self.authz.push_group.is_some() && !self.authz.rules.is_empty() {
-            return Err(Error::Invalid {
-                path: None,
-                key: "authz.push_group",
-                message: "set either push_group or rules, not both (write the push group as rules)"
-                    .into(),
-            });
-        }
-        if self.tls.client_auth == ClientAuth::Required && self.tls.client_ca.is_none() {
-            return Err(Error::Invalid {
-                path: None,
-                key: "tls.client_auth",
-                message:
-                    "\"required\" needs tls.client_ca (the CAs client certificates must chain to)"
-                        .into(),
-            });
-        }
-        if self.listen.max_connections.0 == 0 {
-            return Err(Error::Invalid {
-                path: None,
-                key: "listen.max_connections",
-                message: "must be at least 1".into(),
-            });
-        }
-        let timeouts = [
-            ("listen.handshake_timeout", self.listen.handshake_timeout),
-            ("listen.header_timeout", self.listen.header_timeout),
-            ("listen.idle_timeout", self.listen.idle_timeout),
-            ("listen.body_timeout", self.listen.body_timeout),
-            ("listen.send_timeout", self.listen.send_timeout),
-        ];
-        for (key, timeout) in timeouts {
-            if timeout.0.is_zero() {
-                return Err(Error::Invalid {
-                    path: None,
-                    key,
-                    message: "must be more than 0s".into(),
-                });
-            }
-        }
-        self.limits.validate()
-    }
-
-    fn resolve_paths(&mut self, base: &Path) {
-        let resolve = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        resolve(&mut self.tls.cert);
-        resolve(&mut self.tls.key);
-        if let Some(ca) = self.tls.client_ca.as_mut() {
-            resolve(ca);
-        }
-        if let Some(ocsp) = self.tls.ocsp.as_mut() {
-            resolve(ocsp);
-        }
-        if let Some(htpasswd) = self.auth.htpasswd.as_mut() {
-            resolve(htpasswd);
-        }
-        if let Some(ldap) = self.ldap.as_mut() {
-            if let Some(ca) = ldap.ca.as_mut() {
-                resolve(ca);
-            }
-            if let Some(file) = ldap.bind_password_file.as_mut() {
-                resolve(file);
-            }
-        }
-        if let Some(groups) = self.auth.groups.as_mut() {
-            resolve(groups);
-        }
-        if let Some(rules) = self.authz.rules_file.as_mut() {
-            resolve(rules);
-        }
-        if let Some(ca) = self.upstream.as_mut().and_then(|u| u.ca.as_mut()) {
-            resolve(ca);
-        }
-        if let Some(token) = self.token.as_mut() {
-            resolve(&mut token.key);
-            resolve(&mut token.cert);
-            token.previous_certs.iter_mut().for_each(resolve);
-        }
-    }
-}
-
-impl Error {
-    fn with_path(self, p: &Path) -> Error {
-        let path = Some(p.to_path_buf());
-        match self {
-            Error::Parse {
-                line,
-                column,
-                key,
-                message,
-                ..
-            } => Error::Parse {
-                path,
-                line,
-                column,
-                key,
-                message,
-            },
-            Error::Invalid { key, message, .. } => Error::Invalid { path, key, message },
-            e @ (Error::Read { .. } | Error::Env { .. }) => e,
-        }
-    }
-}
-
-/// Blames an error of the merged config on the file, with its line, when the file
-/// alone fails the same way on a key no override sets; else on the one override
-/// that alone fails the same way, or on all of them.
-fn merged_error(text: &str, overrides: &[Override], e: &toml::de::Error) -> Error {
-    let message = words::plain(e.message());
-    if let Err(located @ Error::Parse { .. }) = Config::from_toml_str(text) {
-        if let Error::Parse {
-            key, message: m, ..
-        } = &located
-        {
-            let overridden = overrides
-                .iter()
-                .any(|o| key.starts_with(&format!("{}: ", o.key_path())));
-            if *m == message && !overridden {
-                return located;
-            }
-        }
-    }
-    let culprit = overrides
-        .iter()
-        .find(|o| alone_fails_with(text, o, &message));
-    let var = match culprit {
-        Some(o) => o.var.clone(),
-        None => overrides
-            .iter()
-            .map(|o| o.var.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    Error::Env { var, message }
-}
-
-/// Whether the file with this one override set fails with `message`: then the
-/// error is that variable's, and only it is named.
-fn alone_fails_with(text: &str, o: &Override, message: &str) -> bool {
-    let Ok(mut table) = toml::from_str::<toml::Table>(text) else {
-        return false;
-    };
-    if env::apply(&mut table, std::slice::from_ref(o)).is_err() {
-        return false;
-    }
-    match toml::Value::Table(table).try_into::<Config>() {
-        Err(e) => words::plain(e.message()) == message,
-        Ok(_) => false,
-    }
-}
-
-/// Turns a toml error into one line: where, which key, what.
-fn parse_error(text: &str, e: &toml::de::Error) -> Error {
-    let mut offset = e.span().map_or(0, |s| s.start).min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let line_text = text[line_start..].lines().next().unwrap_or("");
-    let section = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && l.ends_with(']'))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
-    let key = match line_text.split_once('=') {
-        Some((k, _)) if !line_text.trim_start().starts_with('[') => match section {
-            Some(s) => format!("{s}.{}: ", k.trim()),
-            None => format!("{}: ", k.trim()),
-        },
-        _ => String::new(),
-    };
-    let message = match e.message().trim() {
-        "duplicate key" => duplicate::message(text, line),
-        _ => None,
-    };
-    Error::Parse {
-        path: None,
-        line,
-        column,
-        key,
-        message: message.unwrap_or_else(|| words::plain(e.message())),
-    }
-}
-
-/// A duration written like `"30s"`, `"15m"` or `"1h 30m"`. A bare number is refused
-/// with the hint to give it a unit, since it could mean seconds or milliseconds.
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "String")]
-pub struct HumanDuration(pub Duration);
-
-impl From<HumanDuration> for String {
-    fn from(d: HumanDuration) -> String {
-        humantime::format_duration(d.0).to_string()
-    }
-}
-
-impl TryFrom<toml::Value> for HumanDuration {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        match v {
-            toml::Value::String(s) => humantime::parse_duration(&s)
-                .map(HumanDuration)
-                .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"30s\" or \"15m\"")),
-            toml::Value::Integer(n) if n < 0 => Err(format!(
-                "invalid duration {n}: must not be negative; write it like \"30s\" or \"15m\""
-            )),
-            toml::Value::Integer(n) => Err(format!(
-                "invalid duration {n} (a number without a unit); write it with a unit, like \"{n}s\""
-            )),
-            toml::Value::Float(f) => Err(format!(
-                "invalid duration {f} (a number without a unit); write it with a unit, like \
-                 \"30s\" or \"1500ms\""
-            )),
-            other => Err(format!(
-                "invalid duration {other}: must be a string like \"30s\" or \"15m\""
-            )),
-        }
-    }
-}
-
-impl fmt::Debug for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
-/// A positive count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Count(pub usize);
-
-/// A size in bytes, written as an integer or a string like `"10GiB"`, `"500MB"`, `"4k"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "toml::Value", into = "u64")]
-pub struct ByteSize(pub u64);
-
-impl From<ByteSize> for u64 {
-    fn from(b: ByteSize) -> u64 {
-        b.0
-    }
-}
-
-impl TryFrom<toml::Value> for ByteSize {
-    type Error = String;
-    fn try_from(v: toml::Value) -> Result<Self, String> {
-        match v {
-            toml::Value::Integer(n) => u64::try_from(n)
-                .map(ByteSize)
-                .map_err(|_| format!("invalid size {n}: must not be negative")),
-            toml::Value::String(s) => parse_byte_size(&s).map(ByteSize),
-            other => Err(format!(
-                "invalid size {other}: write a number of bytes or a string like \"10GiB\""
-            )),
-        }
-    }
-}
-
-fn parse_byte_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}: write it like \"10GiB\" or \"500MB\""))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("invalid size {s:?}: too large"))
-}
-
-/// The registry's base URL: `http` or `https`, a host, no path, query or credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UpstreamUrl(http::Uri);
-
-impl From<UpstreamUrl> for String {
-    fn from(u: UpstreamUrl) -> String {
-        u.0.to_string().trim_end_matches('/').to_string()
-    }
-}
-
-impl UpstreamUrl {
-    /// The scheme, `http` or `https`.
-    pub fn scheme(&self) -> &str {
-        self.0.scheme_str().unwrap_or("http")
-    }
-    /// The URL as a [`http::Uri`] with scheme and authority only.
-    pub fn uri(&self) -> &http::Uri {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for UpstreamUrl {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let uri: http::Uri = s
-            .parse()
-            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") | Some("https") => {}
-            _ => {
-                return Err(format!(
-                    "invalid upstream URL {s:?}: scheme must be http or https"
-                ))
-            }
-        }
-        let Some(authority) = uri.authority() else {
-            return Err(format!("invalid upstream URL {s:?}: no host"));
-        };
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "invalid upstream URL {s:?}: credentials are not allowed"
-            ));
-        }
-        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(format!(
-                "invalid upstream URL {s:?}: the registry must be at the root (no path or query)"
-            ));
-        }
-        let base = http::Uri::builder()
-            .scheme(uri.scheme_str().unwrap_or("http"))
-            .authority(authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(|e| format!("invalid upstream URL {s:?}: {e}"))?;
-        Ok(UpstreamUrl(base))
-    }
-}
-
-/// A header value written in the config: empty (the header is off) or one that
-/// HTTP allows, checked once as it is read.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HeaderText(Option<http::HeaderValue>);
-
-impl HeaderText {
-    /// The value; `None` when written as `""`.
-    pub fn value(&self) -> Option<&http::HeaderValue> {
-        self.0.as_ref()
-    }
-}
-
-impl From<HeaderText> for String {
-    fn from(h: HeaderText) -> String {
-        h.0.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
-    }
-}
-
-impl TryFrom<String> for HeaderText {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty() {
-            return Ok(HeaderText(None));
-        }
-        http::HeaderValue::from_str(&s)
-            .map(|v| HeaderText(Some(v)))
-            .map_err(|_| format!("{s:?} is not a valid header value"))
-    }
-}
-
-/// The Basic realm: printable ASCII without `"` or `\`, so it fits a quoted-string as is.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Realm(String);
-
-impl From<Realm> for String {
-    fn from(r: Realm) -> String {
-        r.0
-    }
-}
-
-impl Realm {
-    /// The realm text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Realm {
-    fn default() -> Self {
-        Realm(DEFAULT_REALM.to_string())
-    }
-}
-
-impl TryFrom<String> for Realm {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        if s.is_empty()
-            || !s
-                .bytes()
-                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        {
-            return Err(format!(
-                "invalid realm {s:?}: use printable ASCII without quotes or backslashes"
-            ));
-        }
-        Ok(Realm(s))
-    }
-}
-
-/// A user-agent pattern, compiled with look-around support.
-#[derive(Clone, Deserialize, Serialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UaPattern(pub fancy_regex::Regex);
-
-impl From<UaPattern> for String {
-    fn from(p: UaPattern) -> String {
-        p.0.as_str().to_string()
-    }
-}
-
-impl TryFrom<String> for UaPattern {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        fancy_regex::Regex::new(&s)
-            .map(UaPattern)
-            .map_err(|e| format!("invalid user-agent pattern {s:?}: {e}"))
-    }
-}
-
-impl fmt::Debug for UaPattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.as_str())
-    }
 }
 
 #[cfg(test)]
