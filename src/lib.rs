@@ -16,9 +16,12 @@
 //! - `der`: a bounded DER reader for the few certificate, key and OCSP fields read by hand.
 //! - [`tls`]: PEM files to rustls configs; certificate generation.
 //! - [`token`]: token mode: the token server's scope grammar, grants and JWTs.
+//! - [`authz`]: rules, and [`authz::policy`], the one answer to "may this identity (or
+//!   anonymous) do these actions on this resource" that every front door asks.
 //! - [`upstream`]: the keep-alive connection pool to the registry.
 //! - [`probe`]: one `GET /v2/` to the registry at start and after each reload, logged.
-//! - [`auth`]: (user, password) → identity, with no HTTP types; htpasswd and hashes.
+//! - [`auth`]: credentials → identity, with no HTTP types: [`auth::login`] (one entry per
+//!   credential kind: throttle, verification, groups, login metrics), htpasswd and hashes.
 //! - [`htpasswd_edit`]: the `htpasswd` subcommand's file edits and password checks.
 //! - [`import`]: other auth servers' configs (docker_auth) to a `proxy.toml`.
 //! - [`basic`]: the `Authorization: Basic` header to plain strings.
@@ -26,8 +29,10 @@
 //! - [`headers`]: hop-by-hop removal, forwarding headers, the API-version header.
 //! - [`route`]: which paths go to the registry, and which are refused.
 //! - [`throttle`]: failed-login counters per client address and user; 429 past the limits.
-//! - [`token`]: token mode: the token server's scopes, keys and signed JWTs.
 //! - [`ua`]: the user-agent blocklist.
+//! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`).
+//! - [`metrics`]: the counters, gauges and histograms behind `/metrics`.
+//! - [`proxy_protocol`]: PROXY protocol v1/v2 headers from a balancer.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
