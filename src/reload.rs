@@ -180,3 +180,81 @@ pub async fn run(source: Source, config: Config, state: watch::Sender<Arc<State>
         probe::spawn(&state.borrow());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+
+    /// Two states built from one config (a certificate in a temp directory) so
+    /// that each test changes only the fields it means to.
+    fn two_states() -> (tempfile::TempDir, State, State) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = crate::tls::generate(&["localhost".to_string()]).expect("certificates");
+        let cert = dir.path().join("server.crt");
+        let key = dir.path().join("server.key");
+        std::fs::write(&cert, &certs.server_cert).expect("write the certificate");
+        std::fs::write(&key, &certs.server_key).expect("write the key");
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, "alice:{PLAIN}pw\n").expect("write the htpasswd file");
+        let text = format!(
+            "[listen]\naddr = \"127.0.0.1:5000\"\n\
+             [tls]\ncert = {:?}\nkey = {:?}\n\
+             [upstream]\nurl = \"http://127.0.0.1:9\"\n\
+             [auth]\nhtpasswd = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string(),
+            htpasswd.display().to_string(),
+        );
+        let config = Config::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let old = State::build(&config).expect("old state builds");
+        let new = State::build(&config).expect("new state builds");
+        (dir, old, new)
+    }
+
+    #[test]
+    fn equal_states_need_no_restart() {
+        let (_dir, old, new) = two_states();
+        assert_eq!(needs_restart(&old, &new), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_restart_key_is_named_once_and_in_order() {
+        let (_dir, old, mut new) = two_states();
+        new.listen_addr = "127.0.0.1:5001".parse().expect("an address");
+        new.max_connections = old.max_connections + 1;
+        new.admin_addr = match old.admin_addr {
+            Some(_) => None,
+            None => Some("127.0.0.1:9090".parse().expect("an address")),
+        };
+        new.log_format = match old.log_format {
+            LogFormat::Text => LogFormat::Json,
+            LogFormat::Json => LogFormat::Text,
+        };
+        assert_eq!(
+            needs_restart(&old, &new),
+            vec![
+                "listen.addr (127.0.0.1:5000 -> 127.0.0.1:5001)".to_string(),
+                "listen.max_connections".to_string(),
+                "admin.addr / admin.enabled".to_string(),
+                "log.format".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lone_change_names_only_its_key() {
+        let (_dir, old, mut new) = two_states();
+        new.max_connections = old.max_connections + 1;
+        assert_eq!(needs_restart(&old, &new), vec!["listen.max_connections"]);
+        let (_dir, old, mut new) = two_states();
+        new.admin_addr = match old.admin_addr {
+            Some(_) => None,
+            None => Some("127.0.0.1:9090".parse().expect("an address")),
+        };
+        assert_eq!(
+            needs_restart(&old, &new),
+            vec!["admin.addr / admin.enabled"]
+        );
+    }
+}

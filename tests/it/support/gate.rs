@@ -123,11 +123,6 @@ impl GateProcess {
         gate
     }
 
-    /// The admin listener's `http://ADDR`, which this setup always has.
-    pub fn admin_url(&self) -> String {
-        format!("http://{}", self.admin_addr())
-    }
-
     /// The admin listener's address. "admin listening" follows "listening" in the
     /// log: waits for it (at most 5 s) if it was not there at start.
     pub fn admin_addr(&self) -> SocketAddr {

@@ -1,8 +1,6 @@
 //! Test harness: the gate in-process, a recording upstream, a TLS client, and the
 //! real registry and skopeo.
 
-#![allow(dead_code)]
-
 pub mod blob;
 pub mod client;
 pub mod gate;

@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::client::Client;
 use super::install_hint;
 use super::process::poll;
 use super::proxy::TestProxy;
@@ -199,17 +198,6 @@ impl Nginx {
             }
         }
         unreachable!("the last attempt returns or panics")
-    }
-
-    /// `localhost:PORT`, the authority clients use (the certificate names `localhost`).
-    pub fn authority(&self) -> String {
-        format!("localhost:{}", self.addr.port())
-    }
-
-    /// A TLS client for this nginx trusting `ca_pem` (the gate's CA: the certificate is the
-    /// gate's).
-    pub fn client(&self, ca_pem: &str) -> Client {
-        Client::new(self.addr, ca_pem, &self.authority())
     }
 
     /// Everything nginx has logged to its error log (and stderr) so far.

@@ -21,7 +21,6 @@ pub struct TestProxy {
     /// Sends a new state in (as a reload does).
     pub state_tx: watch::Sender<Arc<State>>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds a [`TestProxy`].
@@ -75,16 +74,6 @@ impl TestProxy {
     /// The path of a file in the gate's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    /// Stops accepting and waits for the drain to finish.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task ends cleanly");
-        }
     }
 }
 
@@ -184,7 +173,7 @@ impl Builder {
         let addr = listener.local_addr().expect("bound address");
         let (state_tx, state_rx) = watch::channel(Arc::new(state));
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(registry_gate::server::run(listener, state_rx, async {
+        tokio::spawn(registry_gate::server::run(listener, state_rx, async {
             let _ = shutdown_rx.await;
         }));
         TestProxy {
@@ -193,7 +182,6 @@ impl Builder {
             dir,
             state_tx,
             shutdown: Some(shutdown_tx),
-            task: Some(task),
         }
     }
 }
