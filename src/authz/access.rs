@@ -2,7 +2,7 @@
 //! which repository, as the registry's own access records have it.
 //!
 //! The audit log records it (repository, action, reference or digest), and the per-repository
-//! rules of issue 7 decide on it. Everything here is a pure function of the method, the raw
+//! rules decide on it. Everything here is a pure function of the method, the raw
 //! path and the raw query; whatever it does not recognise is an [`Error`], which callers deny.
 //!
 //! # What this follows (CNCF distribution, `github.com/distribution/distribution`)

@@ -1,4 +1,4 @@
-//! Per-repository authorization rules (issue 7): who may pull, push, delete and list
+//! Per-repository authorization rules: who may pull, push, delete and list
 //! the catalog, modelled on cesanta/docker_auth's ACL.
 //!
 //! [`Rules::compile`] turns `[authz]` into [`Rules`]; [`Rules::decide`] takes an
