@@ -61,20 +61,12 @@ async fn plain_http_on_the_tls_port_gets_a_400_naming_https() {
     assert!(out.status.success(), "{}", out.stderr);
 
     // A raw request, with a host name: the answer names it, and the gate closes.
-    let mut tcp = TcpStream::connect_timeout(&gate.addr, Duration::from_secs(2)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
-    write!(
-        tcp,
-        "POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 5\r\n\r\nhello"
-    )
-    .expect("send");
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer)
-        .expect("the answer, then the close");
-    assert!(
-        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
-        "{answer}"
+    let answer = plain_400(
+        gate.addr,
+        format!(
+            "POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
     );
     assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
     assert!(
@@ -102,6 +94,23 @@ async fn plain_http_on_the_tls_port_gets_a_400_naming_https() {
     );
 }
 
+/// Sends `bytes` over plain TCP and returns everything up to the gate's close,
+/// which must be the plain-HTTP 400.
+fn plain_400(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    tcp.write_all(bytes).expect("send");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer)
+        .expect("the answer, then the close");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    answer
+}
+
 /// Behind a PROXY protocol load balancer the header comes first; the request after
 /// it is the one answered (here typed by hand, with bare LFs, as `nc` sends it).
 #[test]
@@ -112,19 +121,9 @@ fn plain_http_after_a_proxy_header_gets_the_400_too() {
         dir.path(),
         &[("REGISTRY_GATE_LISTEN_PROXY_PROTOCOL", "true")],
     );
-    let mut tcp = TcpStream::connect_timeout(&gate.addr, Duration::from_secs(2)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
-    tcp.write_all(
+    let answer = plain_400(
+        gate.addr,
         b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\nGET /v2/ HTTP/1.1\nHost: gate.example\n\n",
-    )
-    .expect("send");
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer)
-        .expect("the answer, then the close");
-    assert!(
-        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
-        "{answer}"
     );
     assert!(
         answer.ends_with("This is a TLS port: use https://gate.example:80/\n"),
