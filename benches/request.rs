@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use registry_gate::config::{UaPattern, DEFAULT_UA_BLOCK};
-use registry_gate::headers::{self, TrustedProxies};
-use registry_gate::ua::UaBlocklist;
-use registry_gate::{basic, route};
+use registry_gate::proxy::headers::{self, TrustedProxies};
+use registry_gate::proxy::ua::UaBlocklist;
+use registry_gate::proxy::{basic, route};
 
 fn request_headers() -> HeaderMap {
     let mut h = HeaderMap::new();

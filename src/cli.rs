@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::auth::htpasswd::edit::{self as htpasswd_edit, Cost, Outcome, Username, Verdict};
 use crate::config::{self, Config, LogFormat};
-use crate::htpasswd_edit::{self, Cost, Outcome, Username, Verdict};
 use crate::reload::Source;
+use crate::server::admin;
 use crate::state::State;
-use crate::{admin, reload, server, signals};
+use crate::{reload, server, signals};
 
 mod acl;
 mod bind;

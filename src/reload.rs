@@ -30,8 +30,9 @@ use tokio::sync::watch;
 
 use crate::chain::error_chain;
 use crate::config::{Config, Override};
+use crate::proxy::upstream::probe;
+use crate::signals;
 use crate::state::{IgnoredLine, Rebuilt, State};
-use crate::{probe, signals};
 
 /// What changed between two states that a reload cannot apply.
 pub fn needs_restart(old: &State, new: &State) -> Vec<String> {

@@ -19,15 +19,15 @@ use crate::auth::directory::DirectoryLogins;
 use crate::auth::groups::{self, Groups};
 use crate::auth::htpasswd::{self, Htpasswd};
 use crate::auth::ldap::Directory;
+use crate::auth::throttle::{Limits, Throttle};
 use crate::auth::Authenticator;
 use crate::authz::rules::{self, Rules};
 use crate::config::Config;
-use crate::headers::TrustedProxies;
 use crate::metrics::Metrics;
-use crate::throttle::{Limits, Throttle};
+use crate::proxy::headers::TrustedProxies;
+use crate::proxy::ua::UaBlocklist;
+use crate::proxy::upstream::Upstream;
 use crate::tls;
-use crate::ua::UaBlocklist;
-use crate::upstream::Upstream;
 
 mod fallback;
 

@@ -9,8 +9,9 @@
 
 pub(crate) mod certificate;
 pub mod client_cert;
-pub mod ocsp;
-pub mod tickets;
+pub(crate) mod der;
+pub(crate) mod ocsp;
+pub(crate) mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

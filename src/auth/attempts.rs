@@ -65,11 +65,13 @@ impl Attempts {
     }
 
     /// How many attempts are under way.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.running.lock().len()
     }
 
     /// Whether no attempt is under way.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

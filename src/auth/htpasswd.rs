@@ -17,6 +17,8 @@
 //! file's typical entry ([`dummy_model`]), so that timing does not tell unknown users from
 //! known ones, whatever cost the file's hashes have.
 
+pub(crate) mod edit;
+
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::collections::HashMap;
 use std::fmt;

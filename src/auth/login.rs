@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use super::groups::Groups;
 use super::{Authenticator, Credentials, Error, Identity, Verified};
+use crate::auth::throttle::Throttle;
 use crate::metrics::{AuthResult, Metrics};
-use crate::throttle::Throttle;
 
 /// Why a login did not give an identity.
 #[derive(Debug, thiserror::Error)]

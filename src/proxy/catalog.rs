@@ -106,7 +106,7 @@ pub async fn list_as(
         if status != StatusCode::OK {
             // Catalog disabled, a token without the catalog right, or an error: the
             // registry's answer as it is (its challenge included).
-            crate::headers::strip_hop_by_hop(&mut parts.headers);
+            crate::proxy::headers::strip_hop_by_hop(&mut parts.headers);
             parts.headers.remove(http::header::CONTENT_LENGTH);
             return Ok(Response::from_parts(parts, Either::Right(Full::new(body))));
         }

@@ -14,7 +14,7 @@ use http_body_util::Full;
 
 use super::body::BoxError;
 use crate::auth::login::LoginError;
-use crate::{basic, route};
+use crate::proxy::{basic, route};
 
 /// Whose fault an error is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

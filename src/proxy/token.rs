@@ -20,7 +20,7 @@ use super::{log_user, login, Answer, Error};
 use crate::auth::login::LoginError;
 use crate::auth::Identity;
 use crate::authz::access::Target;
-use crate::basic;
+use crate::proxy::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;

@@ -1,5 +1,5 @@
 //! The few facts the gate reads from an X.509 certificate ([RFC 5280 §4.1]): when
-//! it expires, whether it is a CA, and its public key. Read with [`crate::der`]; the
+//! it expires, whether it is a CA, and its public key. Read with [`crate::tls::der`]; the
 //! signature is not checked here (rustls checks chains; this is for messages and
 //! for `certs generate` to keep a CA).
 //!
@@ -7,8 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::der::{self, Invalid, Reader, BIT_STRING, GENERALIZED_TIME, OCTET_STRING, OID};
-use crate::der::{CONTEXT_0, INTEGER, SEQUENCE, UTC_TIME};
+use crate::tls::der::{self, Invalid, Reader, BIT_STRING, GENERALIZED_TIME, OCTET_STRING, OID};
+use crate::tls::der::{CONTEXT_0, INTEGER, SEQUENCE, UTC_TIME};
 
 const BOOLEAN: u8 = 0x01;
 /// `[3]`, constructed: a certificate's extensions.

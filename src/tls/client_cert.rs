@@ -20,7 +20,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
 
 use crate::config::ClientAuth;
-use crate::der::{
+use crate::tls::der::{
     self, Invalid, Reader, CONTEXT_0, IA5_STRING, INTEGER, OID, PRINTABLE_STRING, SEQUENCE, SET,
     UTF8_STRING,
 };

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::der::{self, Invalid, Reader, CONTEXT_0, ENUMERATED, OCTET_STRING, OID, SEQUENCE};
+use crate::tls::der::{self, Invalid, Reader, CONTEXT_0, ENUMERATED, OCTET_STRING, OID, SEQUENCE};
 
 /// 1.3.6.1.5.5.7.48.1.1, id-pkix-ocsp-basic.
 const OID_OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];

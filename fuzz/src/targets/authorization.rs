@@ -4,7 +4,7 @@
 //! `HeaderValue` (hyper would have refused it) is left out.
 
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use registry_gate::basic::{self, Error};
+use registry_gate::proxy::basic::{self, Error};
 
 /// One input of the `authorization` target; panics on a failed check.
 pub fn run(data: &[u8]) {

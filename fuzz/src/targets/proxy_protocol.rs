@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use registry_gate::proxy_protocol::{parse, Header, Parsed, V1_MAX_LEN};
+use registry_gate::server::proxy_protocol::{parse, Header, Parsed, V1_MAX_LEN};
 
 const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 

@@ -1,6 +1,6 @@
 //! `route::classify` on UTF-8 paths.
 
-use registry_gate::route::{self, Error, Route};
+use registry_gate::proxy::route::{self, Error, Route};
 
 /// One input of the `route` target; panics on a failed check.
 pub fn run(data: &[u8]) {

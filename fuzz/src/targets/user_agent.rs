@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use http::HeaderValue;
 use registry_gate::config::{UaPattern, DEFAULT_UA_BLOCK};
-use registry_gate::ua::UaBlocklist;
+use registry_gate::proxy::ua::UaBlocklist;
 
 /// Compiled once per fuzzing process rather than once per input.
 static BLOCKLIST: LazyLock<UaBlocklist> = LazyLock::new(|| {

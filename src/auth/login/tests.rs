@@ -11,9 +11,9 @@ use super::*;
 use crate::auth::directory::DirectoryLogins;
 use crate::auth::htpasswd::Htpasswd;
 use crate::auth::ldap::Directory;
+use crate::auth::throttle::Limits;
 use crate::auth::Password;
 use crate::config::ldap::LdapConfig;
-use crate::throttle::Limits;
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 const WINDOW: Duration = Duration::from_secs(60);

@@ -5,19 +5,19 @@
 //! Why not a crate: `x509-parser` would add a dozen crates for one field, and
 //! rustls-webpki (already built, through rustls) parses certificates but is not a
 //! direct dependency and knows nothing of PKCS#8 or SEC1, which we must read anyway.
-//! The reader ([`crate::der`]) is a walk over tag-length-value triples: one-byte tags,
+//! The reader ([`crate::tls::der`]) is a walk over tag-length-value triples: one-byte tags,
 //! definite lengths of at most four bytes, every length checked against what is
 //! left, no allocation, no recursion. It does not validate a certificate (the
 //! registry does that with Go's `crypto/x509`); it only finds the key in it, and
 //! [`super::SigningKey::load`] then compares that key with the private key's.
 //!
 //! Each error is a phrase naming what was expected, for the caller to put after the
-//! file name. The tag-length-value reader itself is [`crate::der`], shared with the
+//! file name. The tag-length-value reader itself is [`crate::tls::der`], shared with the
 //! TLS module's client-certificate and OCSP checks.
 
-pub(super) use crate::der::Invalid;
-use crate::der::{only, Reader};
-use crate::der::{
+pub(super) use crate::tls::der::Invalid;
+use crate::tls::der::{only, Reader};
+use crate::tls::der::{
     BIT_STRING, CONTEXT_0, CONTEXT_1, GENERALIZED_TIME, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE,
     UTC_TIME,
 };

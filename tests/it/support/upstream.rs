@@ -243,7 +243,7 @@ async fn serve(
     // the clients' requests only, whenever the probe comes.
     if parts.headers.get(http::header::USER_AGENT)
         == Some(&http::HeaderValue::from_static(
-            registry_gate::upstream::PROBE_USER_AGENT,
+            registry_gate::proxy::upstream::PROBE_USER_AGENT,
         ))
     {
         return Ok(Response::new(Full::new(Bytes::from_static(b"{}"))));

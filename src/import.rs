@@ -5,4 +5,4 @@
 //! reads and writes the files. What cannot be carried over is reported, never
 //! silently dropped, and nothing is carried over with more access than it had.
 
-pub mod docker_auth;
+pub(crate) mod docker_auth;

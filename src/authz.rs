@@ -5,6 +5,6 @@
 //! the method (and the headers [`access::reads_form_body`] reads).
 
 pub mod access;
-pub mod glob;
-pub mod policy;
+pub(crate) mod glob;
+pub(crate) mod policy;
 pub mod rules;

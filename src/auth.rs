@@ -21,14 +21,15 @@
 //! dropped; [`Authenticator::is_cached`] tells proven credentials apart
 //! before any throttle check.
 
-pub mod attempts;
+pub(crate) mod attempts;
 pub mod cache;
-pub mod directory;
-pub mod groups;
+pub(crate) mod directory;
+pub(crate) mod groups;
 pub mod hash;
 pub mod htpasswd;
-pub mod ldap;
-pub mod login;
+pub(crate) mod ldap;
+pub(crate) mod login;
+pub(crate) mod throttle;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -1,5 +1,7 @@
 //! The connection pool to the registry: HTTP/1.1 keep-alive over plain TCP or TLS.
 
+pub(crate) mod probe;
+
 use std::time::Duration;
 
 use bytes::Bytes;

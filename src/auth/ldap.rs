@@ -5,9 +5,9 @@
 //! an outage means). Every operation has a timeout, and every value that comes from
 //! the client is escaped before it enters a filter ([`filter`]).
 
-pub mod diagnose;
-pub mod filter;
-pub mod pool;
+pub(crate) mod diagnose;
+pub(crate) mod filter;
+pub(crate) mod pool;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -16,11 +16,16 @@
 //! access-log line and one set of metric updates per request.
 
 mod authorize;
-pub mod body;
+pub mod basic;
+pub(crate) mod body;
 mod catalog;
-pub mod error;
-pub mod record;
+pub(crate) mod error;
+pub mod headers;
+pub(crate) mod record;
+pub mod route;
 mod token;
+pub mod ua;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -41,10 +46,9 @@ use crate::auth::login::Login;
 use crate::auth::Identity;
 use crate::authz::access::{self, Access};
 use crate::metrics::{ConnectionTimeout, Tracked};
-use crate::route::{self, Route};
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;
-use crate::{basic, headers};
+use route::Route;
 
 /// The body of a response before it is wrapped for the log.
 type Answer = Either<ResponseBody, Full<Bytes>>;
@@ -216,7 +220,7 @@ fn log_user(ctx: &mut Record, user: Option<&str>) {
 /// credentials removed.
 fn rewrite_request(
     state: &State,
-    upstream: &crate::upstream::Upstream,
+    upstream: &crate::proxy::upstream::Upstream,
     ctx: &Record,
     req: Request<Incoming>,
 ) -> Result<(Request<RequestBody>, Arc<Progress>), Error> {
@@ -273,7 +277,7 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 /// The registry behind the gate; a token server alone has none (404 under `/v2/`).
-fn registry(state: &State) -> Result<&crate::upstream::Upstream, Error> {
+fn registry(state: &State) -> Result<&crate::proxy::upstream::Upstream, Error> {
     state.upstream.as_ref().ok_or(Error::NotFound)
 }
 
@@ -281,7 +285,7 @@ fn registry(state: &State) -> Result<&crate::upstream::Upstream, Error> {
 /// `upstream.read_timeout` after the last body byte went out.
 async fn forward(
     state: &State,
-    upstream: &crate::upstream::Upstream,
+    upstream: &crate::proxy::upstream::Upstream,
     req: Request<RequestBody>,
     progress: &Progress,
 ) -> Result<Response<Incoming>, Error> {
@@ -331,7 +335,7 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
 /// Passes the registry's answer on: status, headers and body untouched but for
 /// hop-by-hop headers.
 fn rewrite_response(
-    upstream: &crate::upstream::Upstream,
+    upstream: &crate::proxy::upstream::Upstream,
     response: Response<Incoming>,
 ) -> Response<Answer> {
     let (mut parts, incoming) = response.into_parts();

@@ -1,7 +1,7 @@
 //! Token mode: a token server per the distribution token spec.
 
-pub mod jwt;
+pub(crate) mod jwt;
 pub mod keys;
-pub mod request;
+pub(crate) mod request;
 pub mod scope;
-pub mod service;
+pub(crate) mod service;

@@ -6,8 +6,8 @@
 //! for it, and its answer changes nothing. Any HTTP status means the registry is
 //! up (200 without auth, 401 with). A token server alone has no registry to ask.
 
+use crate::proxy::upstream::Upstream;
 use crate::state::State;
-use crate::upstream::Upstream;
 
 /// Probes the state's registry, if it has one, in the background.
 pub fn spawn(state: &State) {

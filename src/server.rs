@@ -22,11 +22,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::{ConnectionTimeout, HandshakeFailure, Tracked};
 use crate::proxy;
-use crate::proxy_protocol::{self, Header};
 use crate::state::State;
+use proxy_protocol::Header;
 
+pub(crate) mod admin;
 mod keepalive;
 mod plain_http;
+pub mod proxy_protocol;
 mod timeouts;
 
 use timeouts::{Activity, Expired, Guarded, Timeouts, Watched};
