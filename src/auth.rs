@@ -29,6 +29,7 @@ pub mod hash;
 pub mod htpasswd;
 pub(crate) mod ldap;
 pub(crate) mod login;
+pub mod oidc;
 pub mod robots;
 pub(crate) mod throttle;
 
