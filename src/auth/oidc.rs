@@ -12,7 +12,9 @@
 //!
 //! Knows no HTTP and no files: the caller fetches and caches the key set.
 
+pub mod fetch;
 pub mod jwks;
+pub mod keys;
 pub mod rules;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
