@@ -19,6 +19,7 @@ pub mod env;
 mod error;
 pub mod ldap;
 mod load;
+pub mod oidc;
 pub mod token;
 mod values;
 #[cfg(test)]
@@ -115,6 +116,9 @@ pub struct Config {
     /// `[token]`: the token server of `auth.mode = "token"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<token::TokenConfig>,
+    /// `[[oidc]]`: issuers whose ID tokens log CI jobs in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc: Vec<oidc::OidcConfig>,
 }
 
 /// `[listen]`.
@@ -260,6 +264,10 @@ pub struct AuthConfig {
     pub cache_size: Count,
     /// An Apache-style group file (`group: user1 user2`), for `[authz]` rules.
     pub groups: Option<PathBuf>,
+    /// The robots file (`registry-gate robot create`): machine accounts that log in
+    /// as `robot$NAME`, each with its own scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots: Option<PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -271,6 +279,7 @@ impl Default for AuthConfig {
             cache_ttl: HumanDuration(DEFAULT_CACHE_TTL),
             cache_size: Count(DEFAULT_CACHE_SIZE),
             groups: None,
+            robots: None,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! and `REGISTRY_GATE_SHUTDOWN_GRACE_PERIOD=2m` need no quotes. Section names hold
 //! underscores too (`user_agent`), so a variable is split at the longest section name
 //! it starts with, and the rest is the key. Every key of every section can be set so,
-//! but `authz.rules` (a list of tables: `authz.rules_file` names a file of them);
+//! but `authz.rules` (a list of tables: `authz.rules_file` names a file of them) and
+//! the `[[oidc]]` issuers (a list of tables, written in the file);
 //! a table-valued key such as `authz.groups` is set whole, as an inline table. A
 //! variable under the prefix that names no section or key is an error listing what
 //! can be set, rather than silently ignored, so a typo does not go unnoticed.
@@ -105,6 +106,13 @@ fn parse(var: &str, raw: &str) -> Result<Override, Error> {
 
 /// Whether a variable may set `section.key`; else what it may set.
 fn check_key(section: &str, key: &str, raw: &str) -> Result<(), String> {
+    if section == "oidc" {
+        return Err(
+            "[[oidc]] cannot be set from the environment: its issuers are a list of \
+                    tables, each with its own rules; write them in the config file"
+                .into(),
+        );
+    }
     let path = format!("{section}.{key}");
     if let Some((_, why)) = REFUSED.iter().find(|(k, _)| *k == path) {
         return Err(format!(

@@ -50,13 +50,24 @@ impl Config {
 
     /// Cross-field checks, naming the key path.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.auth.htpasswd.is_none() && self.ldap.is_none() {
+        if self.auth.htpasswd.is_none()
+            && self.ldap.is_none()
+            && self.auth.robots.is_none()
+            && self.oidc.is_empty()
+        {
             return Err(Error::Invalid {
                 path: None,
                 key: "auth.htpasswd",
-                message: "missing: set auth.htpasswd, an [ldap] section, or both".into(),
+                message: "missing: set auth.htpasswd, an [ldap] section, or both (or, for \
+                          machines only, auth.robots or [[oidc]] issuers)"
+                    .into(),
             });
         }
+        super::oidc::check_issuers(&self.oidc).map_err(|message| Error::Invalid {
+            path: None,
+            key: "oidc",
+            message,
+        })?;
         if let Some(ldap) = &self.ldap {
             ldap.validate().map_err(|(key, message)| Error::Invalid {
                 path: None,
@@ -169,6 +180,17 @@ impl Config {
         }
         if let Some(groups) = self.auth.groups.as_mut() {
             resolve(groups);
+        }
+        if let Some(robots) = self.auth.robots.as_mut() {
+            resolve(robots);
+        }
+        for issuer in &mut self.oidc {
+            if let Some(file) = issuer.jwks_file.as_mut() {
+                resolve(file);
+            }
+            if let Some(ca) = issuer.ca.as_mut() {
+                resolve(ca);
+            }
         }
         if let Some(rules) = self.authz.rules_file.as_mut() {
             resolve(rules);

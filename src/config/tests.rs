@@ -493,3 +493,4 @@ fn overrides_reach_every_section() {
 }
 
 mod errors;
+mod oidc;

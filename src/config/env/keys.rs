@@ -4,7 +4,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-use crate::config::{self, ldap, token};
+use crate::config::{self, ldap, oidc, token};
 
 /// Every section, in the order of [`config::Config`].
 pub fn sections() -> &'static [&'static str] {
@@ -30,6 +30,7 @@ pub fn of(section: &str) -> &'static [&'static str] {
         "headers" => fields::<config::HeadersConfig>(),
         "ldap" => fields::<ldap::LdapConfig>(),
         "token" => fields::<token::TokenConfig>(),
+        "oidc" => fields::<oidc::OidcConfig>(),
         _ => &[],
     }
 }
@@ -76,7 +77,7 @@ mod tests {
     #[test]
     fn every_section_has_its_keys() {
         let sections = sections();
-        assert_eq!(sections.len(), 16, "{sections:?}");
+        assert_eq!(sections.len(), 17, "{sections:?}");
         for section in sections {
             assert!(!of(section).is_empty(), "[{section}] has no keys");
         }
