@@ -327,8 +327,7 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
         Outcome::ClientAborted => Error::ClientAborted(Box::new(e)),
         Outcome::TooLarge => Error::BodyTooLarge,
         Outcome::Stalled => Error::BodyTimeout,
-        Outcome::Ok if e.is_connect() => Error::UpstreamConnect(Box::new(e)),
-        Outcome::Ok => Error::Upstream(Box::new(e)),
+        Outcome::Ok => upstream::Error::from_client(e).into(),
     }
 }
 

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::header::{CONTENT_TYPE, LINK};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt as _, Either, Full, Limited};
+use http_body_util::{Either, Full};
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Error};
@@ -74,6 +74,7 @@ pub async fn list_as(
     query: Option<&str>,
     authorization: Option<&HeaderValue>,
 ) -> Result<Response<Answer>, Error> {
+    let registry = state.upstream.as_ref().ok_or(Error::NotFound)?;
     let (n, mut last) = page_request(query);
     let mut kept: Vec<String> = Vec::new();
     let mut more_upstream = true;
@@ -88,21 +89,10 @@ pub async fn list_as(
         if let Some(value) = authorization {
             headers.insert(AUTHORIZATION, value.clone());
         }
-        let response = state
-            .upstream
-            .as_ref()
-            .ok_or(Error::NotFound)?
-            .get(&path, headers)
-            .await
-            .map_err(|e| Error::Upstream(e.into()))?;
+        let response = registry.get(&path, headers, MAX_PAGE_BYTES).await?;
         let status = response.status();
         more_upstream = response.headers().contains_key(LINK);
         let (mut parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_PAGE_BYTES)
-            .collect()
-            .await
-            .map_err(Error::Upstream)?
-            .to_bytes();
         if status != StatusCode::OK {
             // Catalog disabled, a token without the catalog right, or an error: the
             // registry's answer as it is (its challenge included).

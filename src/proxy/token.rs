@@ -49,36 +49,27 @@ pub async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<Answer>, Error> {
     let cert_user = req.extensions().get::<ClientCertUser>().cloned();
-    let parsed = match *req.method() {
+    let request = match *req.method() {
         Method::GET => request::from_query(req.uri().query(), basic::parse(req.headers())?),
         Method::POST => request::from_form(&read_form(state, req.into_body()).await?),
         _ => {
-            return Ok(oauth_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &OAuthError::invalid_request("use GET or POST"),
-            ))
+            return Err(Error::OAuth {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                refusal: OAuthError::invalid_request("use GET or POST"),
+            })
         }
-    };
-    let request = match parsed {
-        Ok(r) => r,
-        Err(e) => return Ok(oauth_error(StatusCode::BAD_REQUEST, &e)),
-    };
+    }?;
     if let Some(asked) = &request.service {
         if *asked != service.config().service {
             let e = OAuthError::invalid_request(format!("unknown service {asked:?}"));
-            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
+            return Err(e.into());
         }
     }
-    let scopes = match scope::parse_scopes(request.scopes.iter().map(String::as_str)) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = OAuthError {
-                error: "invalid_scope",
-                description: e.to_string(),
-            };
-            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
-        }
-    };
+    let scopes =
+        scope::parse_scopes(request.scopes.iter().map(String::as_str)).map_err(|e| OAuthError {
+            error: "invalid_scope",
+            description: e.to_string(),
+        })?;
     let (who, presented_refresh) =
         identify(state, service, ctx.client, &request, cert_user.as_ref()).await?;
     log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
@@ -124,7 +115,7 @@ pub async fn serve(
         scope: request.oauth.then_some(granted_text),
     };
     let json = serde_json::to_vec(&body).map_err(|e| Error::Internal(Box::new(e)))?;
-    Ok(json_response(StatusCode::OK, json))
+    Ok(json_response(StatusCode::OK, json).map(Either::Right))
 }
 
 /// Who the client is: a GET without credentials is the client certificate's user
@@ -263,15 +254,20 @@ async fn read_form(state: &State, incoming: Incoming) -> Result<Bytes, Error> {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => Err(match progress.outcome() {
             Outcome::Stalled => Error::BodyTimeout,
-            Outcome::TooLarge => Error::BodyTooLarge,
+            // An OAuth2 400 like every other unusable form (RFC 6749 §5.2).
+            Outcome::TooLarge => {
+                OAuthError::invalid_request(format!("form body larger than {MAX_FORM_BYTES} bytes"))
+                    .into()
+            }
             Outcome::ClientAborted | Outcome::Ok => Error::ClientAborted(e),
         }),
         Err(_elapsed) => Err(Error::BodyTimeout),
     }
 }
 
-fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Answer> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(json))));
+/// A JSON answer of the token endpoint, its refusals included (`Error::OAuth`).
+pub(super) fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(json)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -279,9 +275,4 @@ fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Answer> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-fn oauth_error(status: StatusCode, e: &OAuthError) -> Response<Answer> {
-    let body = serde_json::json!({ "error": e.error, "error_description": e.description });
-    json_response(status, body.to_string().into_bytes())
 }
