@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Answer, Error};
 use crate::auth::Identity;
-use crate::authz::rules::{Request, Rules};
+use crate::authz::policy::Policy;
+use crate::authz::rules::{Request, Rights};
 use crate::state::State;
 
 /// Names asked of the registry per page.
@@ -58,18 +59,18 @@ struct Answered<'a> {
 /// Answers `/v2/_catalog` with only the repositories `who` may pull.
 pub async fn list(
     state: &State,
-    rules: &Rules,
+    policy: &Policy<'_>,
     who: Option<&Identity>,
     query: Option<&str>,
 ) -> Result<Response<Answer>, Error> {
-    list_as(state, rules, who, query, None).await
+    list_as(state, policy, who, query, None).await
 }
 
 /// [`list`], sending `authorization` (token mode: the client's bearer token) with
 /// each registry page request.
 pub async fn list_as(
     state: &State,
-    rules: &Rules,
+    policy: &Policy<'_>,
     who: Option<&Identity>,
     query: Option<&str>,
     authorization: Option<&HeaderValue>,
@@ -106,11 +107,11 @@ pub async fn list_as(
             more_upstream = false;
         }
         last = page.repositories.last().cloned().or(last);
-        kept.extend(
-            page.repositories
-                .into_iter()
-                .filter(|name| rules.decide(who, Request::Repository(name)).rights.pull),
-        );
+        kept.extend(page.repositories.into_iter().filter(|name| {
+            policy
+                .decide(who, Request::Repository(name), Rights::PULL)
+                .allowed()
+        }));
     }
     let full = kept.len() > n;
     kept.truncate(n);

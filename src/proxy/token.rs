@@ -20,6 +20,7 @@ use super::{log_user, login, Answer, Error};
 use crate::auth::login::LoginError;
 use crate::auth::Identity;
 use crate::authz::access::Target;
+use crate::authz::policy::Policy;
 use crate::proxy::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
@@ -231,15 +232,23 @@ pub async fn registry_request(
     log_user(ctx, user.as_deref());
     ctx.token_id = Some(bearer.jti);
     let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
-    let (Some(rules), true) = (&state.rules, catalog) else {
+    let policy = Policy::new(state.rules.as_ref());
+    if !(catalog && policy.has_rules()) {
         return super::to_registry(state, ctx, req).await;
-    };
+    }
     let who = match user {
         Some(user) => Some(login(state).refresh(&user).await?),
         None => None,
     };
     let authorization = req.headers().get(AUTHORIZATION);
-    super::catalog::list_as(state, rules, who.as_ref(), req.uri().query(), authorization).await
+    super::catalog::list_as(
+        state,
+        &policy,
+        who.as_ref(),
+        req.uri().query(),
+        authorization,
+    )
+    .await
 }
 
 /// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`
