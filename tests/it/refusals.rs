@@ -149,3 +149,60 @@ async fn a_silent_registry_catalog_is_a_gateway_timeout() {
     );
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalog_page_whose_body_stalls_is_a_gateway_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A registry that answers a catalog page's head, one byte of its body, then
+    // nothing (the connection stays open until the test ends).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("address"));
+    let registry = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = [0u8; 4096];
+            let n = tcp.read(&mut head).await.unwrap_or(0);
+            let text = String::from_utf8_lossy(&head[..n]).into_owned();
+            if text.starts_with("GET /v2/_catalog") {
+                let page = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            content-length: 100\r\n\r\n{";
+                let _ = tcp.write_all(page.as_bytes()).await;
+            } else {
+                // The start-up probe; closed, so the catalog request gets a
+                // connection of its own.
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                continue;
+            }
+            held.push(tcp);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(
+        dir.path(),
+        &upstream,
+        "[authz]\nrules = [{ account = \"alice\", actions = [\"pull\", \"catalog\"] }]\n",
+    );
+    let config = dir.path().join("proxy.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace("[upstream]\n", "[upstream]\nread_timeout = \"1s\"\n");
+    std::fs::write(&config, text).expect("config");
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let req = client
+        .request(Proto::H1, "GET", "/v2/_catalog")
+        .header("authorization", basic("alice", "pw"));
+    let answer = tokio::time::timeout(Duration::from_secs(10), client.send_empty(Proto::H1, req))
+        .await
+        .expect("an answer within 10 s, not a wait for the stalled body");
+    assert_eq!(answer.status, 504, "{}", answer.text());
+    gate.wait_for_log(&["access", "path=\"/v2/_catalog\"", "status=504"], LOG_WAIT);
+    gate.wait_for_log(&["upstream reachable", "status=200"], LOG_WAIT);
+    registry.abort();
+}
