@@ -5,8 +5,10 @@
 //! ```
 //!
 //! [`handle`] runs them in order; any phase may stop the request with an
-//! [`Error`], which becomes the response in one place. `authorize` runs only under
-//! `[authz]` rules, and answers `/v2/_catalog` itself (filtered). In token mode,
+//! [`Error`], which becomes the response in one place. `authorize` asks the one
+//! access policy ([`Policy`]: with no `[authz]` rules, every authenticated user may
+//! do everything and anonymous clients nothing), and under rules answers
+//! `/v2/_catalog` itself (filtered). In token mode,
 //! `[token] path` is the token endpoint (`token`), and `/v2/` requests skip
 //! `authenticate` and `authorize` and keep their `Authorization`: the registry checks
 //! the bearer token itself (the gate verifies it too, to log its user and `jti` and
@@ -44,7 +46,8 @@ pub use self::error::{Error, Source};
 use self::record::{Logged, Record};
 use crate::auth::login::Login;
 use crate::auth::Identity;
-use crate::authz::access::{self, Access};
+use crate::authz::access;
+use crate::authz::policy::Policy;
 use crate::metrics::{ConnectionTimeout, Tracked};
 use crate::state::State;
 use crate::tls::client_cert::ClientCertUser;
@@ -108,21 +111,28 @@ async fn pipeline(
         Route::Other => return Err(Error::NotFound),
     }
     block_user_agent(state, &req)?;
-    // Classified once: for the rules here, and for the audit line at the end.
+    // Classified once: for the policy here, and for the audit line at the end.
     let uri = req.uri();
-    ctx.access = Some(access::classify(req.method(), uri.path(), uri.query()));
+    let access = access::classify(req.method(), uri.path(), uri.query());
     if let Some(service) = &state.token {
         // Token mode: the registry checks the client's bearer token itself; the gate
         // reads it for the log and answers the catalog filtered.
+        ctx.access = Some(access);
         return token::registry_request(state, service, ctx, req).await;
     }
-    let who = authenticate(state, ctx.client, &req, ctx.access.as_ref()).await?;
-    log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
-    if let (Some(rules), Some(access)) = (&state.rules, &ctx.access) {
-        authorize::check(rules, who.as_ref(), access, req.method(), req.headers())?;
-        if matches!(access, Ok(a) if a.target == access::Target::Catalog) {
-            return catalog::list(state, rules, who.as_ref(), req.uri().query()).await;
-        }
+    let who = authenticate(state, ctx.client, &req).await?;
+    if let Some(identity) = &who {
+        log_user(ctx, Some(&identity.user)); // named in the log even when denied
+    }
+    let policy = Policy::new(state.rules.as_ref());
+    authorize::check(&policy, who.as_ref(), &access, req.method(), req.headers())?;
+    let catalog = matches!(&access, Ok(a) if a.target == access::Target::Catalog);
+    ctx.access = Some(access);
+    if who.is_none() {
+        log_user(ctx, None); // anonymous, once admitted
+    }
+    if catalog && policy.has_rules() {
+        return catalog::list(state, &policy, who.as_ref(), req.uri().query()).await;
     }
     to_registry(state, ctx, req).await
 }
@@ -169,34 +179,21 @@ fn block_user_agent(state: &State, req: &Request<Incoming>) -> Result<(), Error>
 /// Checks Basic credentials against the user database, unless the client is
 /// throttled for too many failures. Without credentials, a verified client
 /// certificate's user is the identity (`Authorization` wins when both are sent, so
-/// a wrong password stays 401). `None` is an anonymous client, which only the
-/// rules can let in (reads of repositories they open to `anonymous`). The identity
-/// carries the user's groups.
+/// a wrong password stays 401). `None`: no credentials and no client certificate,
+/// an anonymous client, on whom the authorize phase decides. The identity carries
+/// the user's groups.
 async fn authenticate(
     state: &State,
     client: IpAddr,
     req: &Request<Incoming>,
-    access: Option<&Result<Access, access::Error>>,
 ) -> Result<Option<Identity>, Error> {
-    let credentials = match basic::parse(req.headers()) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            if let Some(user) = req.extensions().get::<ClientCertUser>() {
-                return Ok(Some(login(state).certificate(&user.0)));
-            }
-            return match (&state.rules, access) {
-                (Some(rules), Some(Ok(access)))
-                    if authorize::anonymous_allowed(rules, req.method(), access) =>
-                {
-                    Ok(None)
-                }
-                _ => Err(Error::Unauthorized("no credentials")),
-            };
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let identity = login(state).password(client, &credentials).await?;
-    Ok(Some(identity))
+    match basic::parse(req.headers())? {
+        Some(credentials) => Ok(Some(login(state).password(client, &credentials).await?)),
+        None => Ok(req
+            .extensions()
+            .get::<ClientCertUser>()
+            .map(|user| login(state).certificate(&user.0))),
+    }
 }
 
 /// The login flow over this state's user databases, groups, throttle and metrics;
@@ -327,8 +324,7 @@ fn upstream_error(e: hyper_util::client::legacy::Error, progress: &Progress) -> 
         Outcome::ClientAborted => Error::ClientAborted(Box::new(e)),
         Outcome::TooLarge => Error::BodyTooLarge,
         Outcome::Stalled => Error::BodyTimeout,
-        Outcome::Ok if e.is_connect() => Error::UpstreamConnect(Box::new(e)),
-        Outcome::Ok => Error::Upstream(Box::new(e)),
+        Outcome::Ok => upstream::Error::from_client(e).into(),
     }
 }
 

@@ -73,8 +73,16 @@ impl<'a> Policy<'a> {
         self.rules.is_some()
     }
 
-    /// Whether some rule grants anything to anonymous clients, so that a request
-    /// without credentials is worth deciding at all rather than challenged.
+    /// Whether `who` may do anything at all, whatever the request ([`Basis::NoRules`]
+    /// for an authenticated user): then the proxy checks nothing of what it asks,
+    /// not even that it is a registry API request.
+    pub fn unrestricted(&self, who: Option<&Identity>) -> bool {
+        self.rules.is_none() && who.is_some()
+    }
+
+    /// Whether some rule grants anything to anonymous clients, so that a refused
+    /// request without credentials is told "anonymous access denied" rather than
+    /// "no credentials".
     pub fn admits_anonymous(&self) -> bool {
         self.rules.is_some_and(Rules::allows_anonymous)
     }

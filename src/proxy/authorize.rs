@@ -2,7 +2,9 @@
 //! policy grants the identity ([`Policy`], the same answer the token endpoint and
 //! `acl explain` get).
 //!
-//! Only runs when `[authz]` has rules (or `push_group`). Then:
+//! With no `[authz]` rules, the policy lets an authenticated user do everything:
+//! any `/v2/` request goes on, registry API or not. An anonymous client then holds
+//! nothing and gets 401. Under rules:
 //! - `/v2/` is open to every authenticated user (clients ping it to log in);
 //! - a path the registry API does not define is denied;
 //! - a repository request needs every action the registry itself would record
@@ -19,45 +21,35 @@ use super::Error;
 use crate::auth::Identity;
 use crate::authz::access::{self, Access, Action, Target};
 use crate::authz::policy::Policy;
-use crate::authz::rules::{Request, Rights, Rules};
+use crate::authz::rules::{Request, Rights};
 
-/// Whether a request without credentials may go on as anonymous: only reads of
-/// a repository, and only when some rule names `anonymous` ([`Policy::admits_anonymous`]).
-pub fn anonymous_allowed(rules: &Rules, method: &Method, access: &Access) -> bool {
-    Policy::new(Some(rules)).admits_anonymous()
-        && matches!(*method, Method::GET | Method::HEAD)
-        && access.repository.is_some()
-}
-
-/// Checks the request against the rules, as [`Policy::decide`] answers.
+/// Checks the request against the policy, as [`Policy::decide`] answers.
 pub fn check(
-    rules: &Rules,
+    policy: &Policy<'_>,
     who: Option<&Identity>,
     access: &Result<Access, access::Error>,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<(), Error> {
-    let policy = Policy::new(Some(rules));
+    if policy.unrestricted(who) {
+        return Ok(());
+    }
     let refuse = |what: String| match who {
         Some(_) => Error::Denied(what),
+        // No rule could let this client in without credentials: ask for them.
+        None if !policy.admits_anonymous() => Error::Unauthorized("no credentials"),
         None => Error::Unauthorized("anonymous access denied"),
     };
     let access = match access {
         Ok(a) => a,
         Err(e) => return Err(refuse(format!("not a registry API request: {e}"))),
     };
+    let decide = |resource, asked| policy.decide(who, resource, asked);
     match (&access.target, &access.repository) {
-        (Target::Base, _) => Ok(()),
-        (Target::Catalog, _) => {
-            if policy
-                .decide(who, Request::Catalog, Rights::CATALOG)
-                .allowed()
-            {
-                Ok(())
-            } else {
-                Err(refuse("catalog".to_string()))
-            }
-        }
+        (Target::Base, _) if who.is_some() => Ok(()),
+        (Target::Base, _) => Err(refuse("the API base".to_string())),
+        (Target::Catalog, _) if decide(Request::Catalog, Rights::CATALOG).allowed() => Ok(()),
+        (Target::Catalog, _) => Err(refuse("catalog".to_string())),
         (_, None) => Err(refuse("no repository".to_string())),
         (_, Some(repository)) => {
             if access::reads_form_body(method, headers) {
@@ -66,18 +58,13 @@ pub fn check(
                 )));
             }
             let asked = Rights::of(&access.actions);
-            let granted = policy
-                .decide(who, Request::Repository(repository), asked)
-                .granted;
+            let granted = decide(Request::Repository(repository), asked).granted;
             if let Some(action) = access.actions.iter().find(|a| !granted.allows(**a)) {
                 return Err(refuse(format!("{action} on {repository}")));
             }
             if let Some(from) = &access.mount_from {
                 let pull = Rights::of(&[Action::Pull]);
-                if !policy
-                    .decide(who, Request::Repository(from), pull)
-                    .allowed()
-                {
+                if !decide(Request::Repository(from), pull).allowed() {
                     return Err(refuse(format!("pull on {from} (mount source)")));
                 }
             }
@@ -89,6 +76,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::rules::Rules;
     use crate::config::{AuthzConfig, RuleConfig};
 
     fn rules() -> Rules {
@@ -218,33 +206,82 @@ mod tests {
             ),
             (
                 None,
+                "HEAD",
+                "/v2/public/base/manifests/v1",
+                None,
+                &none,
+                None,
+            ),
+            (
+                None,
                 "GET",
                 "/v2/team-a/x/manifests/v1",
                 None,
                 &none,
                 Some(401),
             ),
+            // Anonymous clients only read repositories: no writes even where a
+            // rule opens the repository, and `/v2/` always challenges.
+            (
+                None,
+                "PUT",
+                "/v2/public/base/manifests/v1",
+                None,
+                &none,
+                Some(401),
+            ),
+            (None, "GET", "/v2/", None, &none, Some(401)),
+            (None, "GET", "/v2/_catalog", None, &none, Some(401)),
+            (None, "GET", "/v2/public/base/bogus", None, &none, Some(401)),
         ];
+        let policy = Policy::new(Some(&rules));
         for (who, method, path, query, headers, want) in cases {
             let method: Method = method.parse().expect("method");
             let access = access::classify(&method, path, *query);
-            let got = check(&rules, who.as_ref(), &access, &method, headers)
+            let got = check(&policy, who.as_ref(), &access, &method, headers)
                 .err()
                 .map(|e| e.status().as_u16());
             assert_eq!(got, *want, "{method} {path} {query:?} as {who:?}");
         }
     }
 
+    /// With no `[authz]` rules, an authenticated user's every `/v2/` request goes
+    /// on (the registry API's or not, form body or not), and an anonymous client's
+    /// every request is challenged.
     #[test]
-    fn anonymous_only_reads_repositories() {
-        let rules = rules();
-        let get = access::classify(&Method::GET, "/v2/public/a/manifests/v1", None).expect("ok");
-        assert!(anonymous_allowed(&rules, &Method::GET, &get));
-        assert!(!anonymous_allowed(&rules, &Method::PUT, &get));
-        let base = access::classify(&Method::GET, "/v2/", None).expect("ok");
-        assert!(
-            !anonymous_allowed(&rules, &Method::GET, &base),
-            "/v2/ always challenges"
-        );
+    fn without_rules_authenticated_users_do_everything_and_anonymous_nothing() {
+        let form = {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            h
+        };
+        let none = HeaderMap::new();
+        let requests: &[(&str, &str, &HeaderMap)] = &[
+            ("GET", "/v2/", &none),
+            ("GET", "/v2/_catalog", &none),
+            ("GET", "/v2/team-a/x/manifests/v1", &none),
+            ("DELETE", "/v2/team-a/x/manifests/v1", &none),
+            ("POST", "/v2/team-a/x/blobs/uploads/", &form),
+            ("GET", "/v2/team-a/x/bogus", &none),
+            ("GET", "/v2/a%2Fb/tags/list", &none),
+        ];
+        let policy = Policy::new(None);
+        for (method, path, headers) in requests {
+            let method: Method = method.parse().expect("method");
+            let access = access::classify(&method, path, None);
+            let alice = check(&policy, Some(&alice()), &access, &method, headers);
+            assert!(alice.is_ok(), "{method} {path} as alice: {alice:?}");
+            let anonymous = check(&policy, None, &access, &method, headers)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(
+                anonymous.as_deref(),
+                Some("unauthorized: no credentials"),
+                "{method} {path} as anonymous"
+            );
+        }
     }
 }

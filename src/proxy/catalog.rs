@@ -24,12 +24,13 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::header::{CONTENT_TYPE, LINK};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt as _, Either, Full, Limited};
+use http_body_util::{Either, Full};
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Error};
 use crate::auth::Identity;
-use crate::authz::rules::{Request, Rules};
+use crate::authz::policy::Policy;
+use crate::authz::rules::{Request, Rights};
 use crate::state::State;
 
 /// Names asked of the registry per page.
@@ -58,22 +59,23 @@ struct Answered<'a> {
 /// Answers `/v2/_catalog` with only the repositories `who` may pull.
 pub async fn list(
     state: &State,
-    rules: &Rules,
+    policy: &Policy<'_>,
     who: Option<&Identity>,
     query: Option<&str>,
 ) -> Result<Response<Answer>, Error> {
-    list_as(state, rules, who, query, None).await
+    list_as(state, policy, who, query, None).await
 }
 
 /// [`list`], sending `authorization` (token mode: the client's bearer token) with
 /// each registry page request.
 pub async fn list_as(
     state: &State,
-    rules: &Rules,
+    policy: &Policy<'_>,
     who: Option<&Identity>,
     query: Option<&str>,
     authorization: Option<&HeaderValue>,
 ) -> Result<Response<Answer>, Error> {
+    let registry = state.upstream.as_ref().ok_or(Error::NotFound)?;
     let (n, mut last) = page_request(query);
     let mut kept: Vec<String> = Vec::new();
     let mut more_upstream = true;
@@ -88,21 +90,10 @@ pub async fn list_as(
         if let Some(value) = authorization {
             headers.insert(AUTHORIZATION, value.clone());
         }
-        let response = state
-            .upstream
-            .as_ref()
-            .ok_or(Error::NotFound)?
-            .get(&path, headers)
-            .await
-            .map_err(|e| Error::Upstream(e.into()))?;
+        let response = registry.get(&path, headers, MAX_PAGE_BYTES).await?;
         let status = response.status();
         more_upstream = response.headers().contains_key(LINK);
         let (mut parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_PAGE_BYTES)
-            .collect()
-            .await
-            .map_err(Error::Upstream)?
-            .to_bytes();
         if status != StatusCode::OK {
             // Catalog disabled, a token without the catalog right, or an error: the
             // registry's answer as it is (its challenge included).
@@ -116,11 +107,11 @@ pub async fn list_as(
             more_upstream = false;
         }
         last = page.repositories.last().cloned().or(last);
-        kept.extend(
-            page.repositories
-                .into_iter()
-                .filter(|name| rules.decide(who, Request::Repository(name)).rights.pull),
-        );
+        kept.extend(page.repositories.into_iter().filter(|name| {
+            policy
+                .decide(who, Request::Repository(name), Rights::PULL)
+                .allowed()
+        }));
     }
     let full = kept.len() > n;
     kept.truncate(n);

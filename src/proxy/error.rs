@@ -3,7 +3,8 @@
 //!
 //! Every error says whose fault it is ([`Source`]); the status follows from it:
 //! client → 4xx, upstream → 502 (504 on timeout), internal → 500. The client gets a
-//! terse registry-style JSON body, never HTML; the log gets the whole chain.
+//! terse registry-style JSON body, never HTML (the token endpoint's refusals: an
+//! OAuth2 one); the log gets the whole chain.
 
 use bytes::Bytes;
 use std::time::Duration;
@@ -13,8 +14,10 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 
 use super::body::BoxError;
+use super::{token, upstream};
 use crate::auth::login::LoginError;
 use crate::proxy::{basic, route};
+use crate::token::request::OAuthError;
 
 /// Whose fault an error is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +81,15 @@ pub enum Error {
     /// The gate failed.
     #[error("internal error")]
     Internal(#[source] BoxError),
+    /// The token endpoint refuses the request with an OAuth2 error (RFC 6749 §5.2):
+    /// its JSON body, not the registry's.
+    #[error("oauth {refusal}")]
+    OAuth {
+        /// 400, or 405 for a method other than GET and POST.
+        status: StatusCode,
+        /// The OAuth2 error code and description the client gets.
+        refusal: OAuthError,
+    },
 }
 
 impl Error {
@@ -119,6 +131,7 @@ impl Error {
             Error::UpstreamConnect(_) | Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::DirectoryUnavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::OAuth { status, .. } => *status,
         }
     }
 
@@ -147,11 +160,20 @@ impl Error {
                 ("UNAVAILABLE", "sign-in directory unavailable; retry later")
             }
             Error::Internal(_) => ("UNKNOWN", "internal error"),
+            // Answered with its OAuth2 body by `to_response`; never a registry body.
+            Error::OAuth { .. } => ("UNSUPPORTED", "token request refused"),
         }
     }
 
     /// The response for this error; `challenge` is the `WWW-Authenticate` value.
     pub fn to_response(&self, challenge: &HeaderValue) -> Response<Full<Bytes>> {
+        if let Error::OAuth { status, refusal } = self {
+            let body = serde_json::json!({
+                "error": refusal.error,
+                "error_description": refusal.description,
+            });
+            return token::json_response(*status, body.to_string().into_bytes());
+        }
         let (code, message) = self.code_and_message();
         let body =
             format!(r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#);
@@ -182,6 +204,32 @@ impl From<basic::Error> for Error {
         match e {
             basic::Error::Malformed => Error::Unauthorized("malformed credentials"),
             basic::Error::Duplicate => Error::BadAuthorization(e),
+        }
+    }
+}
+
+/// A malformed token request: OAuth2's 400 (RFC 6749 §5.2).
+impl From<OAuthError> for Error {
+    fn from(refusal: OAuthError) -> Self {
+        Error::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            refusal,
+        }
+    }
+}
+
+/// A failed request of the gate's own to the registry (a catalog page): the same
+/// statuses as a forwarded request's failures (504 on timeout, else 502).
+impl From<upstream::Error> for Error {
+    fn from(e: upstream::Error) -> Self {
+        match e {
+            upstream::Error::Timeout(_) => Error::UpstreamTimeout,
+            upstream::Error::Connect(e) => Error::UpstreamConnect(Box::new(e)),
+            upstream::Error::Http(e) => Error::Upstream(Box::new(e)),
+            e @ (upstream::Error::Body(_) | upstream::Error::TooLarge(_)) => {
+                Error::Upstream(Box::new(e))
+            }
+            e @ upstream::Error::Request(_) => Error::Internal(Box::new(e)),
         }
     }
 }
@@ -272,6 +320,86 @@ mod tests {
             Some("password verification failed: x"),
             "the log keeps the backend's error"
         );
+    }
+
+    #[tokio::test]
+    async fn oauth_refusals_answer_their_json_body() {
+        let challenge = HeaderValue::from_static("Bearer realm=\"r\"");
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                OAuthError::invalid_request("grant_type is missing").into(),
+                400,
+                r#"{"error":"invalid_request","error_description":"grant_type is missing"}"#,
+            ),
+            (
+                Error::OAuth {
+                    status: StatusCode::METHOD_NOT_ALLOWED,
+                    refusal: OAuthError::invalid_request("use GET or POST"),
+                },
+                405,
+                r#"{"error":"invalid_request","error_description":"use GET or POST"}"#,
+            ),
+            (
+                OAuthError {
+                    error: "invalid_scope",
+                    description: "bad \"x\"".into(),
+                }
+                .into(),
+                400,
+                r#"{"error":"invalid_scope","error_description":"bad \"x\""}"#,
+            ),
+        ];
+        for (error, status, json) in cases {
+            assert_eq!(error.source_kind(), Source::Client, "{error:?}");
+            let response = error.to_response(&challenge);
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            let headers = response.headers();
+            assert_eq!(headers[CONTENT_TYPE], "application/json", "{error:?}");
+            assert_eq!(
+                headers[http::header::CACHE_CONTROL],
+                "no-store",
+                "{error:?}"
+            );
+            assert!(headers.get(WWW_AUTHENTICATE).is_none(), "{error:?}");
+            let body = response.into_body().collect().await.expect("body");
+            assert_eq!(body.to_bytes(), json.as_bytes(), "{error:?}");
+        }
+        let logged = Error::from(OAuthError::invalid_request("use GET or POST")).to_string();
+        assert_eq!(logged, "oauth invalid_request: use GET or POST");
+    }
+
+    #[test]
+    fn upstream_failures_of_the_gates_own_requests_map_like_forwarded_ones() {
+        let cases: Vec<(upstream::Error, u16, &str)> = vec![
+            (
+                upstream::Error::Timeout(Duration::from_secs(1)),
+                504,
+                "registry did not answer in time",
+            ),
+            (
+                upstream::Error::Body("reset".into()),
+                502,
+                "registry failed: response body: reset",
+            ),
+            (
+                upstream::Error::TooLarge(16),
+                502,
+                "registry failed: response body larger than 16 bytes",
+            ),
+            (
+                http::Uri::try_from("\u{0}")
+                    .map_err(http::Error::from)
+                    .expect_err("bad")
+                    .into(),
+                500,
+                "internal error: unusable request: invalid uri character",
+            ),
+        ];
+        for (error, status, logged) in cases {
+            let error = Error::from(error);
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(crate::chain::error_chain(&error), logged, "{error:?}");
+        }
     }
 
     #[tokio::test]

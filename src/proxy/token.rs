@@ -20,6 +20,7 @@ use super::{log_user, login, Answer, Error};
 use crate::auth::login::LoginError;
 use crate::auth::Identity;
 use crate::authz::access::Target;
+use crate::authz::policy::Policy;
 use crate::proxy::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
@@ -49,36 +50,27 @@ pub async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<Answer>, Error> {
     let cert_user = req.extensions().get::<ClientCertUser>().cloned();
-    let parsed = match *req.method() {
+    let request = match *req.method() {
         Method::GET => request::from_query(req.uri().query(), basic::parse(req.headers())?),
         Method::POST => request::from_form(&read_form(state, req.into_body()).await?),
         _ => {
-            return Ok(oauth_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &OAuthError::invalid_request("use GET or POST"),
-            ))
+            return Err(Error::OAuth {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                refusal: OAuthError::invalid_request("use GET or POST"),
+            })
         }
-    };
-    let request = match parsed {
-        Ok(r) => r,
-        Err(e) => return Ok(oauth_error(StatusCode::BAD_REQUEST, &e)),
-    };
+    }?;
     if let Some(asked) = &request.service {
         if *asked != service.config().service {
             let e = OAuthError::invalid_request(format!("unknown service {asked:?}"));
-            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
+            return Err(e.into());
         }
     }
-    let scopes = match scope::parse_scopes(request.scopes.iter().map(String::as_str)) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = OAuthError {
-                error: "invalid_scope",
-                description: e.to_string(),
-            };
-            return Ok(oauth_error(StatusCode::BAD_REQUEST, &e));
-        }
-    };
+    let scopes =
+        scope::parse_scopes(request.scopes.iter().map(String::as_str)).map_err(|e| OAuthError {
+            error: "invalid_scope",
+            description: e.to_string(),
+        })?;
     let (who, presented_refresh) =
         identify(state, service, ctx.client, &request, cert_user.as_ref()).await?;
     log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
@@ -124,7 +116,7 @@ pub async fn serve(
         scope: request.oauth.then_some(granted_text),
     };
     let json = serde_json::to_vec(&body).map_err(|e| Error::Internal(Box::new(e)))?;
-    Ok(json_response(StatusCode::OK, json))
+    Ok(json_response(StatusCode::OK, json).map(Either::Right))
 }
 
 /// Who the client is: a GET without credentials is the client certificate's user
@@ -240,15 +232,23 @@ pub async fn registry_request(
     log_user(ctx, user.as_deref());
     ctx.token_id = Some(bearer.jti);
     let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
-    let (Some(rules), true) = (&state.rules, catalog) else {
+    let policy = Policy::new(state.rules.as_ref());
+    if !(catalog && policy.has_rules()) {
         return super::to_registry(state, ctx, req).await;
-    };
+    }
     let who = match user {
         Some(user) => Some(login(state).refresh(&user).await?),
         None => None,
     };
     let authorization = req.headers().get(AUTHORIZATION);
-    super::catalog::list_as(state, rules, who.as_ref(), req.uri().query(), authorization).await
+    super::catalog::list_as(
+        state,
+        &policy,
+        who.as_ref(),
+        req.uri().query(),
+        authorization,
+    )
+    .await
 }
 
 /// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`
@@ -263,15 +263,20 @@ async fn read_form(state: &State, incoming: Incoming) -> Result<Bytes, Error> {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => Err(match progress.outcome() {
             Outcome::Stalled => Error::BodyTimeout,
-            Outcome::TooLarge => Error::BodyTooLarge,
+            // An OAuth2 400 like every other unusable form (RFC 6749 §5.2).
+            Outcome::TooLarge => {
+                OAuthError::invalid_request(format!("form body larger than {MAX_FORM_BYTES} bytes"))
+                    .into()
+            }
             Outcome::ClientAborted | Outcome::Ok => Error::ClientAborted(e),
         }),
         Err(_elapsed) => Err(Error::BodyTimeout),
     }
 }
 
-fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Answer> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(json))));
+/// A JSON answer of the token endpoint, its refusals included (`Error::OAuth`).
+pub(super) fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(json)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -279,9 +284,4 @@ fn json_response(status: StatusCode, json: Vec<u8>) -> Response<Answer> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-fn oauth_error(status: StatusCode, e: &OAuthError) -> Response<Answer> {
-    let body = serde_json::json!({ "error": e.error, "error_description": e.description });
-    json_response(status, body.to_string().into_bytes())
 }

@@ -5,7 +5,7 @@ pub(crate) mod probe;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
 
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::UpstreamConfig;
-use crate::proxy::body::RequestBody;
+use crate::proxy::body::{BoxError, RequestBody, ResponseBody, UpstreamStalled};
 use crate::tls;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -26,6 +26,40 @@ pub const PROBE_USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (upstream probe)"
 );
+
+/// Why a request of the gate's own to the registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No answer (or no more body bytes) within this long.
+    #[error("no answer within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The registry could not be reached.
+    #[error(transparent)]
+    Connect(hyper_util::client::legacy::Error),
+    /// The exchange broke after the connection was made.
+    #[error(transparent)]
+    Http(hyper_util::client::legacy::Error),
+    /// The response body broke off.
+    #[error("response body: {0}")]
+    Body(BoxError),
+    /// The response body is over this many bytes.
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
+    /// The gate built an unusable request (a bug).
+    #[error("unusable request")]
+    Request(#[from] http::Error),
+}
+
+impl Error {
+    /// Sorts a pooled client's failure: reaching the registry, or the exchange after.
+    pub fn from_client(e: hyper_util::client::legacy::Error) -> Error {
+        if e.is_connect() {
+            Error::Connect(e)
+        } else {
+            Error::Http(e)
+        }
+    }
+}
 
 /// The registry behind the gate.
 #[derive(Clone, Debug)]
@@ -103,7 +137,8 @@ impl Upstream {
     }
 
     /// Asks the registry for `GET /v2/` and returns its status (any status means it
-    /// is up: 200 without auth, 401 with); an error says why it could not be reached.
+    /// is up: 200 without auth, 401 with); an error says, as one line for the log
+    /// and the readiness answer, why it could not be reached.
     pub async fn probe(&self, timeout: Duration) -> Result<http::StatusCode, String> {
         self.ask_v2(timeout, None).await
     }
@@ -118,42 +153,48 @@ impl Upstream {
         timeout: Duration,
         user_agent: Option<&'static str>,
     ) -> Result<http::StatusCode, String> {
-        let uri = self
-            .uri_for(Some(&PathAndQuery::from_static("/v2/")))
-            .map_err(|e| e.to_string())?;
-        let mut req = http::Request::get(uri);
-        if let Some(ua) = user_agent {
-            req = req.header(http::header::USER_AGENT, ua);
-        }
-        let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-        match tokio::time::timeout(timeout, self.own_client.request(req)).await {
-            Ok(Ok(response)) => Ok(response.status()),
-            Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            )),
-        }
+        let asked = async {
+            let uri = self.uri_for(Some(&PathAndQuery::from_static("/v2/")))?;
+            let mut req = http::Request::get(uri);
+            if let Some(ua) = user_agent {
+                req = req.header(http::header::USER_AGENT, ua);
+            }
+            let req = req.body(Empty::new())?;
+            match tokio::time::timeout(timeout, self.own_client.request(req)).await {
+                Ok(Ok(response)) => Ok(response.status()),
+                Ok(Err(e)) => Err(Error::from_client(e)),
+                Err(_) => Err(Error::Timeout(timeout)),
+            }
+        };
+        asked.await.map_err(|e| crate::chain::error_chain(&e))
     }
 
     /// A body-less request of the gate's own (such as a catalog page), with the
-    /// given headers, answered within `upstream.read_timeout`.
+    /// given headers: the whole answer, at most `max_bytes` of body, with at most
+    /// `upstream.read_timeout` of silence before the head and between body reads.
     pub async fn get(
         &self,
         path_and_query: &str,
         headers: http::HeaderMap,
-    ) -> Result<http::Response<hyper::body::Incoming>, String> {
-        let pq: PathAndQuery = path_and_query.parse().map_err(|e| format!("{e}"))?;
-        let uri = self.uri_for(Some(&pq)).map_err(|e| e.to_string())?;
-        let mut req = http::Request::get(uri)
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+        max_bytes: usize,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let pq: PathAndQuery = path_and_query.parse().map_err(http::Error::from)?;
+        let mut req = http::Request::get(self.uri_for(Some(&pq))?).body(Empty::new())?;
         *req.headers_mut() = headers;
-        match tokio::time::timeout(self.read_timeout, self.own_client.request(req)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(crate::chain::error_chain(&e)),
-            Err(_) => Err("the registry did not answer in time".to_string()),
-        }
+        let response = tokio::time::timeout(self.read_timeout, self.own_client.request(req))
+            .await
+            .map_err(|_| Error::Timeout(self.read_timeout))?
+            .map_err(Error::from_client)?;
+        let (parts, incoming) = response.into_parts();
+        let body = Limited::new(ResponseBody::new(incoming, self.read_timeout), max_bytes)
+            .collect()
+            .await
+            .map_err(|e| match e {
+                e if e.is::<UpstreamStalled>() => Error::Timeout(self.read_timeout),
+                e if e.is::<LengthLimitError>() => Error::TooLarge(max_bytes),
+                e => Error::Body(e),
+            })?;
+        Ok(http::Response::from_parts(parts, body.to_bytes()))
     }
 
     /// The registry as `scheme://host:port` (the port written out even when it is

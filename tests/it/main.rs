@@ -24,6 +24,7 @@ mod import_docker_auth;
 mod ldap;
 mod operations;
 mod policy;
+mod refusals;
 mod registry;
 mod reload;
 mod revocation;
