@@ -558,6 +558,9 @@ fn ignored_effect(line: &crate::state::IgnoredLine) -> &'static str {
         crate::state::IgnoredLine::Groups(_) => {
             "line ignored (its memberships do not count), as serve and reload ignore it"
         }
+        crate::state::IgnoredLine::Robots(..) => {
+            "line ignored (its robot cannot log in), as serve and reload ignore it"
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use http::HeaderValue;
 use crate::auth::directory::DirectoryLogins;
 use crate::auth::groups::{self, Groups};
 use crate::auth::htpasswd::{self, Htpasswd};
+use crate::auth::robots::{self, Robots};
 use crate::auth::ldap::Directory;
 use crate::auth::throttle::{Limits, Throttle};
 use crate::auth::Authenticator;
@@ -49,6 +50,14 @@ pub enum Error {
     /// `[auth] groups`.
     #[error("auth.groups")]
     Groups(#[source] groups::Error),
+    /// `[auth] robots` could not be read.
+    #[error("auth.robots {}: {error}", .path.display())]
+    Robots {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
     /// `[authz]`.
     #[error("{0}")]
     Rules(#[source] rules::Error),
@@ -82,6 +91,8 @@ pub enum IgnoredLine {
     Htpasswd(htpasswd::Warning),
     /// A group file line: the memberships it would give do not count.
     Groups(groups::Warning),
+    /// A robots file line: its robot cannot log in.
+    Robots(PathBuf, robots::Warning),
 }
 
 impl IgnoredLine {
@@ -90,6 +101,9 @@ impl IgnoredLine {
         match self {
             IgnoredLine::Htpasswd(warning) => tracing::warn!(%warning, "htpasswd line ignored"),
             IgnoredLine::Groups(warning) => tracing::warn!(%warning, "group file line ignored"),
+            IgnoredLine::Robots(..) => {
+                tracing::warn!(warning = %self, "robots file line ignored")
+            }
         }
     }
 }
@@ -99,6 +113,7 @@ impl std::fmt::Display for IgnoredLine {
         match self {
             IgnoredLine::Htpasswd(w) => w.fmt(f),
             IgnoredLine::Groups(w) => w.fmt(f),
+            IgnoredLine::Robots(path, w) => write!(f, "{}: {w}", path.display()),
         }
     }
 }
@@ -155,6 +170,8 @@ pub struct State {
     pub authenticator: Authenticator,
     /// Group membership (file and config).
     pub groups: Groups,
+    /// The robot accounts (`auth.robots`; none without it).
+    pub robots: Arc<Robots>,
     /// The authorization rules; `None`: every authenticated user may do everything.
     pub rules: Option<Rules>,
     /// Token mode's token server; `None` in Basic mode.
@@ -250,6 +267,7 @@ impl State {
             authenticator = authenticator.with_directory(directory);
         }
         let group_file = load_group_file(config, &mut fallback, &metrics, &mut ignored_lines)?;
+        let robots = load_robots(config, &mut fallback, &mut ignored_lines)?;
         let mut groups = group_file.clone();
         for (group, members) in &config.authz.groups {
             groups.add(group, members.iter().map(String::as_str));
@@ -295,6 +313,7 @@ impl State {
             upstream,
             authenticator,
             groups,
+            robots,
             rules,
             token,
             challenge,
@@ -318,6 +337,7 @@ impl State {
                     .and_then(|l| l.bind_password_file.as_ref()),
                 config.ldap.as_ref().and_then(|l| l.ca.as_ref()),
                 config.auth.groups.as_ref(),
+                config.auth.robots.as_ref(),
                 config.authz.rules_file.as_ref(),
                 config.upstream.as_ref().and_then(|u| u.ca.as_ref()),
             ]
@@ -461,6 +481,40 @@ fn load_group_file(
         groups
     });
     fallback.part(loaded.map_err(Error::Groups), |p| p.group_file.clone())
+}
+
+/// The robot accounts (none without `auth.robots`), read as the htpasswd file is:
+/// each unusable line costs its own robot, at start and on reload alike. A file
+/// that does not exist yet holds no robot (the first `robot create` makes it); one
+/// that cannot be read keeps the running robots on reload.
+fn load_robots(
+    config: &Config,
+    fallback: &mut Fallback<'_, State>,
+    ignored: &mut Vec<IgnoredLine>,
+) -> Result<Arc<Robots>, Error> {
+    let Some(path) = &config.auth.robots else {
+        return Ok(Arc::default());
+    };
+    let loaded = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let (robots, warnings) = Robots::parse(&text);
+            ignored.extend(
+                warnings
+                    .into_iter()
+                    .map(|w| IgnoredLine::Robots(path.clone(), w)),
+            );
+            Ok(Arc::new(robots))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), "robots file does not exist yet: no robot can log in");
+            Ok(Arc::default())
+        }
+        Err(e) => Err(Error::Robots {
+            path: path.clone(),
+            error: e.to_string(),
+        }),
+    };
+    fallback.part(loaded, |p| p.robots.clone())
 }
 
 fn throttle_limits(config: &Config) -> Limits {

@@ -11,16 +11,22 @@
 //! the kinds differ in what they need (only a guessable secret needs the client
 //! address, for the throttle) and in how they run (a certificate is already proven
 //! by the TLS handshake, so its login is synchronous), and a method each keeps
-//! every signature exact. A new kind is one more method: a robot secret is
-//! [`password`](Login::password)'s throttled check against its own store, an OIDC
-//! token is [`refresh`](Login::refresh)'s "verified elsewhere, is the subject
-//! still a user" plus [`with_groups`](Login::with_groups).
+//! every signature exact.
+//!
+//! Robots (`robot$NAME`, [`super::robots`]) come in through the same door as
+//! passwords, since clients send their secret as a Basic password: the name alone
+//! routes the login to the robots file, never to htpasswd or the directory, and no
+//! other kind of login can produce a `robot$` identity (a certificate naming one is
+//! refused). A robot's secret is checked on every request (microseconds; no cache),
+//! so expiry, revocation and the end of a rotation's grace period apply at once;
+//! its identity has no groups, since its scope alone decides what it may do.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::groups::Groups;
+use super::robots::{self, Refusal, Robots};
 use super::{Authenticator, Credentials, Error, Identity, Verified};
 use crate::auth::throttle::Throttle;
 use crate::metrics::{AuthResult, Metrics};
@@ -46,6 +52,11 @@ pub enum LoginError {
         /// How long clients are told to wait.
         retry_after: Duration,
     },
+    /// A machine credential that is known but may no longer log in (an expired
+    /// robot, a rotated secret past its grace), or a credential that cannot name
+    /// who it claims; the reason is logged, the client gets 401.
+    #[error("{0}")]
+    Refused(String),
     /// The backend failed otherwise (a directory configuration error, a bug).
     #[error(transparent)]
     Backend(Error),
@@ -74,6 +85,8 @@ pub struct Login<'a> {
     throttle: &'a Throttle,
     groups: &'a Groups,
     metrics: &'a Arc<Metrics>,
+    /// `None`: no robots file; every robot login is refused.
+    robots: Option<&'a Robots>,
 }
 
 impl<'a> Login<'a> {
@@ -89,6 +102,15 @@ impl<'a> Login<'a> {
             throttle,
             groups,
             metrics,
+            robots: None,
+        }
+    }
+
+    /// This login with the robot accounts of `auth.robots`.
+    pub fn with_robots(self, robots: &'a Robots) -> Self {
+        Login {
+            robots: Some(robots),
+            ..self
         }
     }
 
@@ -109,6 +131,9 @@ impl<'a> Login<'a> {
         credentials: &Credentials,
     ) -> Result<Identity, LoginError> {
         let (user, password) = (&credentials.user, &credentials.password);
+        if let Some(name) = robots::robot_name(user) {
+            return self.robot(name, password.expose());
+        }
         if self.authenticator.is_cached(user, password) {
             let result = self.authenticator.verify(user, password).await;
             count(self.metrics, &result);
@@ -152,12 +177,41 @@ impl<'a> Login<'a> {
     /// The user a verified client certificate names: a login like a password one
     /// (same metrics, groups and rules), without a throttle check, since there is
     /// no secret to guess.
-    pub fn certificate(&self, user: &str) -> Identity {
+    pub fn certificate(&self, user: &str) -> Result<Identity, LoginError> {
+        if robots::robot_name(user).is_some() {
+            self.metrics.auth(AuthResult::failure);
+            return Err(LoginError::Refused(format!(
+                "a client certificate names {user:?}, but `{}` names are robots', which log in with their secret",
+                robots::USER_PREFIX
+            )));
+        }
         self.metrics.auth(AuthResult::success);
-        self.with_groups(Identity {
+        Ok(self.with_groups(Identity {
             user: user.to_owned(),
             groups: Vec::new(),
-        })
+        }))
+    }
+
+    /// A robot's secret, checked against the robots file now (see the module docs).
+    fn robot(&self, name: &str, secret: &[u8]) -> Result<Identity, LoginError> {
+        let found = match (self.robots, std::str::from_utf8(secret)) {
+            (Some(robots), Ok(secret)) => robots.check(name, secret, SystemTime::now()),
+            _ => Err(Refusal::Unknown),
+        };
+        match found {
+            Ok(robot) => {
+                self.metrics.auth(AuthResult::success);
+                Ok(robot_identity(robot))
+            }
+            Err(Refusal::Unknown | Refusal::Secret) => {
+                self.metrics.auth(AuthResult::failure);
+                Err(LoginError::Invalid)
+            }
+            Err(refusal) => {
+                self.metrics.auth(AuthResult::failure);
+                Err(LoginError::Refused(format!("robot {name}: {refusal}")))
+            }
+        }
     }
 
     /// The user a token the gate signed names (a refresh grant, or the bearer of an
@@ -165,6 +219,19 @@ impl<'a> Login<'a> {
     /// with today's groups, or [`LoginError::UnknownUser`]. No password, so no
     /// throttle and no login metric.
     pub async fn refresh(&self, user: &str) -> Result<Identity, LoginError> {
+        if let Some(name) = robots::robot_name(user) {
+            let robot = self.robots.and_then(|r| r.get(name));
+            return match robot {
+                Some(robot) => match robot.expires {
+                    Some(at) if at <= SystemTime::now() => Err(LoginError::Refused(format!(
+                        "robot {name}: expired at {}",
+                        robots::rfc3339(at)
+                    ))),
+                    _ => Ok(robot_identity(robot)),
+                },
+                None => Err(LoginError::UnknownUser),
+            };
+        }
         match self.authenticator.current_groups(user).await? {
             Some(groups) => Ok(self.with_groups(Identity {
                 user: user.to_owned(),
@@ -186,6 +253,14 @@ impl<'a> Login<'a> {
     /// A verification's result as an identity with all its groups, or the error.
     fn answer(&self, result: Result<Verified, Error>) -> Result<Identity, LoginError> {
         Ok(self.with_groups(result?.identity))
+    }
+}
+
+/// A robot's identity: its user name and no groups (its scope decides).
+fn robot_identity(robot: &robots::Robot) -> Identity {
+    Identity {
+        user: robot.user(),
+        groups: Vec::new(),
     }
 }
 

@@ -3,8 +3,12 @@
 //! endpoint's scope grant and `acl explain` all ask [`Policy::decide`], so the front
 //! doors cannot disagree.
 //!
-//! Two built-in rules hold whatever `[authz]` says, and are written only here:
+//! Three built-in rules hold whatever `[authz]` says, and are written only here:
 //!
+//! - **A robot's rights are exactly its scope** (`robot$NAME`, from the robots
+//!   file): its patterns and actions, never the catalog, never what `[authz]` or a
+//!   group would add. A robot the policy was not given the robots of (or that is
+//!   gone from them) holds nothing: forgetting the robots fails closed.
 //! - **No rules** (`[authz]` sets neither `rules` nor `push_group`): every
 //!   authenticated user may do everything; anonymous clients get nothing.
 //! - **Anonymous clients only ever pull**: whatever a rule naming `anonymous` lists,
@@ -15,6 +19,7 @@
 //! no HTTP types.
 
 use super::rules::{Request, Rights, Rules};
+use crate::auth::robots::{robot_name, Robots};
 use crate::auth::Identity;
 
 /// The most an anonymous client may hold.
@@ -25,6 +30,8 @@ const ANONYMOUS_AT_MOST: Rights = Rights::PULL;
 pub struct Policy<'a> {
     /// `None`: no `[authz]` rules (every authenticated user may do everything).
     rules: Option<&'a Rules>,
+    /// The robot accounts whose scopes bound `robot$` identities.
+    robots: Option<&'a Robots>,
 }
 
 /// What decided a [`Decision`].
@@ -37,6 +44,8 @@ pub enum Basis {
     /// No rules at all: everything for an authenticated user, nothing for an
     /// anonymous client.
     NoRules,
+    /// A robot: its scope, and only that.
+    RobotScope,
 }
 
 /// The answer of [`Policy::decide`].
@@ -65,7 +74,18 @@ impl Decision {
 impl<'a> Policy<'a> {
     /// The policy of `rules` (`None`: no `[authz]` rules).
     pub fn new(rules: Option<&'a Rules>) -> Policy<'a> {
-        Policy { rules }
+        Policy {
+            rules,
+            robots: None,
+        }
+    }
+
+    /// This policy with the robot accounts whose scopes bound robot identities.
+    pub fn with_robots(self, robots: &'a Robots) -> Policy<'a> {
+        Policy {
+            robots: Some(robots),
+            ..self
+        }
     }
 
     /// Whether rules are set (and so whether a user's groups can matter).
@@ -77,7 +97,7 @@ impl<'a> Policy<'a> {
     /// for an authenticated user): then the proxy checks nothing of what it asks,
     /// not even that it is a registry API request.
     pub fn unrestricted(&self, who: Option<&Identity>) -> bool {
-        self.rules.is_none() && who.is_some()
+        self.rules.is_none() && who.is_some_and(|w| robot_name(&w.user).is_none())
     }
 
     /// Whether some rule grants anything to anonymous clients, so that a refused
@@ -90,6 +110,20 @@ impl<'a> Policy<'a> {
     /// The rights of `who` (`None`: an anonymous client) on `resource`, for the
     /// `asked` actions; see the module documentation.
     pub fn decide(&self, who: Option<&Identity>, resource: Request<'_>, asked: Rights) -> Decision {
+        if let Some(name) = who.and_then(|w| robot_name(&w.user)) {
+            let robot = self.robots.and_then(|r| r.get(name));
+            let held = match (robot, resource) {
+                (Some(robot), Request::Repository(repository)) => robot.rights(repository),
+                _ => Rights::NONE,
+            };
+            return Decision {
+                asked,
+                held,
+                granted: asked.intersection(held),
+                withheld: Rights::NONE,
+                basis: Basis::RobotScope,
+            };
+        }
         let (listed, basis) = match (self.rules, who) {
             (None, Some(_)) => (Rights::ALL, Basis::NoRules),
             (None, None) => (Rights::NONE, Basis::NoRules),

@@ -28,7 +28,7 @@ pub(super) fn explain(
     let (_, config) = source(path)?;
     let state = build(&config, path)?;
     state.ignored_lines.iter().for_each(IgnoredLine::log);
-    let policy = Policy::new(state.rules.as_ref());
+    let policy = Policy::new(state.rules.as_ref()).with_robots(&state.robots);
     let who = identity(&state, &policy, user)?;
     let (request, asked) = ask(repository, action)?;
     let decision = policy.decide(who.as_ref(), request, asked);
@@ -110,6 +110,7 @@ fn print_decision(
     match decision.basis {
         Basis::Rule(index) => outln!("decided by {}", policy.describe(index))?,
         Basis::NoRuleApplies | Basis::NoRules => outln!("no rule matches: denied")?,
+        Basis::RobotScope => outln!("a robot: its own scope decides, never [authz] rules")?,
     }
     outln!("grants: {}", decision.held)?;
     if !decision.withheld.is_empty() {

@@ -247,6 +247,7 @@ impl From<LoginError> for Error {
                 reason,
                 retry_after,
             } => Error::DirectoryUnavailable(retry_after, reason),
+            LoginError::Refused(reason) => Error::LoginRefused(reason),
             LoginError::Backend(e) => Error::Internal(Box::new(e)),
         }
     }

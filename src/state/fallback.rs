@@ -80,6 +80,7 @@ impl Error {
             Error::Upstream(_) => "upstream.ca",
             Error::Htpasswd(_) => "auth.htpasswd",
             Error::Groups(_) => "auth.groups",
+            Error::Robots { .. } => "auth.robots",
             Error::Rules(_) => "authz.rules",
             Error::EmptyRulesFile(_) | Error::RulesFile(_) => "authz.rules_file",
             Error::BindPassword { .. } => "ldap.bind_password_file",
