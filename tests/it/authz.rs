@@ -367,7 +367,7 @@ async fn group_file_changes_apply_without_a_restart() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    // A broken group line is ignored, as at start (issue 17): the membership it
+    // A broken group line is ignored, as at start: the membership it
     // held no longer counts, and the warning names the line.
     replace_file(&dir.path().join("groups"), "pushers alice\n");
     let line = gate.wait_for_log(

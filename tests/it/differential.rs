@@ -1,4 +1,4 @@
-//! The gate and the nginx recipe side by side (issue #4): one table of requests, each sent to
+//! The gate and the nginx recipe side by side, the gate as its drop-in replacement: one table of requests, each sent to
 //! the real nginx running the recipe and to the gate, both in front of one real registry and
 //! both with the same certificate and htpasswd file. Every part of the two answers that a client
 //! acts on must be equal (status, `Docker-Distribution-Api-Version` count and value,

@@ -1,4 +1,4 @@
-//! Behind a load balancer (issue #4, the recipe's ELB note): a tiny fake ELB terminates TLS on
+//! Behind a load balancer (the recipe's ELB note): a tiny fake ELB terminates TLS on
 //! 127.0.0.1 with the gate's certificate and forwards every request to the gate over TLS from
 //! 127.0.0.2, streaming bodies both ways, keeping the client's `Host` and setting
 //! `X-Forwarded-Proto: https`, `X-Forwarded-Port: <its port>` and appending the client to

@@ -1,4 +1,4 @@
-//! Issue 18 ("a newcomer's first hour"), configuration: `check-config` on the real
+//! A newcomer's first hour, configuration: `check-config` on the real
 //! binary, with environment overrides for every section, and mistakes a newcomer
 //! makes (a type, a bare number for a duration, a table written twice, an address)
 //! answered with exit 64 and a message that names the key, line and value.

@@ -1,4 +1,4 @@
-//! Issue 17, item 5: a HEAD answer never has a body (RFC 9110 §9.3.2), over HTTP/1.1
+//! A HEAD answer never has a body (RFC 9110 §9.3.2), over HTTP/1.1
 //! and HTTP/2, whoever made it. Over HTTP/2 the gate's own answers (401, 403, 404,
 //! its filtered catalog, the token endpoint's JSON) used to go out with DATA frames,
 //! which clients refuse: curl reports `PROTOCOL_ERROR`, hyper's client an error.

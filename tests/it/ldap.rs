@@ -541,7 +541,7 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
     drop(directory);
 }
 
-/// Review finding F3 (issue 17): the directory matches `uid` ignoring case and
+/// Account names as the directory spells them: the directory matches `uid` ignoring case and
 /// surrounding spaces, so the identity must be the entry's account name, not the
 /// spelling typed; else `MALLORY` escapes a deny rule for `mallory` while keeping
 /// mallory's groups (`devs`, which may pull `secret/**`).
@@ -608,7 +608,7 @@ async fn regression_issue_17_f3_name_variants_are_the_directory_account() {
     drop(directory);
 }
 
-/// F3 for tokens: a token issued to `MALLORY` names `mallory` (`sub`), so the rules
+/// The same for tokens: a token issued to `MALLORY` names `mallory` (`sub`), so the rules
 /// for mallory apply to it, and its refresh grant (which looks the account up again,
 /// accepting only the entry's own account name) keeps working.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,4 @@
-//! Issue 17: whom you remove is out, whatever else is wrong with the files. The real
+//! Whom you remove is out, whatever else is wrong with the files. The real
 //! binary, an htpasswd file with unusable lines from the start, users added and
 //! removed while it runs: each change is in force within 2 s on fresh connections and
 //! on a keep-alive connection that had been let in (its login cache included), also

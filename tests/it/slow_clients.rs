@@ -1,4 +1,4 @@
-//! Slow and hostile clients (issue #11), on the real binary in front of the real
+//! Slow and hostile clients, on the real binary in front of the real
 //! registry: hundreds of connections that idle, trickle a head or stall a body are
 //! shed within `listen.idle_timeout`, `listen.header_timeout` and
 //! `listen.body_timeout` while curl keeps getting 200s; a slow but steady upload that

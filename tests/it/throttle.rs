@@ -1,4 +1,4 @@
-//! Issue 17, item 3 and review F2/F4/F10: the login throttle, on the real binary.
+//! The login throttle, on the real binary.
 //! A blocked address keeps its logged-in users (only unproven attempts get 429),
 //! attempts are counted before their password is checked, so a burst costs at most
 //! the limit in hash checks (read from `registry_gate_password_checks_total`), and
@@ -221,7 +221,7 @@ async fn ipv6_clients_count_per_slash_64() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logins_the_client_abandons_are_counted_and_logged() {
-    // F2: the client sends a guess and closes the connection while the hash runs.
+    // A hung-up guess: the client sends a guess and closes the connection while the hash runs.
     let (dir, gate, _upstream) = start("").await;
     // Cost-11 hashes, so that the (dummy) check outlasts the client.
     let slow = bcrypt::hash("pw", 11).expect("hash");

@@ -1,4 +1,4 @@
-//! Issue 11, the TLS part, against the real binary and real clients: OCSP stapling
+//! TLS hardening, against the real binary and real clients: OCSP stapling
 //! from a file (`openssl s_client -status`), session tickets with rotating keys
 //! (`openssl s_client -sess_out/-sess_in`), and client certificates for CI robots
 //! (`skopeo copy` with `--dest-cert-dir`, `curl --cert`).

@@ -611,7 +611,7 @@ pub(crate) fn write_token_gate(
     .expect("config");
 }
 
-/// Issue 17 (d), review F1: a token POST that declares more body than it sends and
+/// A token POST that declares more body than it sends and
 /// then goes quiet is answered 408 within `listen.body_timeout` (plus slack), over
 /// HTTP/1.1 and HTTP/2, instead of holding the stream and its buffer for ever.
 #[tokio::test(flavor = "multi_thread")]
@@ -723,7 +723,7 @@ async fn catalog_with(
     (answer.status.as_u16(), names, answer.all("link"))
 }
 
-/// Issue 17 (b), review F5: token mode against the real registry with per-repository
+/// Token mode against the real registry with per-repository
 /// rules. alice and bob push with skopeo to their own repositories; each lists the
 /// catalog with its own catalog token and sees only what it may pull (the registry
 /// alone would list both), and the access line of a push's manifest PUT names the
@@ -831,7 +831,7 @@ async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
     );
 }
 
-/// Review F9: one filtered catalog request reads at most 10 registry pages. A user
+/// One filtered catalog request reads at most 10 registry pages. A user
 /// whose repositories come after 25 000 hidden names gets an empty page with a `Link`
 /// continuing from where the gate's walk stopped, and by following `Link`s sees
 /// exactly its repositories, each request costing the registry at most 10 pages. The
@@ -937,7 +937,7 @@ async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
     );
 }
 
-/// Review F11: a refresh token is bound to the password it was issued for. Once
+/// A refresh token is bound to the password it was issued for. Once
 /// alice's password is changed (and the gate reloads its users), her refresh token is
 /// refused with 401, while bob's, whose password is unchanged, still works.
 #[tokio::test(flavor = "multi_thread")]
