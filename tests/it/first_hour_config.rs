@@ -2,7 +2,6 @@
 //! binary, with environment overrides for every section, and mistakes a newcomer
 //! makes (a type, a bare number for a duration, a table written twice, an address)
 //! answered with exit 64 and a message that names the key, line and value.
-//! <https://github.com/registry-gate/registry-gate/issues/18>
 
 use std::path::Path;
 use std::process::{Command, Output};
