@@ -47,9 +47,14 @@ async fn cached_logins_are_served_during_a_storm_of_costly_wrong_passwords() {
         })
         .collect();
     // Wait until the storm occupies the verifiers.
-    crate::support::eventually(std::time::Duration::from_secs(10), || {
-        (proxy.state_tx.borrow().authenticator.verifications() >= 2).then_some(())
-    })
+    crate::support::eventually(
+        "the storm to occupy two verifiers",
+        std::time::Duration::from_secs(10),
+        || {
+            let busy = proxy.state_tx.borrow().authenticator.verifications();
+            std::future::ready((busy >= 2).then_some(()).ok_or(format!("{busy} busy")))
+        },
+    )
     .await;
     for _ in 0..20 {
         assert_eq!(

@@ -354,19 +354,17 @@ async fn group_file_changes_apply_without_a_restart() {
     };
     assert_eq!(put().await, 403);
     replace_file(&dir.path().join("groups"), "pushers: nobody alice\n");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        let status = put().await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still {status}:\n{}",
-            gate.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::support::eventually(
+        "alice's PUT to be let in once she is a pusher",
+        std::time::Duration::from_secs(3),
+        || async {
+            let status = put().await;
+            (status == 200)
+                .then_some(())
+                .ok_or_else(|| format!("still {status}:\n{}", gate.log()))
+        },
+    )
+    .await;
     // A broken group line is ignored, as at start: the membership it
     // held no longer counts, and the warning names the line.
     replace_file(&dir.path().join("groups"), "pushers alice\n");

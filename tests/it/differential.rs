@@ -28,6 +28,7 @@ use crate::support::oci;
 use crate::support::proxy::TestProxy;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
+use crate::support::within;
 
 /// The one user, in the htpasswd file both proxies read.
 const USER: &str = "alice";
@@ -745,29 +746,29 @@ impl<'a> Side<'a> {
             .join("data");
         let before = FIRST_CHUNK as u64;
         let request_line = format!("PATCH {path} HTTP/1.1");
-        let deadline = Instant::now() + WATCH_TIMEOUT;
-        while Instant::now() < deadline {
+        // Neither, if the watch runs out of time before either sign shows.
+        within(WATCH_TIMEOUT, || {
             let size = file_len(&data);
-            if size > before {
-                return Buffering::Streamed;
-            }
-            if let Some(nginx) = self.nginx {
-                let log = nginx.error_log();
-                let buffered = log.lines().any(|l| {
+            let buffered = self.nginx.is_some_and(|nginx| {
+                nginx.error_log().lines().any(|l| {
                     l.contains("a client request body is buffered to a temporary file")
                         && l.contains(&request_line)
-                });
-                if buffered {
-                    return if size == before {
-                        Buffering::ToDisk
-                    } else {
-                        Buffering::Neither
-                    };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Buffering::Neither
+                })
+            });
+            std::future::ready(if size > before {
+                Some(Buffering::Streamed)
+            } else if buffered {
+                Some(if size == before {
+                    Buffering::ToDisk
+                } else {
+                    Buffering::Neither
+                })
+            } else {
+                None
+            })
+        })
+        .await
+        .unwrap_or(Buffering::Neither)
     }
 }
 
@@ -851,8 +852,7 @@ async fn upstream_protocol(
     path: &str,
 ) -> Option<String> {
     let needle = format!("\"{method} {path} ");
-    let deadline = Instant::now() + WATCH_TIMEOUT;
-    while Instant::now() < deadline {
+    within(WATCH_TIMEOUT, || {
         let log = registry.log();
         let found = log.get(log_start..).and_then(|new| {
             new.lines()
@@ -860,12 +860,10 @@ async fn upstream_protocol(
                 .find_map(|l| l.split(&needle).nth(1)?.split('"').next())
                 .map(str::to_owned)
         });
-        if found.is_some() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+        std::future::ready(found)
+    })
+    .await
+    .ok()
 }
 
 /// The upload UUID in an upload URL path.

@@ -243,12 +243,20 @@ async fn start_upload(client: &Client, ua: &str, headers: &[(&str, &str)]) -> St
 async fn registry_saw_client(registry: &Registry, ua: &str) -> String {
     let marker = format!("http.request.useragent={ua} ");
     let limit = LOG_TIMEOUT;
-    crate::support::eventually(limit, || {
-        let log = registry.log();
-        let line = log.lines().find(|l| l.contains(&marker))?;
-        let addr = line.split("http.request.remoteaddr=").nth(1)?;
-        Some(addr.split_whitespace().next()?.to_owned())
-    })
+    crate::support::eventually(
+        &format!("a registry log line with {marker:?}"),
+        limit,
+        || {
+            let log = registry.log();
+            let addr = log
+                .lines()
+                .find(|l| l.contains(&marker))
+                .and_then(|line| line.split("http.request.remoteaddr=").nth(1))
+                .and_then(|addr| addr.split_whitespace().next())
+                .map(str::to_owned);
+            std::future::ready(addr)
+        },
+    )
     .await
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::support::client::{basic, Client, Proto};
+use crate::support::eventually;
 use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
 use crate::support::upstream::TestUpstream;
 
@@ -20,18 +21,12 @@ pub(crate) async fn status(client: &Client, user: &str, password: &str) -> u16 {
 
 /// Polls until `user`/`password` gets `want`, for at most [`WITHIN`].
 pub(crate) async fn becomes(client: &Client, user: &str, password: &str, want: u16) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
+    let what = format!("{user}/{password} to get {want} after the change");
+    eventually(&what, WITHIN, || async {
         let got = status(client, user, password).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{user}/{password}: still {got}, not {want}, {WITHIN:?} after the change"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (got == want).then_some(()).ok_or(format!("still {got}"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -243,6 +243,7 @@ async fn logins_the_client_abandons_are_counted_and_logged() {
         );
         tls.write_all(head.as_bytes()).await.expect("send");
         tls.flush().await.expect("flush");
+        // Not `eventually`: a 2 ms look, so that the drop below lands while the hash runs.
         let started = poll(Duration::from_secs(5), Duration::from_millis(2), || {
             (password_checks(&gate) > checks).then_some(())
         });

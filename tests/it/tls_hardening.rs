@@ -266,9 +266,18 @@ fn resumes(dir: &Path, addr: SocketAddr, version: &str, file: &str) -> bool {
 
 /// Waits for one more "configuration reloaded" line than `before`.
 async fn next_reload(gate: &GateProcess, before: usize) {
-    crate::support::eventually(Duration::from_secs(5), || {
-        (gate.log().matches("configuration reloaded").count() > before).then_some(())
-    })
+    crate::support::eventually(
+        &format!("reload number {}", before + 1),
+        Duration::from_secs(5),
+        || {
+            let reloads = gate.log().matches("configuration reloaded").count();
+            std::future::ready(
+                (reloads > before)
+                    .then_some(())
+                    .ok_or(format!("{reloads} reloads")),
+            )
+        },
+    )
     .await;
 }
 
@@ -382,6 +391,7 @@ async fn tls_a_ticket_older_than_two_rotations_gets_a_full_handshake() {
                     refused = Some(issued.elapsed());
                     break;
                 }
+                // Ticket expiry is the point: the loop measures when it happens.
                 std::thread::sleep(Duration::from_millis(200));
             }
             let after = refused.unwrap_or_else(|| panic!("{version}: ticket still accepted"));
