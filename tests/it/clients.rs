@@ -1,5 +1,5 @@
-//! Real clients through the gate, as the nginx recipe serves them: skopeo's registry commands, podman's login, push
-//! and pull of an image with a 100 MiB layer, and curl walking the API by hand as in the
+//! Real clients through the gate, as the nginx recipe serves them: skopeo's registry commands,
+//! podman's login, push and pull of an image with a 100 MiB layer, and curl walking the API by hand as in the
 //! tutorials. The real registry, the gate (in-process) and the clients all run on loopback; the
 //! clients are bounded child processes with no state outside their temp dirs.
 //!

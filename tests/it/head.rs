@@ -174,9 +174,9 @@ fn curl_head(ca: &Path, proto: &str, args: &[&str], url: &str) -> (i32, String) 
     (code, format!("{}{}", run.stdout, run.stderr))
 }
 
-/// Test (f): the real binary and curl, the client that reported `PROTOCOL_ERROR`.
+/// Regression: the real binary and curl, the client that reported `PROTOCOL_ERROR`.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_issue_17_curl_head_gets_a_clean_answer_over_http2_and_http1() {
+async fn regression_curl_head_gets_a_clean_answer_over_http2_and_http1() {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_setup(dir.path(), &upstream.url(), RULES);

@@ -547,7 +547,7 @@ async fn ldap_alone_without_htpasswd_and_its_section_reloads() {
 /// spelling typed; else `MALLORY` escapes a deny rule for `mallory` while keeping
 /// mallory's groups (`devs`, which may pull `secret/**`).
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_issue_17_f3_name_variants_are_the_directory_account() {
+async fn regression_name_variants_are_the_directory_account() {
     let directory = blocking(Slapd::start).await;
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -613,7 +613,7 @@ async fn regression_issue_17_f3_name_variants_are_the_directory_account() {
 /// for mallory apply to it, and its refresh grant (which looks the account up again,
 /// accepting only the entry's own account name) keeps working.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_issue_17_f3_tokens_carry_the_directory_account() {
+async fn regression_tokens_carry_the_directory_account() {
     use base64::Engine as _;
     let directory = blocking(Slapd::start).await;
     let generated =

@@ -615,7 +615,7 @@ pub(crate) fn write_token_gate(
 /// then goes quiet is answered 408 within `listen.body_timeout` (plus slack), over
 /// HTTP/1.1 and HTTP/2, instead of holding the stream and its buffer for ever.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_a_stalled_token_post_is_answered_within_body_timeout() {
+async fn regression_a_stalled_token_post_is_answered_within_body_timeout() {
     use std::time::Duration;
 
     use crate::support::client::{read, streamed};
@@ -730,7 +730,7 @@ async fn catalog_with(
 /// user and the token's `jti`. A token the gate cannot verify passes through and is
 /// logged as unverified.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
+async fn regression_token_mode_names_the_user_and_filters_the_catalog() {
     use std::time::Duration;
 
     use crate::support::gate::GateProcess;
@@ -837,7 +837,7 @@ async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
 /// exactly its repositories, each request costing the registry at most 10 pages. The
 /// page requests carry the client's catalog token (token mode).
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
+async fn regression_one_catalog_request_reads_at_most_ten_registry_pages() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::support::upstream::{Reply, TestUpstream};
@@ -941,7 +941,7 @@ async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
 /// alice's password is changed (and the gate reloads its users), her refresh token is
 /// refused with 401, while bob's, whose password is unchanged, still works.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_a_password_change_voids_the_users_refresh_tokens() {
+async fn regression_a_password_change_voids_the_users_refresh_tokens() {
     let generated =
         registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
     let files = [
