@@ -18,7 +18,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject as _;
 
 use crate::support::client::{basic, Client, Proto};
 use crate::support::oci;
@@ -183,20 +182,7 @@ impl Forwarder {
 }
 
 fn gate_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.expect("CA PEM parses"))
-            .expect("CA is usable");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    crate::support::client::connector(ca_pem, &[b"http/1.1"], rustls::DEFAULT_VERSIONS)
 }
 
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {

@@ -82,31 +82,48 @@ pub fn basic(user: &str, password: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("Basic {token}")).expect("valid header")
 }
 
+/// The one way the tests build a TLS client: a rustls config (ring) that trusts every
+/// certificate in `ca_pem`, speaks `versions` (`rustls::DEFAULT_VERSIONS` for the defaults)
+/// and offers the ALPN protocols `alpn`, in order.
+pub fn client_config(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.expect("CA PEM parses"))
+            .expect("CA is usable");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// [`client_config`] as a connector.
+pub fn connector(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsConnector {
+    TlsConnector::from(Arc::new(client_config(ca_pem, alpn, versions)))
+}
+
 impl Client {
     /// A client for the gate at `addr` trusting `ca_pem`; `authority` is what it
     /// puts in `Host` / `:authority`.
     pub fn new(addr: SocketAddr, ca_pem: &str, authority: &str) -> Client {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots
-                .add(cert.expect("CA PEM parses"))
-                .expect("CA is usable");
-        }
-        let make = |alpn: &[u8]| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("protocol versions")
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
-            config.alpn_protocols = vec![alpn.to_vec()];
-            TlsConnector::from(Arc::new(config))
-        };
         Client {
             addr,
             authority: authority.to_owned(),
-            h1: make(b"http/1.1"),
-            h2: make(b"h2"),
+            h1: connector(ca_pem, &[b"http/1.1"], rustls::DEFAULT_VERSIONS),
+            h2: connector(ca_pem, &[b"h2"], rustls::DEFAULT_VERSIONS),
         }
     }
 

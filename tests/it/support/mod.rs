@@ -3,6 +3,7 @@
 
 pub mod blob;
 pub mod client;
+pub mod differential;
 pub mod gate;
 pub mod nginx;
 pub mod oci;
