@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::gate::{run, write_setup, BIN};
+use crate::support::gate::{generate_certs, run, write_setup, Certs, BIN};
 
 /// The exit code of a config error (EX_USAGE).
 const CONFIG_ERROR: i32 = 64;
@@ -111,19 +111,7 @@ fn ldap_url_headers_and_authz_are_set_from_the_environment() {
 #[test]
 fn a_token_server_is_configured_from_the_environment_alone() {
     let dir = setup("");
-    let o = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "tok",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "certs generate: {}", stderr(&o));
+    generate_certs(dir.path(), "tok", Certs::WithToken);
     let o = check_config(
         dir.path(),
         &[

@@ -137,17 +137,10 @@ async fn head_answers_of_the_gate_have_no_body_over_http1_and_http2() {
 
 #[tokio::test]
 async fn the_token_endpoint_answers_head_without_a_body() {
-    let generated =
-        registry_gate::token::keys::generate_es256("head test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw")
-        .auth_keys("mode = \"token\"")
-        .toml("[token]\nservice = \"head-test\"\nkey = \"token.key\"\ncert = \"token.crt\"\n")
-        .start_with_files(&files)
+        .token("head-test", "")
+        .start()
         .await;
     let client = proxy.client();
     let alice = [("authorization", basic("alice", "pw"))];

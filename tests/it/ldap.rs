@@ -616,12 +616,6 @@ async fn regression_name_variants_are_the_directory_account() {
 async fn regression_tokens_carry_the_directory_account() {
     use base64::Engine as _;
     let directory = blocking(Slapd::start).await;
-    let generated =
-        registry_gate::token::keys::generate_es256("ldap token test").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let keep = tempfile::tempdir().expect("tempdir");
     let section = ldap_section(
         keep.path(),
@@ -632,24 +626,13 @@ async fn regression_tokens_carry_the_directory_account() {
                  { account = \"mallory\", actions = [] },\n\
                  { group = \"devs\", name = \"secret/**\", actions = [\"pull\"] },\n]\n";
     let proxy = TestProxy::builder("http://127.0.0.1:9")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"lab\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{section}\n{rules}"
-        ))
-        .start_with_files(&files)
+        .token("lab", &format!("{section}\n{rules}"))
+        .start()
         .await;
     let client = proxy.client();
     let post = |form: String| {
         let client = client.clone();
-        async move {
-            let req = client
-                .request(Proto::H1, "POST", "/auth")
-                .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
-            let body: serde_json::Value =
-                serde_json::from_str(&answer.text()).unwrap_or(serde_json::Value::Null);
-            (answer.status.as_u16(), body)
-        }
+        async move { client.post_form("/auth", &form).await }
     };
     let payload = |token: &str| -> serde_json::Value {
         let part = token.split('.').nth(1).expect("JWT payload");

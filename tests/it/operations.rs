@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::support::blob::{assert_stored, pattern, start_upload};
 use crate::support::client::{basic, read, streamed, BodyTx, Client, Proto};
 use crate::support::eventually;
-use crate::support::gate::{replace_file, run as gate_cmd, write_setup, GateProcess};
+use crate::support::gate::{generate_certs, replace_file, write_setup, Certs, GateProcess};
 use crate::support::oci;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
@@ -426,11 +426,7 @@ async fn certificate_rotates_under_load_without_a_failed_request() {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_setup(dir.path(), &upstream.url(), "");
-    let o = gate_cmd(
-        &["certs", "generate", "--san", "localhost", "--out", "certs2"],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate_certs(dir.path(), "certs2", Certs::Tls);
     let gate = GateProcess::start(dir.path());
     let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).expect("read");
     // The client trusts both CAs, so that either certificate is fine and any failure is real.

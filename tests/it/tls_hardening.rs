@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::support::gate::{replace_file, run, write_setup, GateProcess};
+use crate::support::gate::{generate_certs, replace_file, run, write_setup, Certs, GateProcess};
 
 /// Writes the usual setup (`certs/`, alice/pw, `proxy.toml`) with `tls_keys` added
 /// to its `[tls]` section and `extra` sections at the end.
@@ -329,11 +329,7 @@ async fn tls_sessions_resume_across_a_users_reload_but_not_a_new_certificate() {
 
     // A new certificate voids them: the next handshake is a full one that presents
     // it, and sessions made from then on resume again.
-    let o = run(
-        &["certs", "generate", "--san", "localhost", "--out", "certs2"],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate_certs(dir.path(), "certs2", Certs::Tls);
     let before = gate.log().matches("configuration reloaded").count();
     for name in ["server.key", "server.crt"] {
         std::fs::rename(

@@ -38,23 +38,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// The gate in token mode in front of a registry that trusts its token certificate.
 async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     // The registry's address is not known yet: start with a placeholder upstream,
     // then point the gate at the registry once it runs (as a reload would).
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw-a")
         .user("bob", "pw-b")
         .user("admin", "pw-admin")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{extra_token_keys}\n{RULES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, &format!("{extra_token_keys}\n{RULES}"))
+        .start()
         .await;
     let realm = format!("https://{}/auth", proxy.authority());
     let bundle = proxy.path("token.crt");
@@ -328,14 +319,7 @@ async fn oauth_post_password_and_refresh_grants() {
     let client = proxy.client();
     let post = |form: String| {
         let client = client.clone();
-        async move {
-            let req = client
-                .request(Proto::H1, "POST", "/auth")
-                .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
-            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
-            (answer.status.as_u16(), body)
-        }
+        async move { client.post_form("/auth", &form).await }
     };
     let (status, body) = post(format!(
         "grant_type=password&username=alice&password=pw-a&service={SERVICE}&client_id=containerd&access_type=offline&scope=repository%3Ateam%2Fapp%3Apull%2Cpush"
@@ -409,25 +393,9 @@ async fn oauth_post_password_and_refresh_grants() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_server_alone_logs_each_token_and_prints_its_jwks() {
-    use crate::support::gate::{run, write_users, GateProcess};
+    use crate::support::gate::{generate_certs, run, write_users, Certs, GateProcess};
     let dir = tempfile::tempdir().expect("tempdir");
-    let generated = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "certs",
-        ],
-        dir.path(),
-    );
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    generate_certs(dir.path(), "certs", Certs::WithToken);
     for file in ["server.crt", "server.key", "token.key", "token.crt"] {
         assert!(dir.path().join("certs").join(file).exists(), "{file}");
     }
@@ -578,24 +546,8 @@ pub(crate) fn write_token_gate(
     listen: &str,
     extra: &str,
 ) {
-    use crate::support::gate::{run, write_users};
-    let generated = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "certs",
-        ],
-        dir,
-    );
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    use crate::support::gate::{generate_certs, write_users, Certs};
+    generate_certs(dir, "certs", Certs::WithToken);
     write_users(dir, &[("alice", "pw-a"), ("bob", "pw-b")]);
     let upstream = upstream.map_or(String::new(), |u| format!("[upstream]\nurl = \"{u}\"\n"));
     std::fs::write(
@@ -879,19 +831,10 @@ async fn regression_one_catalog_request_reads_at_most_ten_registry_pages() {
         }
     })
     .await;
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let proxy = TestProxy::builder(upstream.url())
         .user("alice", "pw-a")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, OWN_NAMESPACES)
+        .start()
         .await;
     let client = proxy.client();
     let token = token_for(&client, "alice", "pw-a", "registry:catalog:*").await;
@@ -942,32 +885,16 @@ async fn regression_one_catalog_request_reads_at_most_ten_registry_pages() {
 /// refused with 401, while bob's, whose password is unchanged, still works.
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_a_password_change_voids_the_users_refresh_tokens() {
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw-a")
         .user("bob", "pw-b")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, OWN_NAMESPACES)
+        .start()
         .await;
     let client = proxy.client();
     let post = |form: String| {
         let client = client.clone();
-        async move {
-            let req = client
-                .request(Proto::H1, "POST", "/auth")
-                .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
-            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
-            (answer.status.as_u16(), body)
-        }
+        async move { client.post_form("/auth", &form).await }
     };
     let login = |user: &str, pw: &str| {
         format!("grant_type=password&username={user}&password={pw}&service={SERVICE}&access_type=offline")

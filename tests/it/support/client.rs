@@ -182,6 +182,17 @@ impl Client {
             .expect("TLS handshake with the gate")
     }
 
+    /// POSTs `form` (`application/x-www-form-urlencoded`) to `path` over HTTP/1.1: the status,
+    /// and the body as JSON (`Null` if it is none).
+    pub async fn post_form(&self, path: &str, form: &str) -> (u16, serde_json::Value) {
+        let req = self
+            .request(Proto::H1, "POST", path)
+            .header("content-type", "application/x-www-form-urlencoded");
+        let answer = self.send_bytes(Proto::H1, req, form.as_bytes()).await;
+        let body = serde_json::from_str(&answer.text()).unwrap_or(serde_json::Value::Null);
+        (answer.status.as_u16(), body)
+    }
+
     /// The authority the client sends.
     pub fn authority(&self) -> &str {
         &self.authority
