@@ -3,19 +3,13 @@
 
 use serde_json::Value;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::oci::{self, OciImage};
 use crate::support::process::Run;
 use crate::support::proxy::TestProxy;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
 
 /// Pushes an image straight into the registry (plain HTTP, no gate).
 fn seed(registry: &Registry, image: &OciImage, repo: &str) {

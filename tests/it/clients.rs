@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::oci::{self, sha256_digest, OciImage};
 use crate::support::podman::{self, Podman};
@@ -43,15 +44,6 @@ async fn gate_with_registry(throttle_off: bool) -> (Registry, TestProxy) {
         builder = builder.toml("[throttle]\nenabled = false\n");
     }
     (registry, builder.start().await)
-}
-
-/// Runs blocking test code (child processes) off the runtime that serves the gate, and passes
-/// its panic on as it is.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
 }
 
 /// Awaits `run` (a refused command) and checks it took less than [`REFUSAL_BOUND`].

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::gate::{write_setup, GateProcess, BIN};
 use crate::support::oci;
@@ -19,13 +20,6 @@ const ALICE_DN: &str = "uid=alice,ou=people,dc=example,dc=org";
 const BOB_DN: &str = "uid=bob,ou=people,dc=example,dc=org";
 /// What slapd logs for a search under the groups.
 const GROUP_SEARCH: &str = "SRCH base=\"ou=groups,dc=example,dc=org\"";
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
 
 /// The `[ldap]` section for `slapd` at `url`, searching as the reader; `extra` lines appended.
 fn ldap_section(dir: &std::path::Path, url: &str, extra: &str) -> String {

@@ -10,6 +10,7 @@ use registry_gate::config::Config;
 use registry_gate::state::State;
 use serde_json::Value;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::oci;
 use crate::support::podman::{self, Podman};
@@ -28,13 +29,6 @@ rules = [
   { account = "bob", name = "**", actions = ["pull"] },
 ]
 "#;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
 
 /// The gate in token mode in front of a registry that trusts its token certificate.
 async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {

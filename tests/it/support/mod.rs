@@ -26,6 +26,15 @@ pub fn header_values(headers: &http::HeaderMap, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs blocking test code (child processes) off the runtime that serves the gate, and passes
+/// its panic on as it is.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// How often [`eventually`] looks again.
 const EVENTUALLY_INTERVAL: Duration = Duration::from_millis(20);
 
