@@ -19,11 +19,8 @@ async fn cached_logins_are_served_during_a_storm_of_costly_wrong_passwords() {
         .start()
         .await;
     let client = proxy.client();
-    let get = |user: &str, password: &str| {
-        client
-            .request(Proto::H1, "GET", "/v2/")
-            .header("authorization", basic(user, password))
-    };
+    let get =
+        |user: &str, password: &str| client.request_as(Proto::H1, "GET", "/v2/", user, password);
     assert_eq!(
         client
             .send_empty(Proto::H1, get("alice", "pw"))

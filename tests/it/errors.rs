@@ -256,11 +256,8 @@ async fn repeated_failures_are_throttled_but_good_logins_never_count() {
         .start()
         .await;
     let client = proxy.client();
-    let get = |user: &str, password: &str| {
-        client
-            .request(Proto::H1, "GET", "/v2/")
-            .header("authorization", basic(user, password))
-    };
+    let get =
+        |user: &str, password: &str| client.request_as(Proto::H1, "GET", "/v2/", user, password);
     // Parallel good logins, far more than any limit: never counted.
     let good: Vec<_> = (0..30)
         .map(|_| {

@@ -53,10 +53,8 @@ async fn gate(upstream: String, url: &str, ldap_extra: &str, toml: &str) -> Test
 
 async fn status(proxy: &TestProxy, method: &str, path: &str, user: &str, password: &str) -> u16 {
     let client = proxy.client();
-    let req = client
-        .request(Proto::H1, method, path)
-        .header("authorization", basic(user, password));
-    client.send_empty(Proto::H1, req).await.status.as_u16()
+    let req = client.request_as(Proto::H1, method, path, user, password);
+    client.status_of(Proto::H1, req).await
 }
 
 /// `BIND` attempts (successful or not) for `dn` in slapd's log.

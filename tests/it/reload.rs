@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::client::{basic, Client, Proto};
+use crate::support::client::{Client, Proto};
 use crate::support::eventually;
 use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
 use crate::support::upstream::TestUpstream;
@@ -13,10 +13,8 @@ use crate::support::upstream::TestUpstream;
 pub(crate) const WITHIN: Duration = Duration::from_secs(2);
 
 pub(crate) async fn status(client: &Client, user: &str, password: &str) -> u16 {
-    let req = client
-        .request(Proto::H1, "GET", "/v2/")
-        .header("authorization", basic(user, password));
-    client.send_empty(Proto::H1, req).await.status.as_u16()
+    let req = client.request_as(Proto::H1, "GET", "/v2/", user, password);
+    client.status_of(Proto::H1, req).await
 }
 
 /// Polls until `user`/`password` gets `want`, for at most [`WITHIN`].

@@ -54,10 +54,8 @@ fn password_checks(gate: &GateProcess) -> u64 {
 }
 
 async fn get(client: &Client, proto: Proto, path: &str, user: &str, password: &str) -> u16 {
-    let req = client
-        .request(proto, "GET", path)
-        .header("authorization", basic(user, password));
-    client.send_empty(proto, req).await.status.as_u16()
+    let req = client.request_as(proto, "GET", path, user, password);
+    client.status_of(proto, req).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

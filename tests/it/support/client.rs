@@ -139,6 +139,24 @@ impl Client {
         }
     }
 
+    /// [`request`](Self::request) with `Authorization: Basic` for `user` / `password`.
+    pub fn request_as(
+        &self,
+        proto: Proto,
+        method: &str,
+        path: &str,
+        user: &str,
+        password: &str,
+    ) -> http::request::Builder {
+        self.request(proto, method, path)
+            .header("authorization", basic(user, password))
+    }
+
+    /// The status of `req` sent with no body, on a new connection.
+    pub async fn status_of(&self, proto: Proto, req: http::request::Builder) -> u16 {
+        self.send_empty(proto, req).await.status.as_u16()
+    }
+
     /// Sends a request with no body on a new connection and reads the answer.
     pub async fn send_empty(&self, proto: Proto, req: http::request::Builder) -> Answer {
         let req = req.body(Empty::<Bytes>::new()).expect("valid request");
