@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::support::blocking;
+use crate::support::client::assert_json_error;
 use crate::support::client::{basic, Proto};
 use crate::support::oci::{self, OciImage};
 use crate::support::process::Run;
@@ -113,12 +114,7 @@ async fn only_the_push_group_pushes_and_everyone_pulls() {
         .request(Proto::H1, "DELETE", "/v2/team/app/manifests/v1")
         .header("authorization", basic("bob", "pw-b"));
     let answer = client.send_empty(Proto::H1, req).await;
-    assert_eq!(answer.status, 403, "{}", answer.text());
-    assert!(
-        answer.text().contains("\"code\":\"DENIED\""),
-        "{}",
-        answer.text()
-    );
+    assert_json_error(&answer, 403, "DENIED", "bob deletes a manifest");
     assert_eq!(
         answer.one("docker-distribution-api-version"),
         "registry/2.0"

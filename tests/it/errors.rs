@@ -3,19 +3,10 @@
 
 use std::time::Duration;
 
-use crate::support::client::{basic, Answer, Proto};
+use crate::support::client::assert_json_error;
+use crate::support::client::{basic, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::{Reply, TestUpstream};
-
-fn assert_json_error(a: &Answer, status: u16, code: &str, what: &str) {
-    assert_eq!(a.status, status, "{what}: {}", a.text());
-    assert_eq!(a.one("content-type"), "application/json", "{what}");
-    let text = a.text();
-    assert!(
-        text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
-        "{what}: {text}"
-    );
-}
 
 #[tokio::test]
 async fn missing_or_wrong_credentials_get_the_challenge() {

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::blocking;
+use crate::support::client::assert_json_error;
 use crate::support::client::{basic, Proto};
 use crate::support::gate::{write_setup, GateProcess, BIN};
 use crate::support::oci;
@@ -179,11 +180,11 @@ async fn starttls_and_ldaps_verify_the_directory_certificate() {
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("carol", "carol-pw"));
     let answer = client.send_empty(Proto::H1, req).await;
-    assert_eq!(answer.status, 503, "{}", answer.text());
-    assert!(
-        answer.text().contains("\"code\":\"UNAVAILABLE\""),
-        "{}",
-        answer.text()
+    assert_json_error(
+        &answer,
+        503,
+        "UNAVAILABLE",
+        "untrusted directory certificate",
     );
     assert_eq!(answer.one("retry-after"), "30");
     assert_eq!(
@@ -249,12 +250,7 @@ async fn directory_groups_decide_who_pushes_with_a_real_skopeo() {
         .request(Proto::H1, "DELETE", "/v2/team/app/manifests/v1")
         .header("authorization", basic("carol", "carol-pw"));
     let answer = client.send_empty(Proto::H1, req).await;
-    assert_eq!(answer.status, 403, "{}", answer.text());
-    assert!(
-        answer.text().contains("\"code\":\"DENIED\""),
-        "{}",
-        answer.text()
-    );
+    assert_json_error(&answer, 403, "DENIED", "carol deletes a manifest");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -357,13 +353,13 @@ async fn a_directory_outage_keeps_cached_users_and_answers_503_to_the_rest() {
         .request(Proto::H1, "GET", "/v2/")
         .header("authorization", basic("bob", "bob-pw"));
     let answer = client.send_empty(Proto::H1, req).await;
-    assert_eq!(answer.status, 503, "{}", answer.text());
-    assert_eq!(answer.one("retry-after"), "7");
-    assert!(
-        answer.text().contains("\"code\":\"UNAVAILABLE\""),
-        "{}",
-        answer.text()
+    assert_json_error(
+        &answer,
+        503,
+        "UNAVAILABLE",
+        "bob while the directory is down",
     );
+    assert_eq!(answer.one("retry-after"), "7");
     // A wrong password for alice is not let in by the grace.
     assert_eq!(status(&proxy, "GET", "/v2/", "alice", "wrong").await, 503);
 

@@ -349,3 +349,15 @@ impl KeptConnection {
         read(response).await
     }
 }
+
+/// `a` is the registry-style JSON error a client shows: `status`, `application/json`, and
+/// first the error `code`; `what` names the case in the failure message.
+pub fn assert_json_error(a: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: {}", a.text());
+    assert_eq!(a.one("content-type"), "application/json", "{what}");
+    let text = a.text();
+    assert!(
+        text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
+        "{what}: {text}"
+    );
+}
