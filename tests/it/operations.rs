@@ -306,17 +306,11 @@ async fn sigterm_lets_a_streaming_upload_finish_while_new_connections_are_refuse
     let path = start_upload(&client, "drain/test").await;
     let data = pattern(32 * MIB);
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-    let (tx, body) = streamed();
     let req = client
         .request(Proto::H1, "PUT", &format!("{path}&digest={digest}"))
         .header("authorization", basic("alice", "pw"))
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .expect("request");
-    let sending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.send(Proto::H1, req).await })
-    };
+        .header("content-type", "application/octet-stream");
+    let (tx, sending) = client.spawn_streamed(Proto::H1, req);
     let chunks: Vec<Bytes> = data
         .chunks(256 * 1024)
         .map(Bytes::copy_from_slice)

@@ -252,17 +252,11 @@ async fn a_slow_steady_upload_outlives_every_timeout_and_arrives_whole() {
         let data = pattern(16 * 1024 * 24);
         let total = IDLE + HEADER + BODY + HANDSHAKE + SEND;
         let digest = digest(&data);
-        let (tx, body) = streamed();
         let req = client
             .request(proto, "PUT", &format!("{path}&digest={digest}"))
             .header("authorization", basic("alice", "pw"))
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .expect("request");
-        let sending = {
-            let client = client.clone();
-            tokio::spawn(async move { client.send(proto, req).await })
-        };
+            .header("content-type", "application/octet-stream");
+        let (tx, sending) = client.spawn_streamed(proto, req);
         let started = Instant::now();
         for chunk in data.chunks(16 * 1024) {
             // Slow but steady is the point: 16 KiB every 500 ms.

@@ -216,6 +216,25 @@ impl Client {
         &self.authority
     }
 
+    /// Sends `req` on a new connection in a spawned task, with a body the test streams through
+    /// the returned sender; the task yields the response.
+    pub fn spawn_streamed(
+        &self,
+        proto: Proto,
+        req: http::request::Builder,
+    ) -> (
+        BodyTx,
+        tokio::task::JoinHandle<Result<Response<Incoming>, hyper::Error>>,
+    ) {
+        let (tx, body) = streamed();
+        let req = req.body(body).expect("request");
+        let client = self.clone();
+        (
+            tx,
+            tokio::spawn(async move { client.send(proto, req).await }),
+        )
+    }
+
     /// Sends any request on a new connection; the error is hyper's.
     pub async fn send<B>(
         &self,
