@@ -45,10 +45,7 @@ async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
     let bundle = proxy.path("token.crt");
     let registry = blocking(move || {
         Registry::builder()
-            .auth_yaml(&format!(
-                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
-                bundle.display()
-            ))
+            .token_auth(&realm, SERVICE, &bundle)
             .start()
     })
     .await;
@@ -690,10 +687,7 @@ async fn regression_token_mode_names_the_user_and_filters_the_catalog() {
     let bundle = dir.path().join("certs/token.crt");
     let registry = blocking(move || {
         Registry::builder()
-            .auth_yaml(&format!(
-                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
-                bundle.display()
-            ))
+            .token_auth(&realm, SERVICE, &bundle)
             .start()
     })
     .await;
