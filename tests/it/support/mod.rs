@@ -1,5 +1,6 @@
-//! Test harness: the gate in-process, a recording upstream, a TLS client, and the
-//! real registry and skopeo.
+//! Test harness: the gate in-process, a recording upstream, a TLS client, the real
+//! registry, skopeo, slapd and nginx, the differential engine, and the one way to wait
+//! for a state ([`eventually`]).
 
 pub mod blob;
 pub mod client;
