@@ -244,3 +244,6 @@ fn random_crypt_base64(n: usize) -> Vec<u8> {
 fn reparse(text: String) -> PasswordHash {
     PasswordHash::parse(&text).unwrap_or_else(|_| PasswordHash::dummy().clone())
 }
+
+#[cfg(test)]
+mod tests;

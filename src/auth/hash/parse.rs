@@ -249,3 +249,6 @@ pub(super) fn yescrypt_params(scheme: &'static str, text: &str) -> Result<yescry
     }
     Ok(params)
 }
+
+#[cfg(test)]
+mod tests;
