@@ -7,8 +7,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use super::load::{build, source};
 use super::stdout::outln;
-use super::{build, source, Failure};
+use super::Failure;
 use crate::auth::Identity;
 use crate::authz::policy::{Basis, Decision, Policy};
 use crate::authz::rules::{Request, Rights};
