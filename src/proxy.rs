@@ -14,7 +14,7 @@
 //! the bearer token itself (the gate verifies it too, to log its user and `jti` and
 //! to answer `/v2/_catalog` filtered: `token::registry_request`). Every response
 //! under `/v2/`, the gate's own included, carries exactly one
-//! `Docker-Distribution-Api-Version`, and [`record`](self::record) writes exactly one
+//! `Docker-Distribution-Api-Version`, and [`record`] writes exactly one
 //! access-log line and one set of metric updates per request.
 
 mod authorize;
@@ -360,7 +360,7 @@ fn drop_head_body(head: bool, response: &mut Response<Answer>) {
 }
 
 /// Notes the answer in the request's record; the line itself is written when
-/// the response body ends (see [`record`](self::record)).
+/// the response body ends (see [`record`]).
 fn record(ctx: &mut Record, status: StatusCode, error: Option<&Error>, upstream: Option<&str>) {
     ctx.respond(status, error, upstream);
 }
