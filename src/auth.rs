@@ -240,7 +240,7 @@ impl Authenticator {
 
     /// One unproven login attempt from `client`: [`verify`](Self::verify) in a task
     /// of its own, merged with the same credentials' attempt from the same address
-    /// if one is under way ([`attempts`](self::attempts)). Only a new attempt calls
+    /// if one is under way ([`attempts`]). Only a new attempt calls
     /// `reserve` (its refusal is returned as is); its task runs to the end even if
     /// every request waiting for it is dropped (the client went away), and hands
     /// what `reserve` gave, with the result, to `on_done` first, so the outcome is

@@ -14,7 +14,7 @@
 //! the bearer token itself (the gate verifies it too, to log its user and `jti` and
 //! to answer `/v2/_catalog` filtered: `token::registry_request`). Every response
 //! under `/v2/`, the gate's own included, carries exactly one
-//! `Docker-Distribution-Api-Version`, and [`record`](self::record) writes exactly one
+//! `Docker-Distribution-Api-Version`, and [`record`] writes exactly one
 //! access-log line and one set of metric updates per request.
 
 mod authorize;
@@ -124,7 +124,7 @@ async fn pipeline(
     if let Some(identity) = &who {
         log_user(ctx, Some(&identity.user)); // named in the log even when denied
     }
-    let policy = Policy::new(state.rules.as_ref());
+    let policy = policy(state);
     authorize::check(&policy, who.as_ref(), &access, req.method(), req.headers())?;
     let catalog = matches!(&access, Ok(a) if a.target == access::Target::Catalog);
     ctx.access = Some(access);
@@ -189,10 +189,10 @@ async fn authenticate(
 ) -> Result<Option<Identity>, Error> {
     match basic::parse(req.headers())? {
         Some(credentials) => Ok(Some(login(state).password(client, &credentials).await?)),
-        None => Ok(req
-            .extensions()
-            .get::<ClientCertUser>()
-            .map(|user| login(state).certificate(&user.0))),
+        None => match req.extensions().get::<ClientCertUser>() {
+            Some(user) => Ok(Some(login(state).certificate(&user.0)?)),
+            None => Ok(None),
+        },
     }
 }
 
@@ -205,6 +205,13 @@ pub(crate) fn login(state: &State) -> Login<'_> {
         &state.groups,
         &state.metrics,
     )
+    .with_robots(&state.robots)
+}
+
+/// The access policy of this state: its rules and its robots' scopes; the one
+/// answer for every front door.
+pub(crate) fn policy(state: &State) -> Policy<'_> {
+    Policy::new(state.rules.as_ref()).with_robots(&state.robots)
 }
 
 /// Names the request's user in the access log: `anonymous` when there is none.
@@ -360,7 +367,7 @@ fn drop_head_body(head: bool, response: &mut Response<Answer>) {
 }
 
 /// Notes the answer in the request's record; the line itself is written when
-/// the response body ends (see [`record`](self::record)).
+/// the response body ends (see [`record`]).
 fn record(ctx: &mut Record, status: StatusCode, error: Option<&Error>, upstream: Option<&str>) {
     ctx.respond(status, error, upstream);
 }

@@ -1,4 +1,5 @@
-//! TLS material: PEM files to rustls configs, and certificate generation.
+//! TLS material: PEM files to the server's rustls configuration (here), client
+//! configurations ([`client_config`]) and certificate generation ([`generate`]).
 //!
 //! The server speaks TLS 1.2 and 1.3 only, with rustls' AEAD-only suites over the
 //! `ring` provider, and offers ALPN `h2` and `http/1.1`. Sessions resume only
@@ -8,10 +9,15 @@
 //! is wrong with it, since a bad path or key is the most common start-up failure.
 
 pub(crate) mod certificate;
+mod client;
 pub mod client_cert;
 pub(crate) mod der;
+mod generate;
 pub(crate) mod ocsp;
 pub(crate) mod tickets;
+
+pub use client::{client_config, client_config_with_roots};
+pub use generate::{generate, Ca, GeneratedCerts, ServerCert, SERVER_CERT_DAYS};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -284,196 +290,11 @@ fn pair_err(cert: &Path, key: &Path, error: rustls::Error) -> Error {
     }
 }
 
-impl From<rcgen::Error> for Error {
-    fn from(e: rcgen::Error) -> Self {
-        Error::Generate(e)
-    }
-}
-
-/// Builds the client configuration used towards an `https://` registry: the given
-/// CA bundle, or the system roots.
-pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| Error::Cert {
-                    path: path.to_path_buf(),
-                    reason: format!("not a usable CA certificate: {e}"),
-                })?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                // A broken system certificate must not stop the gate; skip it.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    client_config_with_roots(roots)
-}
-
-/// A client configuration trusting exactly `roots` (empty for a plain-HTTP
-/// registry, where it is never used).
-pub fn client_config_with_roots(
-    roots: rustls::RootCertStore,
-) -> Result<rustls::ClientConfig, Error> {
-    let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| Error::Client(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
-}
-
-/// A CA and a server certificate signed by it, as PEM text.
-pub struct GeneratedCerts {
-    /// The CA certificate: what clients must trust.
-    pub ca_cert: String,
-    /// The CA's private key.
-    pub ca_key: String,
-    /// The server certificate, followed by nothing (the CA is the trust anchor).
-    pub server_cert: String,
-    /// The server's private key (PKCS#8).
-    pub server_key: String,
-}
-
-/// A server certificate and its key, as PEM text.
-pub struct ServerCert {
-    /// The server certificate, followed by nothing (the CA is the trust anchor).
-    pub cert: String,
-    /// The server's private key (PKCS#8).
-    pub key: String,
-    /// Whole days from now until it expires.
-    pub days: u64,
-}
-
-/// A CA read from files, checked for signing server certificates: its certificate
-/// is a CA's, its key is that certificate's, and it has not expired.
-pub struct Ca {
-    cert: CertificateDer<'static>,
-    key: rcgen::KeyPair,
-    not_after: std::time::SystemTime,
-}
-
-/// How long a generated server certificate is valid: the longest that TLS
-/// scanners accept without a finding (testssl.sh: over 825 days is MEDIUM).
-pub const SERVER_CERT_DAYS: u32 = 825;
-/// How long the generated CA is valid (it signs renewed server certificates).
-const CA_DAYS: u32 = 3650;
-const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-/// Generated certificates start this long ago, for clocks a little behind.
-const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Generates a CA and a server certificate for the given DNS names and IP addresses,
-/// valid from an hour ago (clock skew) for [`CA_DAYS`] and [`SERVER_CERT_DAYS`] in all.
-pub fn generate(sans: &[String]) -> Result<GeneratedCerts, Error> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-
-    let start = std::time::SystemTime::now() - CLOCK_SKEW;
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.not_before = start.into();
-    ca_params.not_after = (start + DAY * CA_DAYS).into();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "registry-gate development CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let ca = Ca {
-        cert: ca_cert.der().clone(),
-        key: ca_key,
-        not_after: start + DAY * CA_DAYS,
-    };
-    let server = ca.issue(sans)?;
-    Ok(GeneratedCerts {
-        server_cert: server.cert,
-        server_key: server.key,
-        ca_cert: ca_cert.pem(),
-        ca_key: ca.key.serialize_pem(),
-    })
-}
-
-impl Ca {
-    /// Reads a CA's certificate (the first in `cert`) and its PKCS#8 key, and checks
-    /// that the certificate is a CA's, that the key is its key, and that it has not
-    /// expired. Errors name the file and say what to do.
-    pub fn load(cert: &Path, key: &Path) -> Result<Ca, Error> {
-        let ca_err = |reason: String| Error::Ca {
-            path: cert.to_path_buf(),
-            reason,
-        };
-        let der = load_certs(cert)?.swap_remove(0);
-        let facts = certificate::read(&der)
-            .map_err(|e| ca_err(format!("not a readable X.509 certificate ({})", e.0)))?;
-        if !facts.is_ca {
-            return Err(ca_err(
-                "is not a CA certificate (no basicConstraints cA)".into(),
-            ));
-        }
-        let key_err = |reason: String| Error::CaKey {
-            path: key.to_path_buf(),
-            reason,
-        };
-        let key_pem = std::fs::read_to_string(key).map_err(|e| key_err(e.to_string()))?;
-        let key_pair = rcgen::KeyPair::from_pem(&key_pem)
-            .map_err(|e| key_err(format!("not a usable PKCS#8 private key ({e})")))?;
-        if key_pair.public_key_raw() != facts.public_key {
-            return Err(key_err(format!(
-                "is not the key of the CA certificate {}",
-                cert.display()
-            )));
-        }
-        if facts.not_after <= std::time::SystemTime::now() {
-            return Err(ca_err(format!(
-                "expired on {}",
-                humantime::format_rfc3339_seconds(facts.not_after)
-            )));
-        }
-        let not_after = facts.not_after;
-        Ok(Ca {
-            cert: der,
-            key: key_pair,
-            not_after,
-        })
-    }
-
-    /// Issues a server certificate for the given DNS names and IP addresses, valid
-    /// from an hour ago for [`SERVER_CERT_DAYS`], or until the CA expires if sooner.
-    pub fn issue(&self, sans: &[String]) -> Result<ServerCert, Error> {
-        use rcgen::{CertificateParams, DnType, KeyPair};
-
-        let now = std::time::SystemTime::now();
-        let start = now - CLOCK_SKEW;
-        let not_after = (start + DAY * SERVER_CERT_DAYS).min(self.not_after);
-        let issuer = rcgen::Issuer::from_ca_cert_der(&self.cert, &self.key)?;
-        let server_key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(sans.to_vec())?;
-        let cn = sans.first().map(String::as_str).unwrap_or("registry-gate");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = start.into();
-        params.not_after = not_after.into();
-        let cert = params.signed_by(&server_key, &issuer)?;
-        // Counted from the start of validity, as "valid for N days" is usually meant.
-        let days = not_after
-            .duration_since(start)
-            .map_or(0, |valid| valid.as_secs() / DAY.as_secs());
-        Ok(ServerCert {
-            cert: cert.pem(),
-            key: server_key.serialize_pem(),
-            days,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    pub(super) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, text).expect("write test file");
         p
@@ -494,129 +315,7 @@ mod tests {
         client_config(Some(&ca)).expect("CA loads");
     }
 
-    /// `openssl verify -CAfile ca server`: whether openssl builds the chain (names and
-    /// key identifiers) and checks its signature.
-    fn openssl_verifies(dir: &Path, ca: &str, server: &str) -> bool {
-        std::process::Command::new("openssl")
-            .args(["verify", "-CAfile", ca, server])
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs (apt-get install -y openssl)")
-            .status
-            .success()
-    }
-
-    #[test]
-    fn a_kept_ca_issues_server_certificates_that_verify() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let g = generate(&["localhost".into()]).expect("generate");
-        let ca_cert = write(dir.path(), "ca.crt", &g.ca_cert);
-        let ca_key = write(dir.path(), "ca.key", &g.ca_key);
-        let issued = Ca::load(&ca_cert, &ca_key)
-            .and_then(|ca| ca.issue(&["registry.example".into()]))
-            .expect("issue");
-        assert_eq!(issued.days, u64::from(SERVER_CERT_DAYS));
-        write(dir.path(), "server.crt", &issued.cert);
-        write(dir.path(), "server.key", &issued.key);
-        assert!(openssl_verifies(dir.path(), "ca.crt", "server.crt"));
-        server_config(
-            &dir.path().join("server.crt"),
-            &dir.path().join("server.key"),
-        )
-        .expect("the new pair loads");
-
-        // A CA made by openssl (RSA, SHA-1 key identifiers) is kept as well.
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=ops CA",
-                "-keyout",
-                "ops.key",
-                "-out",
-                "ops.crt",
-            ],
-            dir.path(),
-        );
-        let ops = Ca::load(&dir.path().join("ops.crt"), &dir.path().join("ops.key"))
-            .expect("an openssl CA loads");
-        let issued = ops.issue(&["localhost".into()]).expect("issue");
-        assert_eq!(
-            issued.days, 30,
-            "capped at the CA's notAfter, 30 days and an hour from its start"
-        );
-        write(dir.path(), "ops-server.crt", &issued.cert);
-        assert!(openssl_verifies(dir.path(), "ops.crt", "ops-server.crt"));
-        assert!(!openssl_verifies(dir.path(), "ca.crt", "ops-server.crt"));
-    }
-
-    #[test]
-    fn a_kept_ca_must_be_a_ca_with_its_own_key_and_not_expired() {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let g = generate(&["localhost".into()]).expect("generate");
-        write(dir.path(), "ca.crt", &g.ca_cert);
-        write(dir.path(), "ca.key", &g.ca_key);
-        write(dir.path(), "server.crt", &g.server_cert);
-        write(dir.path(), "server.key", &g.server_key);
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.not_before = (std::time::SystemTime::now() - DAY * 10).into();
-        params.not_after = (std::time::SystemTime::now() - DAY).into();
-        write(
-            dir.path(),
-            "old.crt",
-            &params.self_signed(&key).expect("old CA").pem(),
-        );
-        write(dir.path(), "old.key", &key.serialize_pem());
-        let d = dir.path().display();
-        #[rustfmt::skip]
-        let cases = [
-            ("server.crt", "server.key", format!("CA certificate {d}/server.crt: is not a CA certificate (no basicConstraints cA)")),
-            ("ca.crt", "server.key", format!("CA key file {d}/server.key: is not the key of the CA certificate {d}/ca.crt")),
-            ("ca.crt", "ca.crt", format!("CA key file {d}/ca.crt: not a usable PKCS#8 private key (")),
-            ("ca.crt", "missing.key", format!("CA key file {d}/missing.key: No such file")),
-            ("old.crt", "old.key", format!("CA certificate {d}/old.crt: expired on ")),
-        ];
-        for (cert, key, want) in cases {
-            let err = Ca::load(&dir.path().join(cert), &dir.path().join(key))
-                .err()
-                .unwrap_or_else(|| panic!("{cert} with {key} is refused"));
-            assert!(err.to_string().starts_with(&want), "{cert} {key}: {err}");
-        }
-    }
-
-    #[test]
-    fn generated_server_certificate_lives_825_days_and_the_ca_ten_years() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let g = generate(&["localhost".into()]).expect("generate");
-        write(dir.path(), "server.pem", &g.server_cert);
-        write(dir.path(), "ca.pem", &g.ca_cert);
-        // `-checkend N`: exit 0 when the certificate is still valid N seconds from now.
-        let valid_in = |file: &str, days: u32| {
-            std::process::Command::new("openssl")
-                .args(["x509", "-noout", "-in", file, "-checkend"])
-                .arg((u64::from(days) * 86_400).to_string())
-                .current_dir(dir.path())
-                .status()
-                .expect("openssl runs (apt-get install -y openssl)")
-                .success()
-        };
-        assert!(valid_in("server.pem", 0));
-        assert!(valid_in("server.pem", SERVER_CERT_DAYS - 1));
-        assert!(!valid_in("server.pem", SERVER_CERT_DAYS + 1));
-        assert!(valid_in("ca.pem", CA_DAYS - 1));
-        assert!(!valid_in("ca.pem", CA_DAYS + 1));
-    }
-
-    fn openssl(args: &[&str], dir: &Path) {
+    pub(super) fn openssl(args: &[&str], dir: &Path) {
         let out = std::process::Command::new("openssl")
             .args(args)
             .current_dir(dir)

@@ -18,6 +18,7 @@
 //! known ones, whatever cost the file's hashes have.
 
 pub(crate) mod edit;
+mod lines;
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::auth::hash::{self, Cost, PasswordHash};
+use lines::{lines, Content, Line};
 
 /// The users of an htpasswd file and their password hashes. Its `Debug` lists user names only.
 #[derive(Clone)]
@@ -180,7 +182,6 @@ impl fmt::Display for Reason {
 
 /// Parses a file's bytes line by line; see the module docs for the rules.
 fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut users = BTreeMap::new();
     // Every user seen so far and its first line, including users whose hash was rejected.
     let mut first_lines = BTreeMap::new();
@@ -192,15 +193,19 @@ fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
             reason,
         })
     };
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = index + 1;
-        let (user, hash) = match parse_line(raw) {
-            Line::Blank => continue,
-            Line::Invalid(reason) => {
+    for Line {
+        number: line,
+        content,
+        ..
+    } in lines(bytes)
+    {
+        let (user, hash) = match content {
+            Content::Blank => continue,
+            Content::Invalid(reason) => {
                 warn(line, reason);
                 continue;
             }
-            Line::Entry { user, hash } => (user, hash),
+            Content::Entry { user, hash } => (user, hash),
         };
         match first_lines.entry(user) {
             Entry::Occupied(first) => warn(
@@ -212,7 +217,7 @@ fn parse_bytes(bytes: &[u8], origin: &Path) -> (Htpasswd, Vec<Warning>) {
             ),
             Entry::Vacant(slot) => {
                 slot.insert(line);
-                match hash {
+                match PasswordHash::parse(hash) {
                     Ok(hash) => {
                         users.insert(user.to_owned(), hash);
                     }
@@ -252,40 +257,6 @@ fn most_common<T: Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Optio
         .into_iter()
         .max_by(|(_, (n1, first1)), (_, (n2, first2))| n1.cmp(n2).then(first2.cmp(first1)))
         .map(|(item, _)| item)
-}
-
-/// What one line of the file holds.
-enum Line<'a> {
-    /// A blank or comment line.
-    Blank,
-    /// A line that names no user.
-    Invalid(Reason),
-    /// A user and its parsed hash field.
-    Entry {
-        user: &'a str,
-        hash: Result<PasswordHash, hash::Error>,
-    },
-}
-
-fn parse_line(raw: &[u8]) -> Line<'_> {
-    let raw = raw.trim_ascii();
-    if raw.is_empty() || raw.starts_with(b"#") {
-        return Line::Blank;
-    }
-    let Ok(line) = std::str::from_utf8(raw) else {
-        return Line::Invalid(Reason::NotUtf8);
-    };
-    match line.split_once(':') {
-        None => Line::Invalid(Reason::MissingColon),
-        Some(("", _)) => Line::Invalid(Reason::EmptyUser),
-        Some((user, rest)) => {
-            let field = rest.split_once(':').map_or(rest, |(hash, _extra)| hash);
-            Line::Entry {
-                user,
-                hash: PasswordHash::parse(field),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

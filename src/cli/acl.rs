@@ -7,8 +7,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use super::load::{build, source};
 use super::stdout::outln;
-use super::{build, source, Failure};
+use super::Failure;
 use crate::auth::Identity;
 use crate::authz::policy::{Basis, Decision, Policy};
 use crate::authz::rules::{Request, Rights};
@@ -28,7 +29,7 @@ pub(super) fn explain(
     let (_, config) = source(path)?;
     let state = build(&config, path)?;
     state.ignored_lines.iter().for_each(IgnoredLine::log);
-    let policy = Policy::new(state.rules.as_ref()).with_robots(&state.robots);
+    let policy = crate::proxy::policy(&state);
     let who = identity(&state, &policy, user)?;
     let (request, asked) = ask(repository, action)?;
     let decision = policy.decide(who.as_ref(), request, asked);

@@ -5,9 +5,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::files::write_file;
 use super::stdout::outln;
-use super::{write_file, Failure, TRUST_DIR};
+use super::Failure;
 use crate::tls;
+
+/// Sub-directory of `certs generate --out` holding only `ca.crt`: docker, skopeo and
+/// podman read a `--cert-dir` as client key pairs (`*.cert` + `*.key`) plus CAs
+/// (`*.crt`), and refuse a directory with a `.key` that has no `.cert`.
+const TRUST_DIR: &str = "trust";
 
 /// The files of `certs generate --out DIR`.
 struct Files {

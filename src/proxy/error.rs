@@ -45,6 +45,10 @@ pub enum Error {
     /// No, malformed or wrong credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// A credential that is known but may not log in now (an expired robot), or
+    /// that cannot name who it claims; the reason is for the log.
+    #[error("unauthorized: {0}")]
+    LoginRefused(String),
     /// Ambiguous `Authorization`.
     #[error("bad authorization: {0}")]
     BadAuthorization(basic::Error),
@@ -123,7 +127,7 @@ impl Error {
             Error::ClientAborted(_) => StatusCode::BAD_REQUEST,
             Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::NotFound | Error::BlockedUserAgent => StatusCode::NOT_FOUND,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_) | Error::LoginRefused(_) => StatusCode::UNAUTHORIZED,
             Error::Denied(_) => StatusCode::FORBIDDEN,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -144,7 +148,9 @@ impl Error {
             ),
             Error::NotFound => ("UNSUPPORTED", "not found"),
             Error::BlockedUserAgent => ("UNSUPPORTED", "client version not supported"),
-            Error::Unauthorized(_) => ("UNAUTHORIZED", "authentication required"),
+            Error::Unauthorized(_) | Error::LoginRefused(_) => {
+                ("UNAUTHORIZED", "authentication required")
+            }
             Error::BadAuthorization(_) => ("UNAUTHORIZED", "malformed authorization"),
             Error::Denied(_) => ("DENIED", "requested access to the resource is denied"),
             Error::BadHost(_) => ("UNSUPPORTED", "missing or ambiguous host"),

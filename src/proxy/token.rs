@@ -20,7 +20,6 @@ use super::{log_user, login, Answer, Error};
 use crate::auth::login::LoginError;
 use crate::auth::Identity;
 use crate::authz::access::Target;
-use crate::authz::policy::Policy;
 use crate::proxy::basic;
 use crate::proxy::record::Record;
 use crate::state::State;
@@ -74,7 +73,7 @@ pub async fn serve(
     let (who, presented_refresh) =
         identify(state, service, ctx.client, &request, cert_user.as_ref()).await?;
     log_user(ctx, who.as_ref().map(|i| i.user.as_str()));
-    let granted = scope::grant(state.rules.as_ref(), who.as_ref(), &scopes);
+    let granted = scope::grant_by(&crate::proxy::policy(state), who.as_ref(), &scopes);
     let now = SystemTime::now();
     let subject = who.as_ref().map_or("", |i| i.user.as_str());
     let issued = service
@@ -134,7 +133,8 @@ async fn identify(
             (Some(user), Some(account)) if *account != user.0 => Err(Error::Unauthorized(
                 "account does not match the client certificate",
             )),
-            (user, _) => Ok((user.map(|u| login(state).certificate(&u.0)), None)),
+            (Some(user), _) => Ok((Some(login(state).certificate(&user.0)?), None)),
+            (None, _) => Ok((None, None)),
         },
         Grant::Basic(Some(credentials)) | Grant::Password(credentials) => {
             let identity = login(state).password(client, credentials).await?;
@@ -232,7 +232,7 @@ pub async fn registry_request(
     log_user(ctx, user.as_deref());
     ctx.token_id = Some(bearer.jti);
     let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
-    let policy = Policy::new(state.rules.as_ref());
+    let policy = crate::proxy::policy(state);
     if !(catalog && policy.has_rules()) {
         return super::to_registry(state, ctx, req).await;
     }

@@ -10,7 +10,7 @@
 //! waits for the client's next byte with only the TLS state. That byte, and any bytes hyper had read ahead, are put back in
 //! front of the socket for the next hyper connection.
 //!
-//! The connection's clocks ([`Watched`]) run on the socket itself, so they see
+//! The connection's clocks ([`Watched`](super::timeouts::Watched)) run on the socket itself, so they see
 //! the parked wait as they saw hyper's: `listen.idle_timeout` until the first
 //! byte, `listen.header_timeout` from it.
 

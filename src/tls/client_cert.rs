@@ -10,6 +10,7 @@
 //! plain name (empty, over 255 bytes, control characters, `:`, or a string type
 //! other than UTF8String, PrintableString or IA5String) identifies nobody: the
 //! connection goes on as if no certificate had been sent, and a warning says why.
+//! So does one that x509-parser cannot parse whole ([`crate::tls::certificate::parse`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,9 +21,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
 
 use crate::config::ClientAuth;
+use crate::tls::certificate;
 use crate::tls::der::{
-    self, Invalid, Reader, CONTEXT_0, IA5_STRING, INTEGER, OID, PRINTABLE_STRING, SEQUENCE, SET,
-    UTF8_STRING,
+    self, Invalid, Reader, IA5_STRING, OID, PRINTABLE_STRING, SEQUENCE, SET, UTF8_STRING,
 };
 
 /// 2.5.4.3, id-at-commonName.
@@ -86,15 +87,12 @@ pub fn certificate_user(cert: &[u8]) -> Option<ClientCertUser> {
 
 /// The one common name in a certificate's subject, checked to be a plain name.
 fn common_name(cert: &[u8]) -> Result<String, Invalid> {
-    let certificate = der::only(cert, SEQUENCE, "an X.509 certificate")?;
-    let tbs = Reader::new(certificate).read(SEQUENCE, "a tbsCertificate")?;
-    let mut fields = Reader::new(tbs);
-    fields.optional(CONTEXT_0, "a certificate version")?;
-    fields.read(INTEGER, "a certificate serial number")?;
-    fields.read(SEQUENCE, "a certificate signature algorithm")?;
-    fields.read(SEQUENCE, "a certificate issuer")?;
-    fields.read(SEQUENCE, "a certificate validity")?;
-    let mut subject = Reader::new(fields.read(SEQUENCE, "a certificate subject")?);
+    let certificate = certificate::parse(cert)?;
+    // The subject is walked here, not through x509-parser's name iterator: that
+    // ignores anything after an attribute's value (der-parser drops the rest of a
+    // SEQUENCE), and a name field that says more than its type and value names nobody.
+    let subject = certificate.tbs_certificate.subject.as_raw();
+    let mut subject = Reader::new(der::only(subject, SEQUENCE, "a certificate subject")?);
     let mut found = None;
     while !subject.is_empty() {
         let mut rdn = Reader::new(subject.read(SET, "a subject name component")?);
@@ -225,6 +223,38 @@ mod tests {
         assert_eq!(
             common_name(b"not DER"),
             Err(Invalid("an X.509 certificate"))
+        );
+    }
+
+    #[test]
+    fn a_name_attribute_with_more_than_type_and_value_names_nobody() {
+        use crate::tls::certificate::build::{attribute, name, tlv, Parts, COMMON_NAME};
+        let cn = tlv(UTF8_STRING, b"alice");
+        let plain = Parts {
+            subject: name(&[attribute(COMMON_NAME, &cn)]),
+            ..Parts::new()
+        };
+        assert_eq!(common_name(&plain.der()).as_deref(), Ok("alice"));
+        // SEQUENCE { commonName, "alice", "mallory" }: x509-parser alone reads "alice".
+        let extra = [tlv(OID, COMMON_NAME), cn, tlv(UTF8_STRING, b"mallory")].concat();
+        let padded = Parts {
+            subject: name(&[tlv(SEQUENCE, &extra)]),
+            ..Parts::new()
+        }
+        .der();
+        let lenient: Vec<_> = certificate::parse(&padded)
+            .expect("x509-parser parses it")
+            .subject()
+            .iter_common_name()
+            .map(|cn| cn.as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            matches!(&lenient[..], [Ok(name)] if name == "alice"),
+            "{lenient:?}"
+        );
+        assert_eq!(
+            common_name(&padded),
+            Err(Invalid("a subject attribute of type and value"))
         );
     }
 }

@@ -1,5 +1,7 @@
-//! A bounded DER reader: just enough ASN.1 to pick fields out of certificates,
-//! keys and OCSP responses without a parser crate.
+//! A bounded DER reader for what x509-parser does not read: private keys (PKCS#8's
+//! algorithm, SEC1), OCSP responses, and the checks stricter than its lenient parse
+//! (a client certificate's subject attributes, basicConstraints' DER `TRUE`).
+//! Certificates themselves are parsed by x509-parser, in [`crate::tls::certificate`].
 //!
 //! It is a forward-only walk over tag-length-value triples: one-byte tags,
 //! definite lengths of at most four bytes, every length checked against what is
@@ -23,8 +25,6 @@ pub(crate) const ENUMERATED: u8 = 0x0a;
 pub(crate) const UTF8_STRING: u8 = 0x0c;
 pub(crate) const PRINTABLE_STRING: u8 = 0x13;
 pub(crate) const IA5_STRING: u8 = 0x16;
-pub(crate) const UTC_TIME: u8 = 0x17;
-pub(crate) const GENERALIZED_TIME: u8 = 0x18;
 /// `[0]` and `[1]`, constructed and context-specific: a certificate's version,
 /// SEC1's curve and public key, an OCSP response's `responseBytes`.
 pub(crate) const CONTEXT_0: u8 = 0xa0;

@@ -9,6 +9,9 @@
 //! Its signature and dates are the client's to check; a staple that is wrong in
 //! those ways makes strict clients fail, so the operator should replace it before
 //! `nextUpdate`.
+//!
+//! Why no crate: x509-parser has no OCSP, and the shape check is 20 lines on
+//! [`crate::tls::der`].
 
 use std::path::Path;
 

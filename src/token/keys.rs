@@ -12,7 +12,7 @@
 //! certificate and its chain, checked against `rootcertbundle`). A key file that
 //! does not belong to the certificate file would make every token fail there, so
 //! [`SigningKey::load`] refuses the pair at start-up: it reads the public key out of
-//! the certificate's SubjectPublicKeyInfo (with the small DER walk in `keys/der.rs`) and
+//! the certificate's SubjectPublicKeyInfo (parsed with x509-parser, see `keys/der.rs`) and
 //! requires it to equal, field by field, the public key ring derives from the
 //! private key. An expired certificate is refused too, for the same reason.
 //!

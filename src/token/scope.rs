@@ -333,7 +333,15 @@ impl<'a> Resource<'a> {
 /// credentials). `rules` is `None` without `[authz]`. Never fails; see the module
 /// documentation.
 pub fn grant(rules: Option<&Rules>, who: Option<&Identity>, requested: &[Scope]) -> Vec<Access> {
-    let policy = Policy::new(rules);
+    grant_by(&Policy::new(rules), who, requested)
+}
+
+/// [`grant`] under a whole policy (rules and robots), as the token endpoint asks.
+pub(crate) fn grant_by(
+    policy: &Policy<'_>,
+    who: Option<&Identity>,
+    requested: &[Scope],
+) -> Vec<Access> {
     merge(requested)
         .into_iter()
         .map(|mut access| {

@@ -1,5 +1,5 @@
-//! The audit log keeps writes whose client went away before the answer
-//! (security review F6): the registry carried the write out, so the line must be
+//! The audit log keeps writes whose client went away before the answer: the
+//! registry carried the write out, so the line must be
 //! there, with status 499 as nginx logs it, even though no response was ever sent.
 
 use std::time::Duration;

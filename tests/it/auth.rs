@@ -19,11 +19,8 @@ async fn cached_logins_are_served_during_a_storm_of_costly_wrong_passwords() {
         .start()
         .await;
     let client = proxy.client();
-    let get = |user: &str, password: &str| {
-        client
-            .request(Proto::H1, "GET", "/v2/")
-            .header("authorization", basic(user, password))
-    };
+    let get =
+        |user: &str, password: &str| client.request_as(Proto::H1, "GET", "/v2/", user, password);
     assert_eq!(
         client
             .send_empty(Proto::H1, get("alice", "pw"))
@@ -47,9 +44,14 @@ async fn cached_logins_are_served_during_a_storm_of_costly_wrong_passwords() {
         })
         .collect();
     // Wait until the storm occupies the verifiers.
-    crate::support::eventually(std::time::Duration::from_secs(10), || {
-        (proxy.state_tx.borrow().authenticator.verifications() >= 2).then_some(())
-    })
+    crate::support::eventually(
+        "the storm to occupy two verifiers",
+        std::time::Duration::from_secs(10),
+        || {
+            let busy = proxy.state_tx.borrow().authenticator.verifications();
+            std::future::ready((busy >= 2).then_some(()).ok_or(format!("{busy} busy")))
+        },
+    )
     .await;
     for _ in 0..20 {
         assert_eq!(

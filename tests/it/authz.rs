@@ -3,19 +3,14 @@
 
 use serde_json::Value;
 
+use crate::support::blocking;
+use crate::support::client::assert_json_error;
 use crate::support::client::{basic, Proto};
 use crate::support::oci::{self, OciImage};
 use crate::support::process::Run;
 use crate::support::proxy::TestProxy;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
 
 /// Pushes an image straight into the registry (plain HTTP, no gate).
 fn seed(registry: &Registry, image: &OciImage, repo: &str) {
@@ -119,12 +114,7 @@ async fn only_the_push_group_pushes_and_everyone_pulls() {
         .request(Proto::H1, "DELETE", "/v2/team/app/manifests/v1")
         .header("authorization", basic("bob", "pw-b"));
     let answer = client.send_empty(Proto::H1, req).await;
-    assert_eq!(answer.status, 403, "{}", answer.text());
-    assert!(
-        answer.text().contains("\"code\":\"DENIED\""),
-        "{}",
-        answer.text()
-    );
+    assert_json_error(&answer, 403, "DENIED", "bob deletes a manifest");
     assert_eq!(
         answer.one("docker-distribution-api-version"),
         "registry/2.0"
@@ -354,20 +344,18 @@ async fn group_file_changes_apply_without_a_restart() {
     };
     assert_eq!(put().await, 403);
     replace_file(&dir.path().join("groups"), "pushers: nobody alice\n");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        let status = put().await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still {status}:\n{}",
-            gate.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    // A broken group line is ignored, as at start (issue 17): the membership it
+    crate::support::eventually(
+        "alice's PUT to be let in once she is a pusher",
+        std::time::Duration::from_secs(3),
+        || async {
+            let status = put().await;
+            (status == 200)
+                .then_some(())
+                .ok_or_else(|| format!("still {status}:\n{}", gate.log()))
+        },
+    )
+    .await;
+    // A broken group line is ignored, as at start: the membership it
     // held no longer counts, and the warning names the line.
     replace_file(&dir.path().join("groups"), "pushers alice\n");
     let line = gate.wait_for_log(

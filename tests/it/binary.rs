@@ -221,7 +221,7 @@ fn serve_logs_the_bound_address_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// Issue 17: check-config says what serve would do with unusable lines: each is a
+/// check-config says what serve would do with unusable lines: each is a
 /// warning naming file:line, and the check passes.
 #[test]
 fn unusable_htpasswd_lines_are_warnings_in_check_config_as_in_serve() {

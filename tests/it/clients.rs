@@ -1,5 +1,5 @@
-//! Real clients through the gate (issue #4): skopeo's registry commands, podman's login, push
-//! and pull of an image with a 100 MiB layer, and curl walking the API by hand as in the
+//! Real clients through the gate, as the nginx recipe serves them: skopeo's registry commands,
+//! podman's login, push and pull of an image with a 100 MiB layer, and curl walking the API by hand as in the
 //! tutorials. The real registry, the gate (in-process) and the clients all run on loopback; the
 //! clients are bounded child processes with no state outside their temp dirs.
 //!
@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::oci::{self, sha256_digest, OciImage};
 use crate::support::podman::{self, Podman};
@@ -43,15 +44,6 @@ async fn gate_with_registry(throttle_off: bool) -> (Registry, TestProxy) {
         builder = builder.toml("[throttle]\nenabled = false\n");
     }
     (registry, builder.start().await)
-}
-
-/// Runs blocking test code (child processes) off the runtime that serves the gate, and passes
-/// its panic on as it is.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
 }
 
 /// Awaits `run` (a refused command) and checks it took less than [`REFUSAL_BOUND`].

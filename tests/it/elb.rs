@@ -1,4 +1,4 @@
-//! Behind a load balancer (issue #4, the recipe's ELB note): a tiny fake ELB terminates TLS on
+//! Behind a load balancer (the recipe's ELB note): a tiny fake ELB terminates TLS on
 //! 127.0.0.1 with the gate's certificate and forwards every request to the gate over TLS from
 //! 127.0.0.2, streaming bodies both ways, keeping the client's `Host` and setting
 //! `X-Forwarded-Proto: https`, `X-Forwarded-Port: <its port>` and appending the client to
@@ -18,7 +18,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject as _;
 
 use crate::support::client::{basic, Client, Proto};
 use crate::support::oci;
@@ -183,20 +182,7 @@ impl Forwarder {
 }
 
 fn gate_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.expect("CA PEM parses"))
-            .expect("CA is usable");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    crate::support::client::connector(ca_pem, &[b"http/1.1"], rustls::DEFAULT_VERSIONS)
 }
 
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
@@ -243,12 +229,20 @@ async fn start_upload(client: &Client, ua: &str, headers: &[(&str, &str)]) -> St
 async fn registry_saw_client(registry: &Registry, ua: &str) -> String {
     let marker = format!("http.request.useragent={ua} ");
     let limit = LOG_TIMEOUT;
-    crate::support::eventually(limit, || {
-        let log = registry.log();
-        let line = log.lines().find(|l| l.contains(&marker))?;
-        let addr = line.split("http.request.remoteaddr=").nth(1)?;
-        Some(addr.split_whitespace().next()?.to_owned())
-    })
+    crate::support::eventually(
+        &format!("a registry log line with {marker:?}"),
+        limit,
+        || {
+            let log = registry.log();
+            let addr = log
+                .lines()
+                .find(|l| l.contains(&marker))
+                .and_then(|line| line.split("http.request.remoteaddr=").nth(1))
+                .and_then(|addr| addr.split_whitespace().next())
+                .map(str::to_owned);
+            std::future::ready(addr)
+        },
+    )
     .await
 }
 

@@ -3,19 +3,10 @@
 
 use std::time::Duration;
 
-use crate::support::client::{basic, Answer, Proto};
+use crate::support::client::assert_json_error;
+use crate::support::client::{basic, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::{Reply, TestUpstream};
-
-fn assert_json_error(a: &Answer, status: u16, code: &str, what: &str) {
-    assert_eq!(a.status, status, "{what}: {}", a.text());
-    assert_eq!(a.one("content-type"), "application/json", "{what}");
-    let text = a.text();
-    assert!(
-        text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
-        "{what}: {text}"
-    );
-}
 
 #[tokio::test]
 async fn missing_or_wrong_credentials_get_the_challenge() {
@@ -256,11 +247,8 @@ async fn repeated_failures_are_throttled_but_good_logins_never_count() {
         .start()
         .await;
     let client = proxy.client();
-    let get = |user: &str, password: &str| {
-        client
-            .request(Proto::H1, "GET", "/v2/")
-            .header("authorization", basic(user, password))
-    };
+    let get =
+        |user: &str, password: &str| client.request_as(Proto::H1, "GET", "/v2/", user, password);
     // Parallel good logins, far more than any limit: never counted.
     let good: Vec<_> = (0..30)
         .map(|_| {

@@ -1,7 +1,7 @@
-//! The deployment examples of issue #6 (`examples/compose`, `examples/sidecar`, `examples/elb`)
-//! and the `Dockerfile`. No Docker engine or cluster runs here, so each file is held to what it
-//! promises: every YAML file parses with PyYAML (Debian's `python3-yaml`) and the facts are
-//! checked in Rust on the parsed structure; every gate config passes the real binary's
+//! The deployment examples (`examples/compose`, `examples/sidecar`, `examples/elb`) and the
+//! `Dockerfile`. No Docker engine or cluster runs here, so each file is held to what it
+//! promises: every YAML file parses with `yaml_serde` (the parser `import docker-auth` uses)
+//! and the facts are checked in Rust on the parsed structure; every gate config passes the real binary's
 //! `check-config`, run the way its deployment runs it: with the container's environment
 //! overrides, and with the certificate, key and htpasswd files it names created (by
 //! `certs generate` and `htpasswd add`) where the deployment's volumes put them.
@@ -11,16 +11,12 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::support::gate::BIN;
 use crate::support::process::{run_bounded, run_bounded_with_stdin};
 
-/// Debian's python, the one `python3-yaml` installs PyYAML for.
-const PYTHON: &str = "/usr/bin/python3";
-/// Prints every document of the YAML file `argv[1]` as one JSON array.
-const YAML_TO_JSON: &str = "import sys, json, yaml; \
-    print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
 /// Longest any one command of these tests may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Prefix of the gate's override variables.
@@ -64,19 +60,15 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The documents of a YAML file, parsed by PyYAML (empty documents dropped).
+/// The documents of a YAML file, as JSON values (empty documents dropped).
 fn load_yaml(path: &Path) -> Vec<Value> {
-    let mut command = Command::new(PYTHON);
-    command.args(["-c", YAML_TO_JSON]).arg(path);
-    let run = run_bounded(command, "python3-yaml", TIMEOUT);
-    assert!(
-        !run.stderr.contains("No module named 'yaml'"),
-        "PyYAML is missing from {PYTHON}: install the Debian package with \
-         `apt-get install -y python3-yaml`"
-    );
-    let run = run.expect_success();
-    let docs: Vec<Value> = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{}: PyYAML printed no JSON: {e}", path.display()));
+    let text = read(path);
+    let docs: Vec<Value> = yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| {
+            Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: not valid YAML: {e}", path.display()))
+        })
+        .collect();
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 

@@ -1,4 +1,4 @@
-//! Issue 18, "a newcomer's first hour": the command line as a new user meets it, on
+//! A newcomer's first hour: the command line as a new user meets it, on
 //! the real binary.
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -1,13 +1,12 @@
-//! Issue 18 ("a newcomer's first hour"), configuration: `check-config` on the real
+//! A newcomer's first hour, configuration: `check-config` on the real
 //! binary, with environment overrides for every section, and mistakes a newcomer
 //! makes (a type, a bare number for a duration, a table written twice, an address)
 //! answered with exit 64 and a message that names the key, line and value.
-//! <https://github.com/registry-gate/registry-gate/issues/18>
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::gate::{run, write_setup, BIN};
+use crate::support::gate::{generate_certs, run, write_setup, Certs, BIN};
 
 /// The exit code of a config error (EX_USAGE).
 const CONFIG_ERROR: i32 = 64;
@@ -112,19 +111,7 @@ fn ldap_url_headers_and_authz_are_set_from_the_environment() {
 #[test]
 fn a_token_server_is_configured_from_the_environment_alone() {
     let dir = setup("");
-    let o = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "tok",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "certs generate: {}", stderr(&o));
+    generate_certs(dir.path(), "tok", Certs::WithToken);
     let o = check_config(
         dir.path(),
         &[

@@ -1,4 +1,4 @@
-//! Issue 18 (a newcomer's first hour), the running gate, on the real binary:
+//! A newcomer's first hour, the running gate, on the real binary:
 //! plain HTTP on the TLS port gets a 400 that says so, the registry is probed at
 //! start and after a reload, a 502 or 504 line names the registry, and `/metrics`
 //! has its known series and `build_info` from the start.

@@ -1,4 +1,4 @@
-//! Issue 17, item 5: a HEAD answer never has a body (RFC 9110 §9.3.2), over HTTP/1.1
+//! A HEAD answer never has a body (RFC 9110 §9.3.2), over HTTP/1.1
 //! and HTTP/2, whoever made it. Over HTTP/2 the gate's own answers (401, 403, 404,
 //! its filtered catalog, the token endpoint's JSON) used to go out with DATA frames,
 //! which clients refuse: curl reports `PROTOCOL_ERROR`, hyper's client an error.
@@ -137,17 +137,10 @@ async fn head_answers_of_the_gate_have_no_body_over_http1_and_http2() {
 
 #[tokio::test]
 async fn the_token_endpoint_answers_head_without_a_body() {
-    let generated =
-        registry_gate::token::keys::generate_es256("head test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw")
-        .auth_keys("mode = \"token\"")
-        .toml("[token]\nservice = \"head-test\"\nkey = \"token.key\"\ncert = \"token.crt\"\n")
-        .start_with_files(&files)
+        .token("head-test", "")
+        .start()
         .await;
     let client = proxy.client();
     let alice = [("authorization", basic("alice", "pw"))];
@@ -174,9 +167,9 @@ fn curl_head(ca: &Path, proto: &str, args: &[&str], url: &str) -> (i32, String) 
     (code, format!("{}{}", run.stdout, run.stderr))
 }
 
-/// Test (f): the real binary and curl, the client that reported `PROTOCOL_ERROR`.
+/// Regression: the real binary and curl, the client that reported `PROTOCOL_ERROR`.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_issue_17_curl_head_gets_a_clean_answer_over_http2_and_http1() {
+async fn regression_curl_head_gets_a_clean_answer_over_http2_and_http1() {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_setup(dir.path(), &upstream.url(), RULES);

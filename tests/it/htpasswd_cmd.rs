@@ -218,7 +218,7 @@ fn output_never_shows_the_password_or_the_hash() {
     }
 }
 
-/// Issue 17: into a file with unusable lines, `add` still adds a user the gate lets in,
+/// Into a file with unusable lines, `add` still adds a user the gate lets in,
 /// and `add` and `verify` name each line the gate ignores.
 #[test]
 fn add_and_verify_warn_naming_the_unusable_lines() {

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::gate::run;
+use crate::support::gate::{generate_certs, run, Certs};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,19 +20,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn certs(dir: &Path) {
-    let o = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "certs",
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "certs generate: {}", text(&o.stderr));
+    generate_certs(dir, "certs", Certs::WithToken);
 }
 
 fn import(dir: &Path, args: &[&str]) -> Output {

@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::support::blob::{assert_stored, pattern, start_upload};
 use crate::support::client::{basic, read, streamed, BodyTx, Client, Proto};
-use crate::support::gate::{replace_file, run as gate_cmd, write_setup, GateProcess};
+use crate::support::eventually;
+use crate::support::gate::{generate_certs, replace_file, write_setup, Certs, GateProcess};
 use crate::support::oci;
-use crate::support::process::poll;
 use crate::support::registry::Registry;
 use crate::support::skopeo;
 use crate::support::upstream::TestUpstream;
@@ -39,18 +39,27 @@ async fn get(client: &Client, path: &str, password: &str) -> u16 {
 }
 
 /// Polls `/readyz` until it answers `want` (at most 10 s); returns the body.
-fn readyz_becomes(gate: &GateProcess, want: u16) -> String {
-    poll(Duration::from_secs(10), Duration::from_millis(50), || {
-        let (status, body) = gate.admin_get("/readyz");
-        (status == want).then_some(body)
+async fn readyz_becomes(gate: &GateProcess, want: u16) -> String {
+    eventually(
+        &format!("/readyz to answer {want}"),
+        Duration::from_secs(10),
+        || {
+            let (status, body) = gate.admin_get("/readyz");
+            let seen = format!("{status} {body}\n{}", gate.log());
+            std::future::ready((status == want).then_some(body).ok_or(seen))
+        },
+    )
+    .await
+}
+
+/// Polls `/metrics` until `series` reaches at least `want` (at most `limit`); returns its value.
+async fn metric_reaches(gate: &GateProcess, series: &str, want: f64, limit: Duration) -> f64 {
+    eventually(&format!("{series} >= {want}"), limit, || {
+        let (_, text) = gate.admin_get("/metrics");
+        let n = metric(&text, series);
+        std::future::ready((n >= want).then_some(n).ok_or(format!("{n}")))
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "/readyz never answered {want}: {:?}\n{}",
-            gate.admin_get("/readyz"),
-            gate.log()
-        )
-    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,7 +73,7 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
     let client = gate.client();
 
     assert_eq!(gate.admin_get("/healthz"), (200, "ok\n".to_string()));
-    let body = readyz_becomes(&gate, 200);
+    let body = readyz_becomes(&gate, 200).await;
     assert!(body.contains("the registry answered 200"), "{body}");
     let (status, before) = gate.admin_get("/metrics");
     assert_eq!(status, 200);
@@ -136,17 +145,15 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
         0.0,
         "{after}"
     );
-    let handshakes = poll(Duration::from_secs(5), Duration::from_millis(50), || {
-        let (_, text) = gate.admin_get("/metrics");
-        let n = metric(
-            &text,
-            "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"}",
-        );
-        (n >= 1.0).then_some(n)
-    });
+    let handshakes = metric_reaches(
+        &gate,
+        "registry_gate_tls_handshake_failures_total{reason=\"plain_http\"}",
+        1.0,
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(
-        handshakes,
-        Some(1.0),
+        handshakes, 1.0,
         "the plain-HTTP client is one failed handshake, answered 400"
     );
     // No label holds a user, path or address.
@@ -157,7 +164,7 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
 
     // The registry goes away: not ready, and says why. It comes back: ready.
     registry.stop();
-    let body = readyz_becomes(&gate, 503);
+    let body = readyz_becomes(&gate, 503).await;
     assert!(body.contains("the registry is unreachable"), "{body}");
     assert_eq!(gate.admin_get("/healthz").0, 200, "alive all the same");
     let _registry = tokio::task::spawn_blocking(move || {
@@ -166,7 +173,7 @@ async fn metrics_move_with_requests_and_readyz_follows_the_registry() {
     })
     .await
     .expect("restart");
-    readyz_becomes(&gate, 200);
+    readyz_becomes(&gate, 200).await;
 
     // A reload, good then bad, shows in the reload metrics.
     gate.signal("HUP");
@@ -299,17 +306,11 @@ async fn sigterm_lets_a_streaming_upload_finish_while_new_connections_are_refuse
     let path = start_upload(&client, "drain/test").await;
     let data = pattern(32 * MIB);
     let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-    let (tx, body) = streamed();
     let req = client
         .request(Proto::H1, "PUT", &format!("{path}&digest={digest}"))
         .header("authorization", basic("alice", "pw"))
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .expect("request");
-    let sending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.send(Proto::H1, req).await })
-    };
+        .header("content-type", "application/octet-stream");
+    let (tx, sending) = client.spawn_streamed(Proto::H1, req);
     let chunks: Vec<Bytes> = data
         .chunks(256 * 1024)
         .map(Bytes::copy_from_slice)
@@ -321,12 +322,15 @@ async fn sigterm_lets_a_streaming_upload_finish_while_new_connections_are_refuse
     gate.signal("TERM");
     gate.wait_for_log(&["shutting down"], Duration::from_secs(5));
     // New connections are refused while the upload is still streaming.
-    let refused = poll(Duration::from_secs(5), Duration::from_millis(20), || {
-        std::net::TcpStream::connect(gate.addr).err()
-    });
+    let refused = eventually(
+        "the listener to refuse connections",
+        Duration::from_secs(5),
+        || std::future::ready(std::net::TcpStream::connect(gate.addr).err()),
+    )
+    .await;
     assert_eq!(
-        refused.map(|e| e.kind()),
-        Some(std::io::ErrorKind::ConnectionRefused),
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
         "the listener is closed once draining starts"
     );
     let (_, readyz) = gate.admin_get("/readyz");
@@ -368,7 +372,14 @@ async fn stalled_upload(
     tx.send(Ok(Frame::data(Bytes::from(vec![1u8; MIB]))))
         .await
         .expect("feed");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upload has reached the gate once it counts as active.
+    metric_reaches(
+        &gate,
+        "registry_gate_active_uploads",
+        1.0,
+        Duration::from_secs(5),
+    )
+    .await;
     (gate, tx, upstream, dir)
 }
 
@@ -409,11 +420,7 @@ async fn certificate_rotates_under_load_without_a_failed_request() {
     let upstream = TestUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_setup(dir.path(), &upstream.url(), "");
-    let o = gate_cmd(
-        &["certs", "generate", "--san", "localhost", "--out", "certs2"],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate_certs(dir.path(), "certs2", Certs::Tls);
     let gate = GateProcess::start(dir.path());
     let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).expect("read");
     // The client trusts both CAs, so that either certificate is fine and any failure is real.
@@ -456,23 +463,26 @@ async fn certificate_rotates_under_load_without_a_failed_request() {
             (ok, failed)
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The load is running once the gate has answered some of it.
+    metric_reaches(
+        &gate,
+        "registry_gate_requests_total{method=\"GET\",status=\"2xx\"}",
+        20.0,
+        Duration::from_secs(5),
+    )
+    .await;
     // Key first, then certificate, as a deploy tool would: in between, the pair does not
     // match, and that reload must fail and keep the old pair.
     replace_file(
         &dir.path().join("certs/server.key"),
         &read("certs2/server.key"),
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gate.wait_for_log(&["reload failed"], Duration::from_secs(5));
     replace_file(
         &dir.path().join("certs/server.crt"),
         &read("certs2/server.crt"),
     );
-    let new_seen = poll(Duration::from_secs(5), Duration::from_millis(50), || {
-        let log = gate.log();
-        (log.matches("configuration reloaded").count() >= 1).then_some(())
-    });
-    assert!(new_seen.is_some(), "no reload:\n{}", gate.log());
+    gate.wait_for_log(&["configuration reloaded"], Duration::from_secs(5));
     let (ok, failed) = load.await.expect("load task");
     assert!(
         failed.is_empty(),

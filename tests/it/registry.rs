@@ -324,12 +324,18 @@ async fn aborted_upload_leaves_no_blob() {
     let digest = put_blob(&client, &proxy, &aborted, true).await;
     // The gate has aborted the registry's request; give the registry a moment to
     // process the broken connection, then make sure it committed nothing.
-    crate::support::eventually(std::time::Duration::from_secs(5), || {
-        registry
-            .log()
-            .contains("PUT /v2/abort/test/blobs/uploads/")
-            .then_some(())
-    })
+    crate::support::eventually(
+        "the registry to log the aborted PUT",
+        std::time::Duration::from_secs(5),
+        || {
+            std::future::ready(
+                registry
+                    .log()
+                    .contains("PUT /v2/abort/test/blobs/uploads/")
+                    .then_some(()),
+            )
+        },
+    )
     .await;
     assert_eq!(
         head(digest).await,

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::support::client::{basic, Client, Proto};
+use crate::support::client::{Client, Proto};
+use crate::support::eventually;
 use crate::support::gate::{replace_file, write_setup, write_users, GateProcess};
 use crate::support::upstream::TestUpstream;
 
@@ -12,26 +13,18 @@ use crate::support::upstream::TestUpstream;
 pub(crate) const WITHIN: Duration = Duration::from_secs(2);
 
 pub(crate) async fn status(client: &Client, user: &str, password: &str) -> u16 {
-    let req = client
-        .request(Proto::H1, "GET", "/v2/")
-        .header("authorization", basic(user, password));
-    client.send_empty(Proto::H1, req).await.status.as_u16()
+    let req = client.request_as(Proto::H1, "GET", "/v2/", user, password);
+    client.status_of(Proto::H1, req).await
 }
 
 /// Polls until `user`/`password` gets `want`, for at most [`WITHIN`].
 pub(crate) async fn becomes(client: &Client, user: &str, password: &str, want: u16) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
+    let what = format!("{user}/{password} to get {want} after the change");
+    eventually(&what, WITHIN, || async {
         let got = status(client, user, password).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{user}/{password}: still {got}, not {want}, {WITHIN:?} after the change"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (got == want).then_some(()).ok_or(format!("still {got}"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

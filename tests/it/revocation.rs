@@ -1,4 +1,4 @@
-//! Issue 17: whom you remove is out, whatever else is wrong with the files. The real
+//! Whom you remove is out, whatever else is wrong with the files. The real
 //! binary, an htpasswd file with unusable lines from the start, users added and
 //! removed while it runs: each change is in force within 2 s on fresh connections and
 //! on a keep-alive connection that had been let in (its login cache included), also
@@ -7,9 +7,9 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::support::client::{basic, Client, KeptConnection};
+use crate::support::eventually;
 use crate::support::gate::{replace_file, write_setup, GateProcess, BIN};
 use crate::support::upstream::TestUpstream;
 // The spec's 2 s bound and the fresh-connection polling are reload.rs's.
@@ -47,22 +47,19 @@ async fn start() -> (tempfile::TempDir, GateProcess, TestUpstream) {
 
 /// [`becomes`] on one kept connection.
 async fn becomes_on(conn: &mut KeptConnection, user: &str, password: &str, want: u16) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
+    let what = format!("{user} on the kept connection to get {want} after the change");
+    let conn = tokio::sync::Mutex::new(conn);
+    eventually(&what, WITHIN, || async {
         let got = conn
+            .lock()
+            .await
             .get("/v2/", basic(user, password))
             .await
             .status
             .as_u16();
-        if got == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{user} on the kept connection: still {got}, not {want}, {WITHIN:?} after the change"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (got == want).then_some(()).ok_or(format!("still {got}"))
+    })
+    .await;
 }
 
 /// `registry-gate htpasswd add --file FILE USER` with the password on stdin.

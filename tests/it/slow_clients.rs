@@ -1,4 +1,4 @@
-//! Slow and hostile clients (issue #11), on the real binary in front of the real
+//! Slow and hostile clients, on the real binary in front of the real
 //! registry: hundreds of connections that idle, trickle a head or stall a body are
 //! shed within `listen.idle_timeout`, `listen.header_timeout` and
 //! `listen.body_timeout` while curl keeps getting 200s; a slow but steady upload that
@@ -91,6 +91,7 @@ async fn slow_head(client: Client) -> Shed {
     let trickle = tokio::spawn(async move {
         let started = Instant::now();
         while started.elapsed() < BOUND {
+            // The pace of the trickle is the point: a byte every 250 ms.
             tokio::time::sleep(Duration::from_millis(250)).await;
             if tx.write_all(b"x").await.is_err() {
                 break;
@@ -191,6 +192,7 @@ async fn hundreds_of_slow_clients_are_shed_on_time_while_curl_keeps_getting_200s
             let mut codes = Vec::new();
             while started.elapsed() < IDLE + SLACK {
                 codes.push(curl_v2(&dir, &authority, port));
+                // A request every 100 ms for the whole idle period: the pace is the point.
                 std::thread::sleep(Duration::from_millis(100));
             }
             codes
@@ -250,19 +252,14 @@ async fn a_slow_steady_upload_outlives_every_timeout_and_arrives_whole() {
         let data = pattern(16 * 1024 * 24);
         let total = IDLE + HEADER + BODY + HANDSHAKE + SEND;
         let digest = digest(&data);
-        let (tx, body) = streamed();
         let req = client
             .request(proto, "PUT", &format!("{path}&digest={digest}"))
             .header("authorization", basic("alice", "pw"))
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .expect("request");
-        let sending = {
-            let client = client.clone();
-            tokio::spawn(async move { client.send(proto, req).await })
-        };
+            .header("content-type", "application/octet-stream");
+        let (tx, sending) = client.spawn_streamed(proto, req);
         let started = Instant::now();
         for chunk in data.chunks(16 * 1024) {
+            // Slow but steady is the point: 16 KiB every 500 ms.
             tokio::time::sleep(Duration::from_millis(500)).await;
             tx.send(Ok(Frame::data(Bytes::copy_from_slice(chunk))))
                 .await
@@ -392,7 +389,14 @@ async fn a_download_nobody_reads_is_ended_but_a_slow_steady_one_completes() {
     let mut stalled = get_blob_raw(&client, "slow/read", &digest).await;
     let mut first = vec![0u8; 64 * 1024];
     stalled.read_exact(&mut first).await.expect("first bytes");
-    tokio::time::sleep(SEND + SLACK).await;
+    // The gate has given up on it once it counts a send timeout.
+    let send_timeouts = "registry_gate_client_timeouts_total{timeout=\"send\"}";
+    crate::support::eventually(&format!("{send_timeouts} >= 1"), SEND + SLACK, || {
+        let (_, metrics) = gate.admin_get("/metrics");
+        let sends = metric(&metrics, send_timeouts);
+        std::future::ready((sends >= 1.0).then_some(()).ok_or(format!("{sends}")))
+    })
+    .await;
     let mut rest = Vec::new();
     let read = tokio::time::timeout(BOUND, stalled.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the stalled download was kept open");
@@ -415,6 +419,7 @@ async fn a_download_nobody_reads_is_ended_but_a_slow_steady_one_completes() {
     let mut received = Vec::with_capacity(BLOB + 1024);
     let mut chunk = vec![0u8; 256 * 1024];
     loop {
+        // The reader's pace is the point: one read every 100 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let n = tokio::time::timeout(BOUND, steady.read(&mut chunk))
             .await
@@ -449,6 +454,7 @@ async fn a_keep_alive_connection_parked_between_requests_serves_a_whole_push() {
             .await
             .expect("HTTP/1.1 handshake");
     let connection = tokio::spawn(conn);
+    // The connection parked idle between requests is the point of the test.
     let pause = || tokio::time::sleep(Duration::from_millis(300));
     let request = |method: &str, path: &str, body: Bytes| {
         http::Request::builder()

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Frame;
 
-use crate::support::client::{basic, read, streamed, Proto};
+use crate::support::client::{basic, read, Proto};
 use crate::support::proxy::TestProxy;
 use crate::support::upstream::{Event, TestUpstream};
 
@@ -16,17 +16,11 @@ async fn upload_reaches_the_registry_while_the_client_is_still_sending() {
         let upstream = TestUpstream::start().await;
         let proxy = TestProxy::alice(upstream.url()).await;
         let client = proxy.client();
-        let (tx, body) = streamed();
         let req = client
             .request(proto, "PATCH", "/v2/x/blobs/uploads/u1?_state=s")
             .header("authorization", basic("alice", "pw"))
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .expect("request");
-        let sending = {
-            let client = client.clone();
-            tokio::spawn(async move { client.send(proto, req).await })
-        };
+            .header("content-type", "application/octet-stream");
+        let (tx, sending) = client.spawn_streamed(proto, req);
         tx.send(Ok(Frame::data(Bytes::from_static(b"first chunk;"))))
             .await
             .expect("send first chunk");
@@ -70,16 +64,10 @@ async fn client_abort_mid_upload_aborts_the_registry_request() {
         let upstream = TestUpstream::start().await;
         let proxy = TestProxy::alice(upstream.url()).await;
         let client = proxy.client();
-        let (tx, body) = streamed();
         let req = client
             .request(proto, "PUT", "/v2/x/blobs/uploads/u1?digest=sha256:abc")
-            .header("authorization", basic("alice", "pw"))
-            .body(body)
-            .expect("request");
-        let sending = {
-            let client = client.clone();
-            tokio::spawn(async move { client.send(proto, req).await })
-        };
+            .header("authorization", basic("alice", "pw"));
+        let (tx, sending) = client.spawn_streamed(proto, req);
         tx.send(Ok(Frame::data(Bytes::from(vec![7u8; 64 * 1024]))))
             .await
             .expect("send");
@@ -129,16 +117,10 @@ async fn size_limit_refuses_declared_and_streamed_bodies() {
     assert!(upstream.is_quiet().await);
 
     // Streamed (chunked) past the limit: the registry's request is aborted.
-    let (tx, body) = streamed();
     let req = client
         .request(Proto::H1, "PATCH", "/v2/x/blobs/uploads/u")
-        .header("authorization", basic("alice", "pw"))
-        .body(body)
-        .expect("request");
-    let sending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.send(Proto::H1, req).await })
-    };
+        .header("authorization", basic("alice", "pw"));
+    let (tx, sending) = client.spawn_streamed(Proto::H1, req);
     for _ in 0..3 {
         if tx
             .send(Ok(Frame::data(Bytes::from(vec![1u8; 512]))))

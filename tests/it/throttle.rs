@@ -1,4 +1,4 @@
-//! Issue 17, item 3 and review F2/F4/F10: the login throttle, on the real binary.
+//! The login throttle, on the real binary.
 //! A blocked address keeps its logged-in users (only unproven attempts get 429),
 //! attempts are counted before their password is checked, so a burst costs at most
 //! the limit in hash checks (read from `registry_gate_password_checks_total`), and
@@ -54,10 +54,8 @@ fn password_checks(gate: &GateProcess) -> u64 {
 }
 
 async fn get(client: &Client, proto: Proto, path: &str, user: &str, password: &str) -> u16 {
-    let req = client
-        .request(proto, "GET", path)
-        .header("authorization", basic(user, password));
-    client.send_empty(proto, req).await.status.as_u16()
+    let req = client.request_as(proto, "GET", path, user, password);
+    client.status_of(proto, req).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -221,7 +219,7 @@ async fn ipv6_clients_count_per_slash_64() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logins_the_client_abandons_are_counted_and_logged() {
-    // F2: the client sends a guess and closes the connection while the hash runs.
+    // A hung-up guess: the client sends a guess and closes the connection while the hash runs.
     let (dir, gate, _upstream) = start("").await;
     // Cost-11 hashes, so that the (dummy) check outlasts the client.
     let slow = bcrypt::hash("pw", 11).expect("hash");
@@ -243,6 +241,7 @@ async fn logins_the_client_abandons_are_counted_and_logged() {
         );
         tls.write_all(head.as_bytes()).await.expect("send");
         tls.flush().await.expect("flush");
+        // Not `eventually`: a 2 ms look, so that the drop below lands while the hash runs.
         let started = poll(Duration::from_secs(5), Duration::from_millis(2), || {
             (password_checks(&gate) > checks).then_some(())
         });

@@ -10,6 +10,7 @@ use registry_gate::config::Config;
 use registry_gate::state::State;
 use serde_json::Value;
 
+use crate::support::blocking;
 use crate::support::client::{basic, Proto};
 use crate::support::oci;
 use crate::support::podman::{self, Podman};
@@ -29,41 +30,22 @@ rules = [
 ]
 "#;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
 /// The gate in token mode in front of a registry that trusts its token certificate.
 async fn token_setup(extra_token_keys: &str) -> (Registry, TestProxy) {
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     // The registry's address is not known yet: start with a placeholder upstream,
     // then point the gate at the registry once it runs (as a reload would).
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw-a")
         .user("bob", "pw-b")
         .user("admin", "pw-admin")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{extra_token_keys}\n{RULES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, &format!("{extra_token_keys}\n{RULES}"))
+        .start()
         .await;
     let realm = format!("https://{}/auth", proxy.authority());
     let bundle = proxy.path("token.crt");
     let registry = blocking(move || {
         Registry::builder()
-            .auth_yaml(&format!(
-                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
-                bundle.display()
-            ))
+            .token_auth(&realm, SERVICE, &bundle)
             .start()
     })
     .await;
@@ -328,14 +310,7 @@ async fn oauth_post_password_and_refresh_grants() {
     let client = proxy.client();
     let post = |form: String| {
         let client = client.clone();
-        async move {
-            let req = client
-                .request(Proto::H1, "POST", "/auth")
-                .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
-            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
-            (answer.status.as_u16(), body)
-        }
+        async move { client.post_form("/auth", &form).await }
     };
     let (status, body) = post(format!(
         "grant_type=password&username=alice&password=pw-a&service={SERVICE}&client_id=containerd&access_type=offline&scope=repository%3Ateam%2Fapp%3Apull%2Cpush"
@@ -409,25 +384,9 @@ async fn oauth_post_password_and_refresh_grants() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_server_alone_logs_each_token_and_prints_its_jwks() {
-    use crate::support::gate::{run, write_users, GateProcess};
+    use crate::support::gate::{generate_certs, run, write_users, Certs, GateProcess};
     let dir = tempfile::tempdir().expect("tempdir");
-    let generated = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "certs",
-        ],
-        dir.path(),
-    );
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    generate_certs(dir.path(), "certs", Certs::WithToken);
     for file in ["server.crt", "server.key", "token.key", "token.crt"] {
         assert!(dir.path().join("certs").join(file).exists(), "{file}");
     }
@@ -578,24 +537,8 @@ pub(crate) fn write_token_gate(
     listen: &str,
     extra: &str,
 ) {
-    use crate::support::gate::{run, write_users};
-    let generated = run(
-        &[
-            "certs",
-            "generate",
-            "--san",
-            "localhost",
-            "--token",
-            "--out",
-            "certs",
-        ],
-        dir,
-    );
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    use crate::support::gate::{generate_certs, write_users, Certs};
+    generate_certs(dir, "certs", Certs::WithToken);
     write_users(dir, &[("alice", "pw-a"), ("bob", "pw-b")]);
     let upstream = upstream.map_or(String::new(), |u| format!("[upstream]\nurl = \"{u}\"\n"));
     std::fs::write(
@@ -611,11 +554,11 @@ pub(crate) fn write_token_gate(
     .expect("config");
 }
 
-/// Issue 17 (d), review F1: a token POST that declares more body than it sends and
+/// A token POST that declares more body than it sends and
 /// then goes quiet is answered 408 within `listen.body_timeout` (plus slack), over
 /// HTTP/1.1 and HTTP/2, instead of holding the stream and its buffer for ever.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_a_stalled_token_post_is_answered_within_body_timeout() {
+async fn regression_a_stalled_token_post_is_answered_within_body_timeout() {
     use std::time::Duration;
 
     use crate::support::client::{read, streamed};
@@ -723,14 +666,14 @@ async fn catalog_with(
     (answer.status.as_u16(), names, answer.all("link"))
 }
 
-/// Issue 17 (b), review F5: token mode against the real registry with per-repository
+/// Token mode against the real registry with per-repository
 /// rules. alice and bob push with skopeo to their own repositories; each lists the
 /// catalog with its own catalog token and sees only what it may pull (the registry
 /// alone would list both), and the access line of a push's manifest PUT names the
 /// user and the token's `jti`. A token the gate cannot verify passes through and is
 /// logged as unverified.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
+async fn regression_token_mode_names_the_user_and_filters_the_catalog() {
     use std::time::Duration;
 
     use crate::support::gate::GateProcess;
@@ -744,10 +687,7 @@ async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
     let bundle = dir.path().join("certs/token.crt");
     let registry = blocking(move || {
         Registry::builder()
-            .auth_yaml(&format!(
-                "token:\n  realm: {realm}\n  service: {SERVICE}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
-                bundle.display()
-            ))
+            .token_auth(&realm, SERVICE, &bundle)
             .start()
     })
     .await;
@@ -831,13 +771,13 @@ async fn regression_17_token_mode_names_the_user_and_filters_the_catalog() {
     );
 }
 
-/// Review F9: one filtered catalog request reads at most 10 registry pages. A user
+/// One filtered catalog request reads at most 10 registry pages. A user
 /// whose repositories come after 25 000 hidden names gets an empty page with a `Link`
 /// continuing from where the gate's walk stopped, and by following `Link`s sees
 /// exactly its repositories, each request costing the registry at most 10 pages. The
 /// page requests carry the client's catalog token (token mode).
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
+async fn regression_one_catalog_request_reads_at_most_ten_registry_pages() {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::support::upstream::{Reply, TestUpstream};
@@ -879,19 +819,10 @@ async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
         }
     })
     .await;
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
     let proxy = TestProxy::builder(upstream.url())
         .user("alice", "pw-a")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, OWN_NAMESPACES)
+        .start()
         .await;
     let client = proxy.client();
     let token = token_for(&client, "alice", "pw-a", "registry:catalog:*").await;
@@ -937,37 +868,21 @@ async fn regression_17_one_catalog_request_reads_at_most_ten_registry_pages() {
     );
 }
 
-/// Review F11: a refresh token is bound to the password it was issued for. Once
+/// A refresh token is bound to the password it was issued for. Once
 /// alice's password is changed (and the gate reloads its users), her refresh token is
 /// refused with 401, while bob's, whose password is unchanged, still works.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_17_a_password_change_voids_the_users_refresh_tokens() {
-    let generated =
-        registry_gate::token::keys::generate_es256("registry-gate test token").expect("token key");
-    let files = [
-        ("token.key", generated.key_pem.as_str()),
-        ("token.crt", generated.cert_pem.as_str()),
-    ];
+async fn regression_a_password_change_voids_the_users_refresh_tokens() {
     let proxy = TestProxy::builder("http://127.0.0.1:9")
         .user("alice", "pw-a")
         .user("bob", "pw-b")
-        .auth_keys("mode = \"token\"")
-        .toml(&format!(
-            "[token]\nservice = \"{SERVICE}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{OWN_NAMESPACES}"
-        ))
-        .start_with_files(&files)
+        .token(SERVICE, OWN_NAMESPACES)
+        .start()
         .await;
     let client = proxy.client();
     let post = |form: String| {
         let client = client.clone();
-        async move {
-            let req = client
-                .request(Proto::H1, "POST", "/auth")
-                .header("content-type", "application/x-www-form-urlencoded");
-            let answer = client.send_bytes(Proto::H1, req, form.as_bytes()).await;
-            let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
-            (answer.status.as_u16(), body)
-        }
+        async move { client.post_form("/auth", &form).await }
     };
     let login = |user: &str, pw: &str| {
         format!("grant_type=password&username={user}&password={pw}&service={SERVICE}&access_type=offline")

@@ -1,5 +1,5 @@
-//! `tls::client_cert::certificate_user` on arbitrary bytes: the hand-written DER walk that
-//! reads a client certificate's subject CN. A user it returns must be a plain name, as the
+//! `tls::client_cert::certificate_user` on arbitrary bytes: x509-parser reads the
+//! certificate, and a hand-written walk of its subject finds the CN. A user it returns must be a plain name, as the
 //! module promises: 1 to 255 bytes, no `:`, no control characters.
 
 use registry_gate::tls::client_cert::certificate_user;

@@ -1,8 +1,9 @@
 //! The `htpasswd` subcommand's work: add or update a user in an htpasswd file, and check a
 //! password against one, so that no Apache tools are needed to run the gate.
 //!
-//! The gate itself only reads htpasswd files ([`crate::auth::htpasswd`]). Editing here follows
-//! that loader's line rules, so the line we replace is the line the gate uses:
+//! The gate itself only reads htpasswd files ([`crate::auth::htpasswd`]). Editing here reads
+//! the lines with that loader's own line reader, so the line we replace is the line the gate
+//! uses:
 //!
 //! - The user's line is the first non-comment line, after trimming, whose text before the first
 //!   `:` is the user name. A line that is not UTF-8 is never the user's line (the loader skips
@@ -32,6 +33,7 @@ use std::os::unix::fs::{
 };
 use std::path::{Path, PathBuf};
 
+use super::lines::{lines, Content};
 use crate::auth::hash::MAX_PASSWORD_LEN;
 use crate::auth::htpasswd::{self, Htpasswd, Warning};
 use crate::auth::Password;
@@ -448,32 +450,9 @@ fn upsert(old: &[u8], user: &str, hash: &str) -> (Vec<u8>, Outcome) {
 /// The first line the loader would read as `user`'s: its number (from 1) and the byte range
 /// of its text, without a byte-order mark or the line ending.
 fn find_entry(bytes: &[u8], user: &str) -> Option<(usize, Range<usize>)> {
-    let mut start = 0;
-    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let range = start..start + line.len();
-        start = range.end + 1;
-        let mut text = range.clone();
-        if index == 0 && line.starts_with(b"\xEF\xBB\xBF") {
-            text.start += 3;
-        }
-        if bytes[text.clone()].ends_with(b"\r") {
-            text.end -= 1;
-        }
-        let trimmed = bytes[text.clone()].trim_ascii();
-        if trimmed.starts_with(b"#") {
-            continue;
-        }
-        let Ok(trimmed) = std::str::from_utf8(trimmed) else {
-            continue;
-        };
-        if trimmed
-            .split_once(':')
-            .is_some_and(|(name, _)| name == user)
-        {
-            return Some((index + 1, text));
-        }
-    }
-    None
+    lines(bytes)
+        .find(|line| matches!(line.content, Content::Entry { user: name, .. } if name == user))
+        .map(|line| (line.number, line.text))
 }
 
 /// The line ending of the first line of `bytes`: `\r\n` or `\n` (also for a single line).

@@ -149,7 +149,11 @@ async fn every_kind_of_login_gets_the_merged_groups() {
         .await
         .expect("valid");
     assert_eq!(by_password.groups, want, "password");
-    assert_eq!(login.certificate("alice").groups, want, "certificate");
+    assert_eq!(
+        login.certificate("alice").expect("alice").groups,
+        want,
+        "certificate"
+    );
     let refreshed = login.refresh("alice").await.expect("alice exists");
     assert_eq!(refreshed.groups, want, "refresh");
     assert_eq!(
@@ -167,7 +171,11 @@ async fn every_kind_of_login_gets_the_merged_groups() {
         "the backend's groups merged with the file's and config's, sorted, no repeats"
     );
     let bob = login.certificate("bob");
-    assert_eq!(bob.groups, vec!["devs".to_owned()], "a certificate user");
+    assert_eq!(
+        bob.expect("bob").groups,
+        vec!["devs".to_owned()],
+        "a certificate user"
+    );
     let gone = login.refresh("bob").await;
     assert!(
         matches!(gone, Err(LoginError::UnknownUser)),
@@ -214,4 +222,101 @@ async fn an_unreachable_directory_is_a_typed_error_and_no_failure() {
         matches!(refreshed, Err(LoginError::Unavailable { .. })),
         "{refreshed:?}"
     );
+}
+
+/// `robot$ci` (pull on team/*) with a secret, and `robot$old`, which expired.
+fn robots() -> (crate::auth::robots::Robots, String) {
+    use crate::auth::robots::{create, Robots, Spec};
+    use crate::authz::access::Action;
+    use std::time::SystemTime;
+    let rng = ring::rand::SystemRandom::new();
+    let spec = |name: &str, expires_in| Spec {
+        name: name.into(),
+        repos: vec!["team/*".into()],
+        actions: vec![Action::Pull],
+        expires_in,
+        description: String::new(),
+    };
+    let (text, ci) = create("", &spec("ci", None), SystemTime::now(), &rng).expect("ci");
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let short = Some(Duration::from_secs(60));
+    let (text, _) = create(&text, &spec("old", short), an_hour_ago, &rng).expect("old");
+    let (robots, warnings) = Robots::parse(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    (robots, ci.secret)
+}
+
+#[tokio::test]
+async fn robots_log_in_with_their_secret_only_and_never_through_the_other_doors() {
+    let parts = Parts::new(5);
+    let (robots, secret) = robots();
+    let login = parts.login().with_robots(&robots);
+    let ci = login
+        .password(CLIENT, &creds("robot$ci", &secret))
+        .await
+        .expect("the robot's secret");
+    assert_eq!(ci.user, "robot$ci");
+    assert!(ci.groups.is_empty(), "a robot has no groups: {ci:?}");
+    let checks = parts.authenticator.verifications();
+    let wrong = login
+        .password(CLIENT, &creds("robot$ci", "rgr_guess"))
+        .await;
+    assert!(matches!(wrong, Err(LoginError::Invalid)), "{wrong:?}");
+    let expired = login.password(CLIENT, &creds("robot$old", &secret)).await;
+    assert!(
+        matches!(expired, Err(LoginError::Invalid)),
+        "not old's secret: {expired:?}"
+    );
+    assert_eq!(
+        parts.authenticator.verifications(),
+        checks,
+        "no htpasswd check"
+    );
+    match login.refresh("robot$old").await {
+        Err(LoginError::Refused(why)) => {
+            assert!(why.starts_with("robot old: expired at "), "{why}")
+        }
+        other => panic!("an expired robot's refresh: {other:?}"),
+    }
+    assert_eq!(login.refresh("robot$ci").await.expect("still a robot"), ci);
+    let gone = login.refresh("robot$gone").await;
+    assert!(matches!(gone, Err(LoginError::UnknownUser)), "{gone:?}");
+    match login.certificate("robot$ci") {
+        Err(LoginError::Refused(why)) => assert!(why.contains("names are robots'"), "{why}"),
+        other => panic!("a certificate naming a robot: {other:?}"),
+    }
+    // Without the robots file, a robot name is nobody, wherever it is written.
+    let blind = parts.login();
+    let refused = blind.password(CLIENT, &creds("robot$ci", &secret)).await;
+    assert!(matches!(refused, Err(LoginError::Invalid)), "{refused:?}");
+    assert_eq!(parts.auth_count("success"), "1");
+    assert_eq!(parts.auth_count("failure"), "4");
+}
+
+#[tokio::test]
+async fn an_expired_robot_is_refused_with_the_reason_at_login() {
+    use crate::auth::robots::{create, Robots, Spec};
+    use crate::authz::access::Action;
+    use std::time::SystemTime;
+    let parts = Parts::new(5);
+    let spec = Spec {
+        name: "old".into(),
+        repos: vec!["x".into()],
+        actions: vec![Action::Pull],
+        expires_in: Some(Duration::from_secs(60)),
+        description: String::new(),
+    };
+    let then = SystemTime::now() - Duration::from_secs(3600);
+    let (text, old) = create("", &spec, then, &ring::rand::SystemRandom::new()).expect("old");
+    let (robots, _) = Robots::parse(&text);
+    let login = parts.login().with_robots(&robots);
+    match login
+        .password(CLIENT, &creds("robot$old", &old.secret))
+        .await
+    {
+        Err(LoginError::Refused(why)) => {
+            assert!(why.starts_with("robot old: expired at "), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -97,7 +97,7 @@ fn an_expired_robot_is_refused_from_the_second_it_expires() {
     );
     assert_eq!(
         Refusal::Expired(t(60)).to_string(),
-        "robot expired at 2027-01-15T08:01:00Z"
+        "expired at 2027-01-15T08:01:00Z"
     );
 }
 

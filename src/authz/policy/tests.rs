@@ -127,3 +127,75 @@ fn anonymous_clients_are_admitted_only_by_a_rule_naming_them() {
     let push_group = Rules::compile(&config).expect("valid").expect("rules");
     assert!(!Policy::new(Some(&push_group)).admits_anonymous());
 }
+
+/// A robot `ci` that pulls and pushes `team/*`, and one whose name is also matched by
+/// a rule granting everything: neither rules nor groups widen a robot.
+fn robots() -> crate::auth::robots::Robots {
+    use crate::auth::robots::{create, Robots, Spec};
+    use crate::authz::access::Action;
+    let rng = ring::rand::SystemRandom::new();
+    let spec = Spec {
+        name: "ci".into(),
+        repos: vec!["team/*".into()],
+        actions: vec![Action::Pull, Action::Push],
+        expires_in: None,
+        description: String::new(),
+    };
+    let (text, _) = create("", &spec, std::time::SystemTime::now(), &rng).expect("create");
+    let (robots, warnings) = Robots::parse(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    robots
+}
+
+#[test]
+fn a_robot_holds_its_scope_and_nothing_else_with_or_without_rules() {
+    let everything: AuthzConfig = toml::from_str(
+        r#"rules = [{ account = "*", name = "**", actions = ["*"] }]
+           groups = { admins = ["robot$ci"] }"#,
+    )
+    .expect("toml");
+    let everything = Rules::compile(&everything).expect("valid").expect("rules");
+    let robots = robots();
+    let ci = Identity {
+        user: "robot$ci".to_owned(),
+        groups: vec!["admins".to_owned()],
+    };
+    let gone = Identity {
+        user: "robot$gone".to_owned(),
+        groups: vec![],
+    };
+    for rules in [None, Some(&everything)] {
+        let policy = Policy::new(rules).with_robots(&robots);
+        assert!(!policy.unrestricted(Some(&ci)), "rules={rules:?}");
+        let rights = |who: &Identity, repository, action| {
+            let (resource, asked) = ask(repository, action);
+            policy.decide(Some(who), resource, asked)
+        };
+        for (repository, action, granted) in [
+            ("team/app", "pull", true),
+            ("team/app", "push", true),
+            ("team/app", "delete", false),
+            ("team/app/sub", "pull", false),
+            ("other/app", "pull", false),
+            ("team/app", "catalog", false),
+        ] {
+            let decision = rights(&ci, repository, action);
+            assert_eq!(
+                decision.allowed(),
+                granted,
+                "{rules:?} {action} {repository}"
+            );
+            assert_eq!(decision.basis, Basis::RobotScope);
+            assert!(decision.withheld.is_empty());
+        }
+        assert!(
+            !rights(&gone, "team/app", "pull").allowed(),
+            "a robot not in the file"
+        );
+        // A policy that was not given the robots fails closed.
+        let blind = Policy::new(rules);
+        let (resource, asked) = ask("team/app", "pull");
+        assert!(!blind.decide(Some(&ci), resource, asked).allowed());
+        assert!(!blind.unrestricted(Some(&ci)));
+    }
+}

@@ -79,7 +79,8 @@ fn oidc_values_are_checked_where_they_are_written() {
         "user = \"ci-${account}\"",
     );
     assert!(
-        e.contains("line 15, column 9: oidc.rules") && e.contains("only `${claim.NAME}` can be substituted"),
+        e.contains("line 15, column 9: oidc.rules")
+            && e.contains("only `${claim.NAME}` can be substituted"),
         "{e}"
     );
     let e = bad("rules = [", "username = \"robot$x\"\nrules = [");

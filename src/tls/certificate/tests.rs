@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
+use super::build::{tlv, Parts, GENERALIZED_TIME, UTC_TIME};
 use super::*;
+use crate::tls::der::{OCTET_STRING, SEQUENCE};
 
 fn at(seconds: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
@@ -54,7 +56,11 @@ fn times_in_both_forms() {
         (OCTET_STRING, "240229120000Z", None),
     ];
     for &(tag, text, want) in cases {
-        let got = time((tag, text.as_bytes())).ok();
+        let parts = Parts {
+            not_after: tlv(tag, text.as_bytes()),
+            ..Parts::new()
+        };
+        let got = read(&parts.der()).ok().map(|facts| facts.not_after);
         assert_eq!(got, want.map(at), "tag={tag:#x} text={text:?}");
     }
 }
@@ -106,4 +112,23 @@ fn every_truncation_is_refused() {
         read(&[der.as_slice(), &[0]].concat()).is_err(),
         "trailing byte"
     );
+}
+
+#[test]
+fn only_ders_true_makes_a_ca() {
+    // x509-parser reads any non-zero BOOLEAN as TRUE (BER); DER's TRUE is 0xff only.
+    let (der, _) = certificate(at(2_000_000_000), true);
+    let ca_true = [SEQUENCE, 0x03, 0x01, 0x01, 0xff];
+    let at_byte = der
+        .windows(ca_true.len())
+        .position(|w| w == ca_true)
+        .expect("basicConstraints cA TRUE")
+        + ca_true.len()
+        - 1;
+    let mut one = der.clone();
+    one[at_byte] = 0x01;
+    let lenient = parse(&one).expect("parses").is_ca();
+    assert!(lenient, "x509-parser alone calls 0x01 a CA");
+    assert_eq!(read(&der).map(|f| f.is_ca), Ok(true));
+    assert_eq!(read(&one).map(|f| f.is_ca), Ok(false));
 }

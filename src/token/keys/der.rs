@@ -1,25 +1,20 @@
-//! Just enough DER to find a public key in the three structures token keys come in
-//! (an X.509 certificate, a PKCS#8 wrapper and a SEC1 `ECPrivateKey`), and the
-//! certificate's expiry.
+//! The public key in a token key's certificate, and the key kind in its private
+//! key (PKCS#8 or SEC1 `ECPrivateKey`): EC on P-256 or RSA, anything else refused
+//! with a phrase saying what is supported.
 //!
-//! Why not a crate: `x509-parser` would add a dozen crates for one field, and
-//! rustls-webpki (already built, through rustls) parses certificates but is not a
-//! direct dependency and knows nothing of PKCS#8 or SEC1, which we must read anyway.
-//! The reader ([`crate::tls::der`]) is a walk over tag-length-value triples: one-byte tags,
-//! definite lengths of at most four bytes, every length checked against what is
-//! left, no allocation, no recursion. It does not validate a certificate (the
-//! registry does that with Go's `crypto/x509`); it only finds the key in it, and
-//! [`super::SigningKey::load`] then compares that key with the private key's.
+//! The certificate is parsed by x509-parser ([`crate::tls::certificate::parse`]);
+//! it is not validated here (the registry does that with Go's `crypto/x509`), only
+//! its key found, which [`super::SigningKey::load`] then compares with the private
+//! key's. Why the rest is hand-written on [`crate::tls::der`]: x509-parser reads no
+//! private keys, and one algorithm check serves the certificate's key and PKCS#8.
 //!
 //! Each error is a phrase naming what was expected, for the caller to put after the
-//! file name. The tag-length-value reader itself is [`crate::tls::der`], shared with the
-//! TLS module's client-certificate and OCSP checks.
+//! file name.
 
 pub(super) use crate::tls::der::Invalid;
 use crate::tls::der::{only, Reader};
 use crate::tls::der::{
-    BIT_STRING, CONTEXT_0, CONTEXT_1, GENERALIZED_TIME, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE,
-    UTC_TIME,
+    BIT_STRING, CONTEXT_0, CONTEXT_1, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE,
 };
 
 /// 1.2.840.10045.2.1, id-ecPublicKey ([RFC 5480 §2.1.1](https://www.rfc-editor.org/rfc/rfc5480#section-2.1.1)).
@@ -74,82 +69,15 @@ pub(super) struct Certificate<'a> {
 }
 
 /// Reads the validity end and the SubjectPublicKeyInfo of a certificate
-/// ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)): the fifth
-/// and seventh fields of `tbsCertificate`, counting the optional `[0] version`.
+/// ([RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1)), parsed by
+/// [`crate::tls::certificate::parse`].
 pub(super) fn certificate(cert: &[u8]) -> Result<Certificate<'_>, Invalid> {
-    let certificate = only(cert, SEQUENCE, "an X.509 certificate")?;
-    let tbs = Reader::new(certificate).read(SEQUENCE, "a tbsCertificate")?;
-    let mut fields = Reader::new(tbs);
-    fields.optional(CONTEXT_0, "a certificate version")?;
-    fields.read(INTEGER, "a certificate serial number")?;
-    fields.read(SEQUENCE, "a certificate signature algorithm")?;
-    fields.read(SEQUENCE, "a certificate issuer")?;
-    let mut validity = Reader::new(fields.read(SEQUENCE, "a certificate validity")?);
-    fields.read(SEQUENCE, "a certificate subject")?;
-    let spki = fields.read(SEQUENCE, "a certificate public key")?;
-    time(&mut validity)?;
-    let not_after = time(&mut validity)?;
-    validity.finish("a validity of two times")?;
+    let parsed = crate::tls::certificate::parse(cert)?;
+    let spki = parsed.tbs_certificate.subject_pki.raw;
     Ok(Certificate {
-        not_after,
-        key: subject_public_key_info(spki)?,
+        not_after: parsed.validity().not_after.timestamp(),
+        key: subject_public_key_info(only(spki, SEQUENCE, "a certificate public key")?)?,
     })
-}
-
-const TIME: &str = "a certificate time (YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)";
-
-/// An X.509 Time ([RFC 5280 §4.1.2.5](https://www.rfc-editor.org/rfc/rfc5280#section-4.1.2.5)),
-/// in seconds since the Unix epoch: UTCTime `YYMMDDHHMMSSZ` (years 1950 to 2049) or
-/// GeneralizedTime `YYYYMMDDHHMMSSZ`, the only forms RFC 5280 allows.
-fn time(reader: &mut Reader<'_>) -> Result<i64, Invalid> {
-    let (year, rest) = match reader.peek() {
-        Some(UTC_TIME) => {
-            let text = reader.read(UTC_TIME, TIME)?;
-            let yy = number(text.get(..2))?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
-        }
-        Some(GENERALIZED_TIME) => {
-            let text = reader.read(GENERALIZED_TIME, TIME)?;
-            (number(text.get(..4))?, &text[4..])
-        }
-        _ => return Err(Invalid(TIME)),
-    };
-    if rest.len() != 11 || rest[10] != b'Z' {
-        return Err(Invalid(TIME));
-    }
-    let field = |at: usize| number(rest.get(at..at + 2));
-    let (month, day) = (field(0)?, field(2)?);
-    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return Err(Invalid(TIME));
-    }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second)
-}
-
-/// The decimal number written by `digits`, which must all be ASCII digits.
-fn number(digits: Option<&[u8]>) -> Result<i64, Invalid> {
-    match digits {
-        Some(d) if !d.is_empty() && d.iter().all(u8::is_ascii_digit) => {
-            Ok(d.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
-        }
-        _ => Err(Invalid(TIME)),
-    }
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date: Howard Hinnant's
-/// `days_from_civil` (<https://howardhinnant.github.io/date_algorithms.html>).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 /// Reads the contents of a SubjectPublicKeyInfo SEQUENCE.
@@ -266,7 +194,7 @@ mod tests {
         let got = certificate(cert.der()).expect("reads");
         assert_eq!(got.key, Spki::P256(key.public_key_raw()));
         // rcgen's default validity ends on 4096-01-01, a GeneralizedTime.
-        assert_eq!(got.not_after, days_from_civil(4096, 1, 1) * 86_400);
+        assert_eq!(got.not_after, 67_090_118_400);
     }
 
     #[test]
@@ -312,22 +240,32 @@ mod tests {
 
     #[test]
     fn certificate_times_are_read_in_both_forms() {
+        use crate::tls::certificate::build::{tlv, Parts, GENERALIZED_TIME, UTC_TIME};
+        const TIME: &str =
+            "a certificate validity (UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ)";
         let cases: &[(u8, &str, Result<i64, Invalid>)] = &[
             (UTC_TIME, "700101000000Z", Ok(0)),
             (UTC_TIME, "491231235959Z", Ok(2_524_607_999)),
             (UTC_TIME, "500101000000Z", Ok(-631_152_000)),
             (GENERALIZED_TIME, "20500101000000Z", Ok(2_524_608_000)),
             (GENERALIZED_TIME, "20240229120000Z", Ok(1_709_208_000)),
-            (UTC_TIME, "2402291200Z", Err(Invalid(TIME))),
-            (UTC_TIME, "240229120000+0100", Err(Invalid(TIME))),
+            // Without seconds: X.680 allows it, RFC 5280 asks for them; x509-parser reads it
+            // to the minute (the hand-written reader refused it).
+            (UTC_TIME, "2402291200Z", Ok(1_709_208_000)),
+            // With an offset: RFC 5280 asks for Z; x509-parser reads it as the same instant.
+            (UTC_TIME, "240229120000+0100", Ok(1_709_204_400)),
             (UTC_TIME, "241329120000Z", Err(Invalid(TIME))),
             (UTC_TIME, "24022912000aZ", Err(Invalid(TIME))),
             (GENERALIZED_TIME, "240229120000Z", Err(Invalid(TIME))),
             (OCTET_STRING, "240229120000Z", Err(Invalid(TIME))),
         ];
         for (tag, text, want) in cases {
-            let der = [&[*tag, text.len() as u8][..], text.as_bytes()].concat();
-            assert_eq!(&time(&mut Reader::new(&der)), want, "{tag:#x} {text}");
+            let parts = Parts {
+                not_after: tlv(*tag, text.as_bytes()),
+                ..Parts::new()
+            };
+            let got = certificate(&parts.der()).map(|c| c.not_after);
+            assert_eq!(&got, want, "{tag:#x} {text}");
         }
     }
 }

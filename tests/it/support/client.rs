@@ -82,31 +82,48 @@ pub fn basic(user: &str, password: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("Basic {token}")).expect("valid header")
 }
 
+/// The one way the tests build a TLS client: a rustls config (ring) that trusts every
+/// certificate in `ca_pem`, speaks `versions` (`rustls::DEFAULT_VERSIONS` for the defaults)
+/// and offers the ALPN protocols `alpn`, in order.
+pub fn client_config(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.expect("CA PEM parses"))
+            .expect("CA is usable");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// [`client_config`] as a connector.
+pub fn connector(
+    ca_pem: &str,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> TlsConnector {
+    TlsConnector::from(Arc::new(client_config(ca_pem, alpn, versions)))
+}
+
 impl Client {
     /// A client for the gate at `addr` trusting `ca_pem`; `authority` is what it
     /// puts in `Host` / `:authority`.
     pub fn new(addr: SocketAddr, ca_pem: &str, authority: &str) -> Client {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots
-                .add(cert.expect("CA PEM parses"))
-                .expect("CA is usable");
-        }
-        let make = |alpn: &[u8]| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("protocol versions")
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
-            config.alpn_protocols = vec![alpn.to_vec()];
-            TlsConnector::from(Arc::new(config))
-        };
         Client {
             addr,
             authority: authority.to_owned(),
-            h1: make(b"http/1.1"),
-            h2: make(b"h2"),
+            h1: connector(ca_pem, &[b"http/1.1"], rustls::DEFAULT_VERSIONS),
+            h2: connector(ca_pem, &[b"h2"], rustls::DEFAULT_VERSIONS),
         }
     }
 
@@ -120,6 +137,24 @@ impl Client {
                 .uri(format!("https://{}{path}", self.authority))
                 .version(http::Version::HTTP_2),
         }
+    }
+
+    /// [`request`](Self::request) with `Authorization: Basic` for `user` / `password`.
+    pub fn request_as(
+        &self,
+        proto: Proto,
+        method: &str,
+        path: &str,
+        user: &str,
+        password: &str,
+    ) -> http::request::Builder {
+        self.request(proto, method, path)
+            .header("authorization", basic(user, password))
+    }
+
+    /// The status of `req` sent with no body, on a new connection.
+    pub async fn status_of(&self, proto: Proto, req: http::request::Builder) -> u16 {
+        self.send_empty(proto, req).await.status.as_u16()
     }
 
     /// Sends a request with no body on a new connection and reads the answer.
@@ -165,9 +200,39 @@ impl Client {
             .expect("TLS handshake with the gate")
     }
 
+    /// POSTs `form` (`application/x-www-form-urlencoded`) to `path` over HTTP/1.1: the status,
+    /// and the body as JSON (`Null` if it is none).
+    pub async fn post_form(&self, path: &str, form: &str) -> (u16, serde_json::Value) {
+        let req = self
+            .request(Proto::H1, "POST", path)
+            .header("content-type", "application/x-www-form-urlencoded");
+        let answer = self.send_bytes(Proto::H1, req, form.as_bytes()).await;
+        let body = serde_json::from_str(&answer.text()).unwrap_or(serde_json::Value::Null);
+        (answer.status.as_u16(), body)
+    }
+
     /// The authority the client sends.
     pub fn authority(&self) -> &str {
         &self.authority
+    }
+
+    /// Sends `req` on a new connection in a spawned task, with a body the test streams through
+    /// the returned sender; the task yields the response.
+    pub fn spawn_streamed(
+        &self,
+        proto: Proto,
+        req: http::request::Builder,
+    ) -> (
+        BodyTx,
+        tokio::task::JoinHandle<Result<Response<Incoming>, hyper::Error>>,
+    ) {
+        let (tx, body) = streamed();
+        let req = req.body(body).expect("request");
+        let client = self.clone();
+        (
+            tx,
+            tokio::spawn(async move { client.send(proto, req).await }),
+        )
     }
 
     /// Sends any request on a new connection; the error is hyper's.
@@ -302,4 +367,16 @@ impl KeptConnection {
             .expect("an answer on the kept connection");
         read(response).await
     }
+}
+
+/// `a` is the registry-style JSON error a client shows: `status`, `application/json`, and
+/// first the error `code`; `what` names the case in the failure message.
+pub fn assert_json_error(a: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: {}", a.text());
+    assert_eq!(a.one("content-type"), "application/json", "{what}");
+    let text = a.text();
+    assert!(
+        text.starts_with(&format!(r#"{{"errors":[{{"code":"{code}""#)),
+        "{what}: {text}"
+    );
 }

@@ -25,18 +25,35 @@ pub fn run(args: &[&str], dir: &Path) -> std::process::Output {
         .expect("run registry-gate")
 }
 
-/// Writes `certs/` (via `certs generate`), `htpasswd` with alice/pw and a
-/// `proxy.toml` in front of `upstream`, plus `extra` TOML sections.
-pub fn write_setup(dir: &Path, upstream: &str, extra: &str) {
-    let o = run(
-        &["certs", "generate", "--san", "localhost", "--out", "certs"],
-        dir,
-    );
+/// What [`generate_certs`] makes besides the TLS CA and server pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Certs {
+    /// Only the TLS CA and server pair.
+    Tls,
+    /// Also the token signing pair (`--token`).
+    WithToken,
+}
+
+/// `certs generate --san localhost [--token] --out OUT` in `dir`; fails the test with the
+/// command's stderr if it fails.
+pub fn generate_certs(dir: &Path, out: &str, certs: Certs) {
+    let mut args = vec!["certs", "generate", "--san", "localhost"];
+    if certs == Certs::WithToken {
+        args.push("--token");
+    }
+    args.extend(["--out", out]);
+    let o = run(&args, dir);
     assert!(
         o.status.success(),
         "certs generate: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Writes `certs/` (via `certs generate`), `htpasswd` with alice/pw and a
+/// `proxy.toml` in front of `upstream`, plus `extra` TOML sections.
+pub fn write_setup(dir: &Path, upstream: &str, extra: &str) {
+    generate_certs(dir, "certs", Certs::Tls);
     write_users(dir, &[("alice", "pw")]);
     std::fs::write(
         dir.join("proxy.toml"),

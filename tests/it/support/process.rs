@@ -113,7 +113,8 @@ pub fn run_bounded_with_stdin(
 }
 
 /// Calls `probe` every `interval` until it returns `Some`, for at most about `timeout`; `None`
-/// if time runs out.
+/// if time runs out. The blocking twin of [`crate::support::eventually`], for harness code
+/// that runs outside a tokio runtime (process readiness, `GateProcess::wait_for_log`).
 // Blocking harness code that never runs inside a (paused) tokio runtime, so the std clock is the
 // right one here even where clippy.toml steers server code to tokio's.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]

@@ -32,6 +32,8 @@ pub struct Builder {
     upstream_keys: String,
     auth_keys: String,
     listen_keys: String,
+    /// Files written into the gate's directory before it starts (name, text).
+    files: Vec<(String, String)>,
 }
 
 impl TestProxy {
@@ -45,6 +47,7 @@ impl TestProxy {
             upstream_keys: String::new(),
             auth_keys: String::new(),
             listen_keys: String::new(),
+            files: Vec::new(),
         }
     }
 
@@ -124,6 +127,19 @@ impl Builder {
         self
     }
 
+    /// Token mode: a fresh ES256 signing pair in `token.key` / `token.crt`, `mode = "token"`
+    /// in `[auth]`, and a `[token]` section for `service` followed by `more` (further `[token]`
+    /// keys, then any whole sections).
+    pub fn token(mut self, service: &str, more: &str) -> Self {
+        let generated = registry_gate::token::keys::generate_es256("registry-gate test token")
+            .expect("token key");
+        self.files.push(("token.key".into(), generated.key_pem));
+        self.files.push(("token.crt".into(), generated.cert_pem));
+        self.auth_keys("mode = \"token\"").toml(&format!(
+            "[token]\nservice = \"{service}\"\nkey = \"token.key\"\ncert = \"token.crt\"\n{more}"
+        ))
+    }
+
     /// Appends whole TOML sections other than `[listen]`, `[tls]`, `[upstream]`, `[auth]`.
     pub fn toml(mut self, text: &str) -> Self {
         self.extra.push('\n');
@@ -146,7 +162,8 @@ impl Builder {
         std::fs::write(dir.path().join("ca.crt"), &certs.ca_cert).expect("write ca");
         std::fs::create_dir(dir.path().join("trust")).expect("trust dir");
         std::fs::write(dir.path().join("trust/ca.crt"), &certs.ca_cert).expect("write trust ca");
-        for (name, text) in files {
+        let own = self.files.iter().map(|(n, t)| (n.as_str(), t.as_str()));
+        for (name, text) in files.iter().copied().chain(own) {
             std::fs::write(dir.path().join(name), text).expect("write extra file");
         }
         let mut htpasswd = String::new();

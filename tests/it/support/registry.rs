@@ -71,6 +71,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// Token auth with the gate as the issuer (`registry-gate`): tokens for `service` from
+    /// `realm`, verified with the certificate bundle at `bundle`.
+    pub fn token_auth(self, realm: &str, service: &str, bundle: &std::path::Path) -> Self {
+        self.auth_yaml(&format!(
+            "token:\n  realm: {realm}\n  service: {service}\n  issuer: registry-gate\n  rootcertbundle: {}\n",
+            bundle.display()
+        ))
+    }
+
     /// Raw YAML appended to the `http:` section (after `addr` and `secret`), written at column
     /// 0, e.g. `"relativeurls: true\n"`.
     pub fn http_yaml(mut self, yaml: &str) -> Self {
