@@ -30,6 +30,7 @@ pub mod htpasswd;
 pub(crate) mod ldap;
 pub(crate) mod login;
 pub mod oidc;
+pub(crate) mod replace;
 pub mod robots;
 pub(crate) mod throttle;
 

@@ -1,5 +1,6 @@
 //! Command-line interface: `serve` (the default), `check-config`, `certs generate`,
-//! `htpasswd add|verify`, `acl explain`, `ldap test`, `token jwks`, `import docker-auth`.
+//! `htpasswd add|verify`, `acl explain`, `ldap test`, `token jwks`, `import docker-auth`,
+//! `robot create|list|revoke|rotate`.
 //!
 //! This file holds the clap definitions and the dispatch; each subcommand's body is in
 //! `cli/<subcommand>.rs`, with the config loading they share in `cli/load.rs`.
@@ -22,6 +23,7 @@ mod import;
 mod ldap;
 mod load;
 mod logging;
+mod robot;
 mod serve;
 mod stdout;
 mod token;
@@ -78,6 +80,74 @@ enum Command {
     /// Turn another auth server's configuration into a proxy.toml.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Manage robot accounts: machine logins (CI, cluster pulls) with a scope of
+    /// their own, as `robot$NAME`.
+    #[command(subcommand)]
+    Robot(RobotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RobotCommand {
+    /// Create a robot and print its secret, once: only a hash of it is stored.
+    ///
+    /// It logs in as `robot$NAME` with the secret as password, and may do ACTIONS on
+    /// the repositories the patterns match, never more (no [authz] rule or group
+    /// widens it). The robots file is replaced atomically (mode 0600); a running gate
+    /// applies it within reload.watch_interval.
+    Create {
+        /// The robot's name: 1 to 64 of a-z, 0-9, `.`, `_`, `-`.
+        name: String,
+        /// The robots file [default: auth.robots of the config].
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// A repository pattern it may use (`team/*`, `base/**`); repeat for more.
+        #[arg(long = "repo", value_name = "PATTERN", required = true)]
+        repos: Vec<String>,
+        /// What it may do: pull, and push or delete if it needs them, such as pull,push.
+        #[arg(long, value_name = "LIST")]
+        actions: String,
+        /// How long it works, such as 90d or 12h [default: 90d].
+        #[arg(long, value_name = "DURATION", conflicts_with = "no_expiry")]
+        expires: Option<String>,
+        /// It never expires (revoke or rotate it by hand).
+        #[arg(long)]
+        no_expiry: bool,
+        /// What it is for, shown by `robot list`.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// Print {"user": ..., "secret": ..., "expires": ...} as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the robots: user, scope, created, expires, last rotation; never a secret.
+    List {
+        /// The robots file [default: auth.robots of the config].
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Remove a robot: it is refused from the next request on.
+    Revoke {
+        /// The robot's name.
+        name: String,
+        /// The robots file [default: auth.robots of the config].
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Give a robot a new secret and print it; with --grace the old secret keeps
+    /// working that long (so copied pull secrets can be updated), else it stops now.
+    Rotate {
+        /// The robot's name.
+        name: String,
+        /// The robots file [default: auth.robots of the config].
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// How long the old secret keeps working, such as 24h.
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+        /// Print {"user": ..., "secret": ..., "expires": ...} as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,5 +358,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             action,
             config,
         }) => acl::explain(&file(config), &user, &repository, &action),
+        Command::Robot(command) => robot::run(command, &cli.config),
     }
 }

@@ -13,8 +13,8 @@
 //!   `\r\n` endings, a byte-order mark. A new user is appended with the file's line ending
 //!   (that of its first line, `\n` if it has none), after a line break if the file lacks a
 //!   final one.
-//! - The file is replaced atomically: a temp file beside it (mode 0600) is written, synced and
-//!   renamed over it, then the directory is synced. A reader, such as the gate reloading on
+//! - The file is replaced atomically ([`crate::auth::replace`]): a temp file beside it (mode
+//!   0600) is written, synced and renamed over it, then the directory is synced. A reader, such as the gate reloading on
 //!   `SIGHUP`, sees the old file or the new one, never half of one. A symlink is followed and
 //!   its target replaced. Two concurrent edits are not merged: the last rename wins.
 //!
@@ -25,12 +25,10 @@
 //! `add` checks, before writing, that the gate will read the user's new line as the
 //! user's: it never reports a user added that the gate would not let in.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, IsTerminal as _, Write as _};
+use std::fs;
+use std::io::{self, BufRead, IsTerminal as _};
 use std::ops::Range;
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use super::lines::{lines, Content};
@@ -48,12 +46,8 @@ pub const MAX_COST: u32 = 31;
 /// bcrypt uses the first 72 bytes of a password and ignores the rest, so a longer password
 /// is refused rather than silently weakened.
 pub const MAX_BCRYPT_PASSWORD_LEN: usize = 72;
-/// Mode of the written file: the hashes are secrets.
-const FILE_MODE: u32 = 0o600;
 /// Mode of the directories created for a new file (as `certs generate --out`'s).
 const DIR_MODE: u32 = 0o700;
-/// How many temp-file names to try before giving up.
-const TEMP_ATTEMPTS: u32 = 16;
 
 /// Why an edit or a check could not be done. `Display` never shows a password or a hash.
 #[derive(Debug, thiserror::Error)]
@@ -472,73 +466,16 @@ fn entry_warning(path: &Path, user: &Username, warnings: &[Warning]) -> Option<W
 
 /// Replaces the file at `path` (or a symlink's target) with `contents`: see the module docs.
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let write_error = |source| Error::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let target = match fs::canonicalize(path) {
-        Ok(real) => real,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
-        Err(e) => return Err(write_error(e)),
-    };
-    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
-        let e = io::Error::new(io::ErrorKind::InvalidInput, "the path names no file");
-        return Err(write_error(e));
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    // The replacement keeps the owner and group of the file it replaces, so a
-    // `sudo registry-gate htpasswd add` does not lock out a gate running as
-    // another user.
-    let owner = fs::metadata(&target).ok().map(|m| (m.uid(), m.gid()));
-    let (temp, file) = create_temp(dir, &name.to_string_lossy()).map_err(write_error)?;
-    let written = owner
-        .map_or(Ok(()), |(uid, gid)| {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-        })
-        .and_then(|()| write_and_sync(file, contents))
-        .and_then(|()| fs::rename(&temp, &target));
-    if let Err(e) = written {
-        // The temp file holds nothing the old file did not; a failure to remove it is moot.
-        let _ = fs::remove_file(&temp);
-        return Err(write_error(e));
-    }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| Error::SyncDir {
+    crate::auth::replace::replace(path, contents).map_err(|e| match e {
+        crate::auth::replace::Error::Write(source) => Error::Write {
             path: path.to_owned(),
             source,
-        })
-}
-
-/// Creates a new, empty file `.{name}.{pid}-{n}.tmp` in `dir` with [`FILE_MODE`].
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
-    let mut attempt = 0;
-    loop {
-        let temp = dir.join(format!(".{name}.{}-{attempt}.tmp", std::process::id()));
-        let opened = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&temp);
-        match opened {
-            Ok(file) => return Ok((temp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt + 1 < TEMP_ATTEMPTS => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Sets the mode exactly (the umask may have narrowed it), writes and syncs.
-fn write_and_sync(mut file: File, contents: &[u8]) -> io::Result<()> {
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
-    file.write_all(contents)?;
-    file.sync_all()
+        },
+        crate::auth::replace::Error::SyncDir(source) => Error::SyncDir {
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 #[cfg(test)]
