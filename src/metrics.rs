@@ -19,10 +19,10 @@ mod ldap;
 mod tracked;
 
 use labels::{
-    build_labels, AuthLabels, HandshakeLabels, ReloadLabels, RequestLabels, TimeoutLabels,
-    RELOAD_RESULTS,
+    build_labels, AuthLabels, HandshakeLabels, MachineLabels, ReloadLabels, RequestLabels,
+    TimeoutLabels, RELOAD_RESULTS,
 };
-pub use labels::{AuthResult, ConnectionTimeout, HandshakeFailure};
+pub use labels::{AuthResult, ConnectionTimeout, HandshakeFailure, MachineKind, MachineResult};
 pub use ldap::{LdapMetrics, LdapOp, LdapOutcome};
 pub use tracked::Tracked;
 
@@ -38,6 +38,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     auth: Family<AuthLabels, Counter>,
+    machine_logins: Family<MachineLabels, Counter>,
     throttled: Counter,
     password_checks: Counter,
     received_bytes: Counter,
@@ -77,6 +78,12 @@ impl Metrics {
                 r,
                 "auth",
                 "Login checks by result (cache_hit: valid credentials found in the login cache)",
+                Family::default(),
+            ),
+            machine_logins: register(
+                r,
+                "machine_logins",
+                "Robot and OIDC logins by kind and result (refused: an expired robot or a rotated secret past its grace)",
                 Family::default(),
             ),
             throttled: register(
@@ -198,6 +205,14 @@ impl Metrics {
         for result in AuthResult::ALL {
             drop(self.auth.get_or_create(&AuthLabels { result }));
         }
+        for kind in [MachineKind::robot, MachineKind::oidc] {
+            for result in MachineResult::ALL {
+                drop(
+                    self.machine_logins
+                        .get_or_create(&MachineLabels { kind, result }),
+                );
+            }
+        }
         for reason in HandshakeFailure::ALL {
             drop(
                 self.handshake_failures
@@ -232,6 +247,13 @@ impl Metrics {
     /// Counts one login check.
     pub fn auth(&self, result: AuthResult) {
         self.auth.get_or_create(&AuthLabels { result }).inc();
+    }
+
+    /// Counts one robot or OIDC login.
+    pub fn machine_login(&self, kind: MachineKind, result: MachineResult) {
+        self.machine_logins
+            .get_or_create(&MachineLabels { kind, result })
+            .inc();
     }
 
     /// Counts one access token issued.

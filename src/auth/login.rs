@@ -29,7 +29,7 @@ use super::groups::Groups;
 use super::robots::{self, Refusal, Robots};
 use super::{Authenticator, Credentials, Error, Identity, Verified};
 use crate::auth::throttle::Throttle;
-use crate::metrics::{AuthResult, Metrics};
+use crate::metrics::{AuthResult, MachineKind, MachineResult, Metrics};
 
 /// Why a login did not give an identity.
 #[derive(Debug, thiserror::Error)]
@@ -198,20 +198,22 @@ impl<'a> Login<'a> {
             (Some(robots), Ok(secret)) => robots.check(name, secret, SystemTime::now()),
             _ => Err(Refusal::Unknown),
         };
-        match found {
-            Ok(robot) => {
-                self.metrics.auth(AuthResult::success);
-                Ok(robot_identity(robot))
-            }
+        let (result, answer) = match found {
+            Ok(robot) => (MachineResult::success, Ok(robot_identity(robot))),
             Err(Refusal::Unknown | Refusal::Secret) => {
-                self.metrics.auth(AuthResult::failure);
-                Err(LoginError::Invalid)
+                (MachineResult::failure, Err(LoginError::Invalid))
             }
-            Err(refusal) => {
-                self.metrics.auth(AuthResult::failure);
-                Err(LoginError::Refused(format!("robot {name}: {refusal}")))
-            }
-        }
+            Err(refusal) => (
+                MachineResult::refused,
+                Err(LoginError::Refused(format!("robot {name}: {refusal}"))),
+            ),
+        };
+        self.metrics.machine_login(MachineKind::robot, result);
+        self.metrics.auth(match result {
+            MachineResult::success => AuthResult::success,
+            _ => AuthResult::failure,
+        });
+        answer
     }
 
     /// The user a token the gate signed names (a refresh grant, or the bearer of an

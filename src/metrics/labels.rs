@@ -73,6 +73,42 @@ pub(super) struct AuthLabels {
     pub(super) result: AuthResult,
 }
 
+/// Which kind of machine login ([`MachineLabels`]).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MachineKind {
+    /// A robot account's secret.
+    robot,
+    /// A CI job's OIDC token.
+    oidc,
+}
+
+/// How a machine login ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MachineResult {
+    /// Logged in.
+    success,
+    /// Unknown robot, wrong secret, or a token that does not verify.
+    failure,
+    /// Known but no longer allowed: an expired robot, a rotated secret past its grace.
+    refused,
+}
+
+impl MachineResult {
+    pub(super) const ALL: [MachineResult; 3] = [
+        MachineResult::success,
+        MachineResult::failure,
+        MachineResult::refused,
+    ];
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct MachineLabels {
+    pub(super) kind: MachineKind,
+    pub(super) result: MachineResult,
+}
+
 /// How a TLS handshake (or the PROXY header before it) failed.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]

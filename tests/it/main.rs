@@ -28,6 +28,7 @@ mod refusals;
 mod registry;
 mod reload;
 mod revocation;
+mod robots;
 mod slow_clients;
 mod streaming;
 mod throttle;
