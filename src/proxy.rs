@@ -206,6 +206,7 @@ pub(crate) fn login(state: &State) -> Login<'_> {
         &state.metrics,
     )
     .with_robots(&state.robots)
+    .with_oidc(&state.oidc)
 }
 
 /// The access policy of this state: its rules and its robots' scopes; the one

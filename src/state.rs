@@ -50,6 +50,14 @@ pub enum Error {
     /// `[auth] groups`.
     #[error("auth.groups")]
     Groups(#[source] groups::Error),
+    /// `[[oidc]]`: an issuer's key file or HTTPS client could not be set up.
+    #[error("oidc issuer {issuer}: {error}")]
+    Oidc {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        error: String,
+    },
     /// `[auth] robots` could not be read.
     #[error("auth.robots {}: {error}", .path.display())]
     Robots {
@@ -172,6 +180,9 @@ pub struct State {
     pub groups: Groups,
     /// The robot accounts (`auth.robots`; none without it).
     pub robots: Arc<Robots>,
+    /// The `[[oidc]]` issuers, with their keys (a fetched key cache is kept across
+    /// reloads that keep the issuer and its CA).
+    pub oidc: Arc<Vec<crate::auth::oidc::Trusted>>,
     /// The authorization rules; `None`: every authenticated user may do everything.
     pub rules: Option<Rules>,
     /// Token mode's token server; `None` in Basic mode.
@@ -268,6 +279,9 @@ impl State {
         }
         let group_file = load_group_file(config, &mut fallback, &metrics, &mut ignored_lines)?;
         let robots = load_robots(config, &mut fallback, &mut ignored_lines)?;
+        let oidc = fallback.part(oidc_issuers(config, previous).map(Arc::new), |p| {
+            p.oidc.clone()
+        })?;
         let mut groups = group_file.clone();
         for (group, members) in &config.authz.groups {
             groups.add(group, members.iter().map(String::as_str));
@@ -314,6 +328,7 @@ impl State {
             authenticator,
             groups,
             robots,
+            oidc,
             rules,
             token,
             challenge,
@@ -344,6 +359,8 @@ impl State {
             .into_iter()
             .flatten()
             .chain(config.token.iter().flat_map(|t| &t.previous_certs))
+            .chain(config.oidc.iter().filter_map(|o| o.jwks_file.as_ref()))
+            .chain(config.oidc.iter().filter_map(|o| o.ca.as_ref()))
             .cloned()
             .collect(),
             ignored_lines,
@@ -515,6 +532,72 @@ fn load_robots(
         }),
     };
     fallback.part(loaded, |p| p.robots.clone())
+}
+
+/// How long one fetch of an issuer's discovery document or keys may take.
+const OIDC_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `[[oidc]]` issuers: a `jwks_file` read now, else discovery, whose cache is
+/// `previous`'s when the issuer and its CA are unchanged (a reload during an issuer
+/// outage keeps the keys it had).
+fn oidc_issuers(
+    config: &Config,
+    previous: Option<&State>,
+) -> Result<Vec<crate::auth::oidc::Trusted>, Error> {
+    use crate::auth::oidc::fetch::Fetcher;
+    use crate::auth::oidc::jwks::Jwks;
+    use crate::auth::oidc::keys::{Discovered, IssuerKeys};
+    use crate::auth::oidc::{Issuer, Trusted};
+    let mut issuers = Vec::new();
+    for c in &config.oidc {
+        let name = c.issuer.0.clone();
+        let failed = |error: String| Error::Oidc {
+            issuer: name.clone(),
+            error,
+        };
+        let keys = match &c.jwks_file {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| failed(format!("jwks_file {}: {e}", path.display())))?;
+                let jwks = Jwks::parse(&bytes)
+                    .map_err(|e| failed(format!("jwks_file {}: {e}", path.display())))?;
+                for skipped in &jwks.skipped {
+                    tracing::warn!(issuer = %name, key = %skipped, "OIDC issuer key skipped");
+                }
+                IssuerKeys::Fixed(Arc::new(jwks))
+            }
+            None => {
+                let kept = previous.and_then(|p| {
+                    p.oidc.iter().find_map(|t| match &t.keys {
+                        IssuerKeys::Discovered(d) if t.issuer.issuer == name && t.ca == c.ca => {
+                            Some(d.clone())
+                        }
+                        _ => None,
+                    })
+                });
+                match kept {
+                    Some(discovered) => IssuerKeys::Discovered(discovered),
+                    None => {
+                        let fetcher = Fetcher::new(&name, c.ca.as_deref(), OIDC_FETCH_TIMEOUT)
+                            .map_err(|e| failed(e.to_string()))?;
+                        IssuerKeys::Discovered(Arc::new(Discovered::new(fetcher)))
+                    }
+                }
+            }
+        };
+        issuers.push(Trusted {
+            issuer: Issuer {
+                issuer: name.clone(),
+                audience: c.audience.0.clone(),
+                username: c.username.0.clone(),
+                max_lifetime: c.max_lifetime.0,
+                rules: c.rules.iter().map(|r| r.compiled.clone()).collect(),
+            },
+            keys,
+            ca: c.ca.clone(),
+        });
+    }
+    Ok(issuers)
 }
 
 fn throttle_limits(config: &Config) -> Limits {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::groups::Groups;
+use super::oidc;
 use super::robots::{self, Refusal, Robots};
 use super::{Authenticator, Credentials, Error, Identity, Verified};
 use crate::auth::throttle::Throttle;
@@ -87,6 +88,8 @@ pub struct Login<'a> {
     metrics: &'a Arc<Metrics>,
     /// `None`: no robots file; every robot login is refused.
     robots: Option<&'a Robots>,
+    /// The trusted OIDC issuers.
+    oidc: &'a [oidc::Trusted],
 }
 
 impl<'a> Login<'a> {
@@ -103,7 +106,13 @@ impl<'a> Login<'a> {
             groups,
             metrics,
             robots: None,
+            oidc: &[],
         }
+    }
+
+    /// This login with the `[[oidc]]` issuers.
+    pub fn with_oidc(self, oidc: &'a [oidc::Trusted]) -> Self {
+        Login { oidc, ..self }
     }
 
     /// This login with the robot accounts of `auth.robots`.
@@ -133,6 +142,19 @@ impl<'a> Login<'a> {
         let (user, password) = (&credentials.user, &credentials.password);
         if let Some(name) = robots::robot_name(user) {
             return self.robot(name, password.expose());
+        }
+        if self.oidc.iter().any(|t| t.issuer.username == *user) {
+            let result = self.oidc_token(user, password.expose()).await;
+            let counted = match &result {
+                Ok(_) => MachineResult::success,
+                Err(_) => MachineResult::failure,
+            };
+            self.metrics.machine_login(MachineKind::oidc, counted);
+            self.metrics.auth(match counted {
+                MachineResult::success => AuthResult::success,
+                _ => AuthResult::failure,
+            });
+            return result;
         }
         if self.authenticator.is_cached(user, password) {
             let result = self.authenticator.verify(user, password).await;
@@ -190,6 +212,43 @@ impl<'a> Login<'a> {
             user: user.to_owned(),
             groups: Vec::new(),
         }))
+    }
+
+    /// A CI job's OIDC token as the password of an issuer's `username`: verified
+    /// against the issuer its `iss` names (among those with this user name), then
+    /// mapped by that issuer's claim rules. Every refusal says why, never the token.
+    async fn oidc_token(&self, user: &str, token: &[u8]) -> Result<Identity, LoginError> {
+        let refused = |why: String| Err(LoginError::Refused(format!("oidc: {why}")));
+        let Ok(token) = std::str::from_utf8(token) else {
+            return refused("the password is not a token (not text)".into());
+        };
+        let Some(iss) = oidc::claimed_issuer(token) else {
+            return refused("the password is not a JWT with an `iss` claim".into());
+        };
+        let Some(trusted) = self
+            .oidc
+            .iter()
+            .find(|t| t.issuer.username == user && t.issuer.issuer == iss)
+        else {
+            return refused(format!(
+                "token issuer {iss:?} is not an [[oidc]] issuer of user {user:?}"
+            ));
+        };
+        let kid = oidc::kid(token).unwrap_or_default();
+        let Some(keys) = trusted.keys.for_kid(&kid).await else {
+            return refused(format!("issuer {iss}: its keys could not be fetched"));
+        };
+        let verified = match oidc::verify(&trusted.issuer, &keys, token, SystemTime::now()) {
+            Ok(verified) => verified,
+            Err(e) => return refused(format!("issuer {iss}: {e}")),
+        };
+        match oidc::identify(&trusted.issuer, &verified) {
+            Ok(mapped) => Ok(self.with_groups(Identity {
+                user: mapped.user,
+                groups: mapped.groups,
+            })),
+            Err(e) => refused(format!("issuer {iss}: {e}")),
+        }
     }
 
     /// A robot's secret, checked against the robots file now (see the module docs).

@@ -46,6 +46,26 @@ pub struct Issuer {
     pub rules: Vec<ClaimRule>,
 }
 
+/// An issuer the gate trusts, with its keys: what `[[oidc]]` builds to.
+#[derive(Debug)]
+pub struct Trusted {
+    /// The issuer's checks and rules.
+    pub issuer: Issuer,
+    /// Its keys.
+    pub keys: keys::IssuerKeys,
+    /// The CA its discovery is fetched with, to tell whether a reload may keep the
+    /// cached keys.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// The `iss` a token claims, unverified: only to pick which issuer's keys check it.
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    let claims = token.split('.').nth(1)?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
 /// Why a token was refused. The messages name what is wrong, never the token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

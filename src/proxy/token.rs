@@ -80,9 +80,15 @@ pub async fn serve(
         .issue(subject, &granted, now)
         .map_err(|e| Error::Internal(Box::new(e)))?;
     let granted_text = scope_text(&granted);
+    // Machines (robots, OIDC sign-ins) get no refresh token: theirs would outlive the
+    // robot's secret or the CI job's token; they log in again instead.
+    let machine = crate::auth::robots::robot_name(subject).is_some()
+        || matches!(&request.grant, Grant::Basic(Some(c)) | Grant::Password(c)
+            if state.oidc.iter().any(|t| t.issuer.username == c.user));
     let refresh = match (request.offline, presented_refresh) {
         // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
         (_, Some(token)) => Some(token),
+        (true, None) if machine => None,
         (true, None) => {
             let digest = state
                 .authenticator
@@ -231,6 +237,13 @@ pub async fn registry_request(
     let user = (!bearer.sub.is_empty()).then(|| bearer.sub.clone());
     log_user(ctx, user.as_deref());
     ctx.token_id = Some(bearer.jti);
+    if let Some(robot) = user
+        .as_deref()
+        .filter(|u| crate::auth::robots::robot_name(u).is_some())
+    {
+        // A revoked or expired robot's token stops here, not when it expires.
+        login(state).refresh(robot).await?;
+    }
     let catalog = matches!(&ctx.access, Some(Ok(a)) if a.target == Target::Catalog);
     let policy = crate::proxy::policy(state);
     if !(catalog && policy.has_rules()) {

@@ -81,6 +81,7 @@ impl Error {
             Error::Htpasswd(_) => "auth.htpasswd",
             Error::Groups(_) => "auth.groups",
             Error::Robots { .. } => "auth.robots",
+            Error::Oidc { .. } => "oidc",
             Error::Rules(_) => "authz.rules",
             Error::EmptyRulesFile(_) | Error::RulesFile(_) => "authz.rules_file",
             Error::BindPassword { .. } => "ldap.bind_password_file",
