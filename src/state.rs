@@ -392,6 +392,13 @@ impl State {
             ),
             None => format!("{} users", self.authenticator.user_count()),
         };
+        let mut users = users;
+        if !self.robots.is_empty() {
+            users.push_str(&format!(", {} robots", self.robots.len()));
+        }
+        if !self.oidc.is_empty() {
+            users.push_str(&format!(", {} OIDC issuers", self.oidc.len()));
+        }
         format!(
             "{users}, {} groups, {rules}, {} trusted proxy networks, {} user-agent patterns",
             self.groups.group_count(),

@@ -187,3 +187,75 @@ fn broken_rules_keep_the_running_rules() {
         "not every user allowed"
     );
 }
+
+/// A robots file with `ci` and one unusable line; an `[[oidc]]` issuer by discovery
+/// and one by `jwks_file`.
+fn machines(setup: &Setup) -> String {
+    let rng = ring::rand::SystemRandom::new();
+    let spec = crate::auth::robots::Spec {
+        name: "ci".into(),
+        repos: vec!["team/*".into()],
+        actions: vec![crate::authz::access::Action::Pull],
+        expires_in: None,
+        description: String::new(),
+    };
+    let (text, _) =
+        crate::auth::robots::create("", &spec, std::time::SystemTime::now(), &rng).expect("create");
+    setup.write("robots.jsonl", &format!("not a robot\n{text}"));
+    setup.write(
+        "keys.json",
+        r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#,
+    );
+    format!(
+        "robots = {:?}\n\
+         [[oidc]]\nissuer = \"https://token.actions.githubusercontent.com\"\naudience = \"gate\"\n\
+         rules = [{{ claims = {{ repository = \"octo/*\" }}, user = \"ci\" }}]\n\
+         [[oidc]]\nissuer = \"https://gitlab.example.com\"\naudience = \"gate\"\njwks_file = {:?}\n\
+         rules = [{{ claims = {{ project_path = \"g/*\" }}, user = \"gl\" }}]\n",
+        setup.path("robots.jsonl").display().to_string(),
+        setup.path("keys.json").display().to_string(),
+    )
+}
+
+#[test]
+fn robots_and_oidc_issuers_are_built_and_a_reload_keeps_the_fetched_key_cache() {
+    use crate::auth::oidc::keys::IssuerKeys;
+    let setup = Setup::new(&plain(&["alice"]), "");
+    let config = setup.config(&machines(&setup));
+    let state = State::build(&config).expect("build");
+    assert_eq!(state.robots.len(), 1);
+    assert!(state.robots.get("ci").is_some());
+    assert_eq!(
+        shown(&state),
+        vec!["robots.jsonl: line 1: not a robot entry (a JSON object on one line): expected ident at line 1 column 2"]
+    );
+    assert!(
+        state
+            .summary()
+            .contains("1 users, 1 robots, 2 OIDC issuers"),
+        "{}",
+        state.summary()
+    );
+    assert!(state.watched_files.contains(&setup.path("robots.jsonl")));
+    assert!(state.watched_files.contains(&setup.path("keys.json")));
+    let (discovered, fixed) = (&state.oidc[0], &state.oidc[1]);
+    let IssuerKeys::Discovered(cache) = &discovered.keys else {
+        panic!("discovery expected: {discovered:?}")
+    };
+    assert!(matches!(&fixed.keys, IssuerKeys::Fixed(jwks) if jwks.get("k1").is_some()));
+    let rebuilt = State::rebuild(&config, &state);
+    assert!(rebuilt.kept.is_empty(), "{:?}", rebuilt.kept);
+    let IssuerKeys::Discovered(again) = &rebuilt.state.oidc[0].keys else {
+        panic!("discovery expected")
+    };
+    assert!(Arc::ptr_eq(cache, again), "the same issuer keeps its cache");
+    // A broken key file on reload keeps the running issuers, and the robots still apply.
+    setup.write("keys.json", "{}");
+    setup.write("robots.jsonl", "");
+    let rebuilt = State::rebuild(&config, &rebuilt.state);
+    assert_eq!(rebuilt.kept.len(), 1, "{:?}", rebuilt.kept);
+    assert!(rebuilt.state.oidc[1].keys.is_fixed_with("k1"));
+    assert!(rebuilt.state.robots.is_empty(), "the robot removed is out");
+}

@@ -57,6 +57,14 @@ impl IssuerKeys {
     }
 }
 
+#[cfg(test)]
+impl IssuerKeys {
+    /// Whether these are fixed keys that hold `kid`.
+    pub fn is_fixed_with(&self, kid: &str) -> bool {
+        matches!(self, IssuerKeys::Fixed(jwks) if jwks.get(kid).is_some())
+    }
+}
+
 impl Discovered {
     /// A cache that has fetched nothing yet.
     pub fn new(fetcher: Fetcher) -> Discovered {
