@@ -320,3 +320,28 @@ async fn an_expired_robot_is_refused_with_the_reason_at_login() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn robots_log_in_while_the_directory_is_down_since_it_is_never_asked() {
+    let mut parts = Parts::new(5);
+    let (directory, _) = unreachable_directory(&parts.metrics);
+    parts.authenticator = parts.authenticator.clone().with_directory(directory);
+    let (robots, secret) = robots();
+    let login = parts.login().with_robots(&robots);
+    let ci = login
+        .password(CLIENT, &creds("robot$ci", &secret))
+        .await
+        .expect("a robot needs no directory");
+    assert_eq!(ci.user, "robot$ci");
+    assert_eq!(login.refresh("robot$ci").await.expect("refresh"), ci);
+    let wrong = login.password(CLIENT, &creds("robot$ci", "rgr_x")).await;
+    assert!(
+        matches!(wrong, Err(LoginError::Invalid)),
+        "not unavailable: {wrong:?}"
+    );
+    assert_eq!(
+        parts.auth_count("unavailable"),
+        "0",
+        "the directory was not asked"
+    );
+}
