@@ -282,6 +282,16 @@ impl State {
         let oidc = fallback.part(oidc_issuers(config, previous).map(Arc::new), |p| {
             p.oidc.clone()
         })?;
+        for issuer in oidc.iter() {
+            let name = &issuer.issuer.username;
+            if users.users().any(|u| u == name) {
+                tracing::warn!(
+                    user = %name,
+                    issuer = %issuer.issuer.issuer,
+                    "an htpasswd user has the name of an [[oidc]] username: its password no longer logs in (a token does); rename one"
+                );
+            }
+        }
         let mut groups = group_file.clone();
         for (group, members) in &config.authz.groups {
             groups.add(group, members.iter().map(String::as_str));
