@@ -22,6 +22,7 @@ mod head;
 mod htpasswd_cmd;
 mod import_docker_auth;
 mod ldap;
+mod oidc;
 mod operations;
 mod policy;
 mod refusals;
