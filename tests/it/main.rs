@@ -30,6 +30,7 @@ mod registry;
 mod reload;
 mod revocation;
 mod robots;
+mod robots_token;
 mod slow_clients;
 mod streaming;
 mod throttle;
