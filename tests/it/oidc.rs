@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::blocking;
-use crate::support::client::{basic, Proto};
+use crate::support::client::{assert_json_error, basic, Proto};
 use crate::support::gate::{run, write_setup, GateProcess};
 use crate::support::issuer::{
     self, forge, github_claims, gitlab_claims, hs256, now, oidc_table, unsigned, with, Issuer,
@@ -118,6 +118,12 @@ async fn skopeo_pushes_with_a_github_token_where_the_rule_maps_it_and_is_denied_
     };
     assert_eq!(status("octo-org/app"), 200, "the push is stored");
     assert_eq!(status("other/app"), 404, "nothing stored outside the rule");
+    let client = gate.client();
+    let upload = client
+        .request(Proto::H1, "POST", "/v2/other/app/blobs/uploads/")
+        .header("authorization", basic("oidc", &token));
+    let upload = client.send_empty(Proto::H1, upload).await;
+    assert_json_error(&upload, 403, "DENIED", "a push outside the rule");
     let denied = gate.wait_for_log(
         &["user=\"ci-octo-org/app\"", "status=403", "other/app"],
         LOG_WAIT,
@@ -225,12 +231,17 @@ async fn a_flood_of_unknown_kids_costs_the_issuer_at_most_one_fetch() {
     let after_first = issuer.jwks_requests();
     assert_eq!(after_first, 1, "the first login fetched the keys once");
     let attacker = Signer::es256("unused");
+    let mut flood = Vec::new();
     for i in 0..50u32 {
         let kid = format!("forged-{i}-{}", now());
         let token = attacker.sign(&json!({"alg": "ES256", "kid": kid, "typ": "JWT"}), &claims);
         assert_eq!(login(&gate, &token).await, 401, "kid {kid}");
+        flood.push(token);
     }
     gate.wait_for_log(&["status=401", "no key", "forged-49-"], LOG_WAIT);
+    for token in &flood {
+        assert_not_logged(&gate, token, "flood");
+    }
     let grown = issuer.jwks_requests() - after_first;
     assert!(grown <= 1, "50 unknown kids made {grown} key-set requests");
 }
@@ -385,6 +396,19 @@ async fn token_mode_grants_what_the_rules_give_and_the_registry_takes_the_push()
             ],
         )
         .expect_success();
+        let refused = skopeo::copy(
+            &image.reference(),
+            &format!("docker://{host}/other/app:v1"),
+            &["--dest-creds", &creds, "--dest-cert-dir", &trust],
+        )
+        .expect_failure();
+        assert!(
+            refused
+                .stderr
+                .contains("denied: requested access to the resource is denied"),
+            "{}",
+            refused.stderr
+        );
         skopeo::inspect_raw(
             &format!("docker://{host}/octo-org/app:v1"),
             &["--creds", &creds, "--cert-dir", &trust],
