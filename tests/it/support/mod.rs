@@ -6,6 +6,7 @@ pub mod blob;
 pub mod client;
 pub mod differential;
 pub mod gate;
+pub mod issuer;
 pub mod nginx;
 pub mod oci;
 pub mod podman;
