@@ -130,7 +130,11 @@ fn alone_fails_with(text: &str, o: &Override, message: &str) -> bool {
 
 /// Turns a toml error into one line: where, which key, what.
 pub(super) fn parse_error(text: &str, e: &toml::de::Error) -> Error {
-    let mut offset = e.span().map_or(0, |s| s.start).min(text.len());
+    let rule = super::oidc::bad_rule_at(text, e.message());
+    let mut offset = rule
+        .or(e.span().map(|s| s.start))
+        .unwrap_or(0)
+        .min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
@@ -146,6 +150,8 @@ pub(super) fn parse_error(text: &str, e: &toml::de::Error) -> Error {
         .find(|l| l.starts_with('[') && l.ends_with(']'))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
     let key = match line_text.split_once('=') {
+        // An inline table of `rules = [...]`, named by its own line.
+        _ if rule.is_some() => "oidc.rules: ".to_owned(),
         Some((k, _)) if !line_text.trim_start().starts_with('[') => match section {
             Some(s) => format!("{s}.{}: ", k.trim()),
             None => format!("{}: ", k.trim()),

@@ -218,3 +218,33 @@ pub fn check_issuers(issuers: &[OidcConfig]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Where the claim rule that fails with `message` begins in `text`, if one does.
+///
+/// toml names the whole `rules = [` array when one of its inline tables is refused,
+/// so with several rules the user could not tell which: this reads the rules again,
+/// each with its own span, and finds the first that fails the same way.
+pub(super) fn bad_rule_at(text: &str, message: &str) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        oidc: Vec<Issuer>,
+    }
+    #[derive(Deserialize)]
+    struct Issuer {
+        #[serde(default)]
+        rules: Vec<toml::Spanned<toml::Value>>,
+    }
+    let file: File = toml::from_str(text).ok()?;
+    let message = message.trim();
+    file.oidc
+        .iter()
+        .flat_map(|issuer| &issuer.rules)
+        .find(
+            |rule| match rule.get_ref().clone().try_into::<ClaimRuleConfig>() {
+                Err(e) => e.message().trim() == message,
+                Ok(_) => false,
+            },
+        )
+        .map(|rule| rule.span().start)
+}

@@ -79,7 +79,7 @@ fn oidc_values_are_checked_where_they_are_written() {
         "user = \"ci-${account}\"",
     );
     assert!(
-        e.contains("line 15, column 9: oidc.rules")
+        e.contains("line 16, column 3: oidc.rules: ")
             && e.contains("only `${claim.NAME}` can be substituted"),
         "{e}"
     );
