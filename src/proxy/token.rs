@@ -264,23 +264,45 @@ pub async fn registry_request(
     .await
 }
 
-/// Reads a POST form: at most [`MAX_FORM_BYTES`], with at most `listen.body_timeout`
-/// of silence between frames (as an upload has) and, since a form is small, at most
-/// `listen.body_timeout` for the whole of it, so a client dripping a byte now and
-/// then cannot hold the stream either. Anonymous clients get here: nothing is
-/// checked before the form is read.
+/// How much of an oversized form is read and thrown away before the 400 is sent.
+/// An HTTP/1.1 answer sent while the client is still sending, followed by a close,
+/// makes the kernel reset the connection, and the client may never see the answer;
+/// so the rest is drained, up to this, and only a client sending more loses it.
+const DRAIN_FORM_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a POST form: at most [`MAX_FORM_BYTES`] kept (the rest of an oversized one
+/// drained up to [`DRAIN_FORM_BYTES`], then refused), with at most
+/// `listen.body_timeout` of silence between frames (as an upload has) and, since a
+/// form is small, at most `listen.body_timeout` for the whole of it, so a client
+/// dripping a byte now and then cannot hold the stream either. Anonymous clients
+/// get here: nothing is checked before the form is read.
 async fn read_form(state: &State, incoming: Incoming) -> Result<Bytes, Error> {
-    let limit = u64::try_from(MAX_FORM_BYTES).unwrap_or(u64::MAX);
-    let (body, progress) = RequestBody::new(incoming, Some(limit), state.body_timeout, None);
-    match tokio::time::timeout(state.body_timeout, body.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    let too_large = || -> Error {
+        // An OAuth2 400 like every other unusable form (RFC 6749 §5.2).
+        OAuthError::invalid_request(format!("form body larger than {MAX_FORM_BYTES} bytes")).into()
+    };
+    let (mut body, progress) =
+        RequestBody::new(incoming, Some(DRAIN_FORM_BYTES), state.body_timeout, None);
+    let read = async {
+        let mut form = Vec::new();
+        let mut oversized = false;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            oversized = oversized || form.len() + data.len() > MAX_FORM_BYTES;
+            if !oversized {
+                form.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, super::body::BoxError>((form, oversized))
+    };
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok((_, true))) => Err(too_large()),
+        Ok(Ok((form, false))) => Ok(Bytes::from(form)),
         Ok(Err(e)) => Err(match progress.outcome() {
             Outcome::Stalled => Error::BodyTimeout,
-            // An OAuth2 400 like every other unusable form (RFC 6749 §5.2).
-            Outcome::TooLarge => {
-                OAuthError::invalid_request(format!("form body larger than {MAX_FORM_BYTES} bytes"))
-                    .into()
-            }
+            Outcome::TooLarge => too_large(),
             Outcome::ClientAborted | Outcome::Ok => Error::ClientAborted(e),
         }),
         Err(_elapsed) => Err(Error::BodyTimeout),

@@ -77,9 +77,10 @@ async fn an_oversized_token_form_is_an_oauth_invalid_request() {
     write_token_gate(dir.path(), None, "", "");
     let gate = GateProcess::start(dir.path());
     let client = gate.client();
-    // `token::request::MAX_FORM_BYTES` is 16 KiB: one byte more is refused, and
-    // so is a megabyte, which the gate stops reading.
-    for size in [16 * 1024 + 1, 1024 * 1024] {
+    // `token::request::MAX_FORM_BYTES` is 16 KiB: one byte more is refused, and so
+    // are megabytes, which the gate reads to the end (up to 4 MiB) and throws away,
+    // so that the client, still sending, is not reset before it reads the answer.
+    for size in [16 * 1024 + 1, 1024 * 1024, 3 * 1024 * 1024] {
         let mut form = b"grant_type=password&username=alice&password=pw-a&scope=".to_vec();
         form.resize(size, b'x');
         for proto in [Proto::H1, Proto::H2] {
