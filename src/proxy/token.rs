@@ -76,15 +76,16 @@ pub async fn serve(
     let granted = scope::grant_by(&crate::proxy::policy(state), who.as_ref(), &scopes);
     let now = SystemTime::now();
     let subject = who.as_ref().map_or("", |i| i.user.as_str());
+    let oidc = matches!(&request.grant, Grant::Basic(Some(c)) | Grant::Password(c)
+        if state.oidc.iter().any(|t| t.issuer.username == c.user));
+    let oidc_groups = who.as_ref().filter(|_| oidc).map(|i| i.groups.as_slice());
     let issued = service
-        .issue(subject, &granted, now)
+        .issue(subject, oidc_groups, &granted, now)
         .map_err(|e| Error::Internal(Box::new(e)))?;
     let granted_text = scope_text(&granted);
     // Machines (robots, OIDC sign-ins) get no refresh token: theirs would outlive the
     // robot's secret or the CI job's token; they log in again instead.
-    let machine = crate::auth::robots::robot_name(subject).is_some()
-        || matches!(&request.grant, Grant::Basic(Some(c)) | Grant::Password(c)
-            if state.oidc.iter().any(|t| t.issuer.username == c.user));
+    let machine = oidc || crate::auth::robots::robot_name(subject).is_some();
     let refresh = match (request.offline, presented_refresh) {
         // A refresh grant answers with the same refresh token (OAuth2 spec of the registry).
         (_, Some(token)) => Some(token),
@@ -249,9 +250,12 @@ pub async fn registry_request(
     if !(catalog && policy.has_rules()) {
         return super::to_registry(state, ctx, req).await;
     }
-    let who = match user {
-        Some(user) => Some(login(state).refresh(&user).await?),
-        None => None,
+    let who = match (user, bearer.oidc_groups) {
+        // An OIDC sign-in has no account to look up: its token carries what its
+        // claim rule gave, and the gate signed it.
+        (Some(user), Some(groups)) => Some(Identity { user, groups }),
+        (Some(user), None) => Some(login(state).refresh(&user).await?),
+        (None, _) => None,
     };
     let authorization = req.headers().get(AUTHORIZATION);
     super::catalog::list_as(

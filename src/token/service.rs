@@ -49,6 +49,12 @@ pub struct Claims<'a> {
     pub jti: String,
     /// What is granted.
     pub access: &'a [Access],
+    /// The groups of an OIDC sign-in, which its claim rule gave. The gate cannot look
+    /// such a user up again (there is no account, only the CI job's token), so it
+    /// reads them back from its own token to filter the catalog. Absent for everyone
+    /// else, who is looked up afresh; the registry ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_groups: Option<&'a [String]>,
 }
 
 /// The claims of a refresh token.
@@ -97,6 +103,8 @@ struct ReceivedClaims {
     nbf: u64,
     #[serde(default)]
     jti: String,
+    #[serde(default)]
+    oidc_groups: Option<Vec<String>>,
 }
 
 /// A verified access token: who it was issued to and its ID.
@@ -106,6 +114,9 @@ pub struct Bearer {
     pub sub: String,
     /// The `jti`.
     pub jti: String,
+    /// The groups of an OIDC sign-in ([`Claims::oidc_groups`]); `None` for a user
+    /// or robot, whom the gate looks up again.
+    pub oidc_groups: Option<Vec<String>>,
 }
 
 /// A signed access token and its times.
@@ -201,10 +212,12 @@ impl TokenService {
         jwt::jwks(&self.verifying)
     }
 
-    /// Signs an access token for `subject` (empty: anonymous) granting `access`.
+    /// Signs an access token for `subject` (empty: anonymous) granting `access`;
+    /// `oidc_groups` for an OIDC sign-in (see [`Claims::oidc_groups`]).
     pub fn issue(
         &self,
         subject: &str,
+        oidc_groups: Option<&[String]>,
         access: &[Access],
         now: SystemTime,
     ) -> Result<Issued, Error> {
@@ -219,6 +232,7 @@ impl TokenService {
             iat,
             jti: self.jti(),
             access,
+            oidc_groups,
         };
         let jti = claims.jti.clone();
         let hint = if self.config.x5c {
@@ -343,6 +357,7 @@ impl TokenService {
         Ok(Bearer {
             sub: claims.sub,
             jti: claims.jti,
+            oidc_groups: claims.oidc_groups,
         })
     }
 
@@ -397,17 +412,35 @@ mod tests {
         TokenService::load(&config).expect("service")
     }
 
+    /// The claims of a compact JWS, as text.
+    fn claims_text(token: &str) -> String {
+        use base64::Engine as _;
+        let part = token.split('.').nth(1).unwrap_or_default();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
     #[test]
     fn access_tokens_of_ours_verify_others_do_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ours = service(dir.path(), "a", &[]);
         let now = SystemTime::now();
-        let issued = ours.issue("alice", &[], now).expect("issue");
+        let issued = ours.issue("alice", None, &[], now).expect("issue");
         let bearer = ours.check_access(&issued.token, now).expect("ours");
         assert_eq!(
             (bearer.sub.as_str(), bearer.jti.as_str()),
             ("alice", issued.jti.as_str())
         );
+        assert_eq!(bearer.oidc_groups, None, "a person is looked up again");
+        assert!(!claims_text(&issued.token).contains("oidc_groups"));
+        let job = ["pushers".to_owned()];
+        let issued_job = ours
+            .issue("ci-octo-org/app", Some(&job), &[], now)
+            .expect("issue");
+        let bearer = ours.check_access(&issued_job.token, now).expect("ours");
+        assert_eq!(bearer.oidc_groups, Some(vec!["pushers".to_owned()]));
         let later = now + Duration::from_secs(301);
         assert!(matches!(
             ours.check_access(&issued.token, later),

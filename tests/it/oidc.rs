@@ -323,11 +323,17 @@ async fn token_mode_grants_what_the_rules_give_and_the_registry_takes_the_push()
     let issuer = Issuer::start(&[&key]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let placeholder = "http://127.0.0.1:9";
+    // Pushers may also list the catalog, which the gate filters to what they may pull.
+    let authz = AUTHZ.replace(
+        "actions = [\"pull\", \"push\"] },",
+        "actions = [\"pull\", \"push\"] },\n  { group = \"pushers\", actions = [\"catalog\"] },",
+    );
+    assert_ne!(authz, AUTHZ);
     crate::token::write_token_gate(
         dir.path(),
         Some(placeholder),
         "",
-        &format!("{AUTHZ}{}", issuer.oidc_table(GITHUB_RULE)),
+        &format!("{authz}{}", issuer.oidc_table(GITHUB_RULE)),
     );
     let gate = GateProcess::start(dir.path());
     let realm = format!("https://localhost:{}/auth", gate.addr.port());
@@ -409,6 +415,13 @@ async fn token_mode_grants_what_the_rules_give_and_the_registry_takes_the_push()
             "{}",
             refused.stderr
         );
+        // A person may push there, so the catalog holds a repository the job must not see.
+        skopeo::copy(
+            &image.reference(),
+            &format!("docker://{host}/other/app:v1"),
+            &["--dest-creds", "alice:pw-a", "--dest-cert-dir", &trust],
+        )
+        .expect_success();
         skopeo::inspect_raw(
             &format!("docker://{host}/octo-org/app:v1"),
             &["--creds", &creds, "--cert-dir", &trust],
@@ -430,6 +443,33 @@ async fn token_mode_grants_what_the_rules_give_and_the_registry_takes_the_push()
         "the registry itself wants a token: it is token_auth"
     );
     gate.wait_for_log(&["user=\"ci-octo-org/app\"", "status=201"], LOG_WAIT);
+
+    // The job's catalog token lists what its rule's groups may pull: the gate reads
+    // them from its own token, since there is no account to look the job up in.
+    let catalog = |authorization: String| {
+        let req = client
+            .request(Proto::H1, "GET", "/v2/_catalog")
+            .header("authorization", authorization);
+        client.send_empty(Proto::H1, req)
+    };
+    let answer = client
+        .send_empty(Proto::H1, grant("registry:catalog:*"))
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.text());
+    let body: serde_json::Value = serde_json::from_str(&answer.text()).expect("JSON");
+    let bearer = body["token"].as_str().expect("a token").to_owned();
+    let listed = catalog(format!("Bearer {bearer}")).await;
+    assert_eq!(listed.status.as_u16(), 200, "{}", listed.text());
+    let names: serde_json::Value = serde_json::from_str(&listed.text()).expect("JSON");
+    assert_eq!(names["repositories"], json!(["octo-org/app"]), "{names}");
+    gate.wait_for_log(
+        &[
+            "path=\"/v2/_catalog\"",
+            "status=200",
+            "user=\"ci-octo-org/app\"",
+        ],
+        LOG_WAIT,
+    );
 }
 
 /// Points the gate's upstream from `from` to `to` and reloads it.
