@@ -232,13 +232,20 @@ impl Robots {
 /// The lines that hold robots, numbered from 1.
 fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .map(content)
         .enumerate()
         .map(|(i, l)| (i + 1, l))
         .filter(|(_, l)| !skipped(l))
 }
 
 /// Blank lines and comments.
+/// A line without its line ending (`\n`, `\r\n`): the one place that says what a
+/// line of the file is, for reading it and for editing it.
+fn content(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
 fn skipped(line: &str) -> bool {
     let line = line.trim();
     line.is_empty() || line.starts_with('#')
@@ -302,7 +309,7 @@ fn check_entry(entry: &Entry) -> Result<Robot, String> {
     for repo in &entry.repos {
         check_repo(repo)?;
     }
-    let actions = parse_actions(&entry.actions)?;
+    let actions = Rights::of(&parse_actions(&entry.actions)?);
     if entry.description.len() > DESCRIPTION_MAX_LEN
         || entry.description.chars().any(char::is_control)
     {
@@ -377,7 +384,8 @@ pub fn check_repo(pattern: &str) -> Result<(), String> {
 }
 
 /// `pull`, `push`, `delete`; push and delete need pull too, as the registry checks.
-pub fn parse_actions<S: AsRef<str>>(words: &[S]) -> Result<Rights, String> {
+/// The one reader of actions, for the file and for `robot create --actions` alike.
+pub fn parse_actions<S: AsRef<str>>(words: &[S]) -> Result<Vec<Action>, String> {
     let mut actions = Vec::new();
     for word in words {
         let action = match word.as_ref() {
@@ -398,7 +406,7 @@ pub fn parse_actions<S: AsRef<str>>(words: &[S]) -> Result<Rights, String> {
     if !actions.contains(&Action::Pull) {
         return Err("push and delete need pull too (the registry checks both): add pull".into());
     }
-    Ok(Rights::of(&actions))
+    Ok(actions)
 }
 
 /// A time as RFC 3339 in UTC, to the second.

@@ -101,19 +101,14 @@ fn robots_file(file: Option<PathBuf>, config: &Path) -> Result<PathBuf, Failure>
     })
 }
 
+/// `--actions pull,push`: the words of the list, read by the robots file's own reader.
 fn parse_actions(list: &str) -> anyhow::Result<Vec<Action>> {
-    list.split(',')
+    let words: Vec<&str> = list
+        .split(',')
         .map(str::trim)
         .filter(|w| !w.is_empty())
-        .map(|word| match word {
-            "pull" => Ok(Action::Pull),
-            "push" => Ok(Action::Push),
-            "delete" => Ok(Action::Delete),
-            other => Err(anyhow!(
-                "--actions: {other:?} is no action; use pull, push and delete, such as pull,push"
-            )),
-        })
-        .collect()
+        .collect();
+    robots::parse_actions(&words).map_err(|e| anyhow!("--actions: {e}"))
 }
 
 fn duration(flag: &str, words: &str) -> Result<Duration, Failure> {

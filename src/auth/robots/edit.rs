@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::secret::{new_secret, Stored};
 use super::{
-    check_entry, check_name, line_name, numbered, rfc3339, skipped, Entry, Previous, USER_PREFIX,
+    check_entry, check_name, content, line_name, numbered, rfc3339, skipped, Entry, Previous,
+    USER_PREFIX,
 };
 use crate::authz::access::Action;
 
@@ -164,7 +165,7 @@ pub fn rotate(
 ) -> Result<(String, Issued), EditError> {
     let (index, number) = find(text, name)?;
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let line = lines[index].trim_end_matches(['\n', '\r']);
+    let line = content(lines[index]);
     let unusable = |message: String| EditError::Unusable {
         name: name.to_owned(),
         line: number,
@@ -201,7 +202,7 @@ pub fn revoke(text: &str, name: &str) -> Result<String, EditError> {
     find(text, name)?;
     Ok(text
         .split_inclusive('\n')
-        .filter(|l| line_name(l.trim_end_matches(['\n', '\r'])).as_deref() != Some(name))
+        .filter(|l| line_name(content(l)).as_deref() != Some(name))
         .collect())
 }
 
@@ -209,7 +210,7 @@ pub fn revoke(text: &str, name: &str) -> Result<String, EditError> {
 fn find(text: &str, name: &str) -> Result<(usize, usize), EditError> {
     let mut unreadable = Vec::new();
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let line = line.trim_end_matches(['\n', '\r']);
+        let line = content(line);
         if skipped(line) {
             continue;
         }
