@@ -254,3 +254,40 @@ async fn a_robot_line_that_cannot_be_read_costs_only_that_robot() {
         "check-config names it: {stderr}"
     );
 }
+
+/// `robot create` refuses what the robots file would refuse, before it writes: exit
+/// 64, a message naming the flag, and the file untouched.
+#[test]
+fn robot_create_refuses_a_bad_scope_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    robot(
+        dir.path(),
+        &["create", "ci", "--repo", "team/*", "--actions", "pull"],
+    );
+    let before = std::fs::read(dir.path().join("robots.jsonl")).expect("robots file");
+    for (args, says) in [
+        (
+            ["--repo", "team/*", "--actions", "push"],
+            "--actions: push and delete need pull too",
+        ),
+        (
+            ["--repo", "team/*", "--actions", "pull,admin"],
+            "--actions: action \"admin\": the actions are pull, push and delete",
+        ),
+        (
+            ["--repo", "Team/../x", "--actions", "pull"],
+            "repository pattern",
+        ),
+    ] {
+        let mut all = vec!["robot", "create", "other"];
+        all.extend_from_slice(&args);
+        all.extend_from_slice(&["--file", "robots.jsonl"]);
+        let out = run(&all, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: no secret printed");
+        let after = std::fs::read(dir.path().join("robots.jsonl")).expect("robots file");
+        assert_eq!(after, before, "{args:?}: the file is untouched");
+    }
+}
