@@ -218,6 +218,13 @@ async fn bad_tokens_are_refused_with_401_and_a_reason_never_the_token() {
     );
     gate.wait_for_log(&["user=\"gl-group/project\"", "status=200"], LOG_WAIT);
     assert_not_logged(&gate, &gitlab_token, "gitlab");
+    let (_, metrics) = gate.admin_get("/metrics");
+    for (result, count) in [("success", 2), ("failure", cases.len())] {
+        let line = format!(
+            "registry_gate_machine_logins_total{{kind=\"oidc\",result=\"{result}\"}} {count}"
+        );
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -291,3 +291,100 @@ fn robot_create_refuses_a_bad_scope_and_writes_nothing() {
         assert_eq!(after, before, "{args:?}: the file is untouched");
     }
 }
+
+/// `robot list` names each robot with its scope, times and rotation, and never a
+/// secret (neither a shown one nor the stored hash); the file is 0600.
+#[test]
+fn robot_list_shows_scope_and_times_and_never_a_secret() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, first) = robot(
+        dir.path(),
+        &[
+            "create",
+            "ci",
+            "--repo",
+            "team/*",
+            "--actions",
+            "pull,push",
+            "--description",
+            "CI of team",
+        ],
+    );
+    let (_, k8s) = robot(
+        dir.path(),
+        &[
+            "create",
+            "k8s",
+            "--repo",
+            "team/app",
+            "--actions",
+            "pull",
+            "--no-expiry",
+        ],
+    );
+    let (_, second) = robot(dir.path(), &["rotate", "ci", "--grace", "1h"]);
+    let path = dir.path().join("robots.jsonl");
+    let mode = std::fs::metadata(&path)
+        .expect("robots file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "robots file mode {mode:o}");
+    let out = run(&["robot", "list", "--file", "robots.jsonl"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "USER",
+            "SCOPE",
+            "CREATED",
+            "EXPIRES",
+            "ROTATED",
+            "DESCRIPTION"
+        ]
+    );
+    let ci = rows
+        .iter()
+        .find(|r| r[0] == "robot$ci")
+        .expect("robot$ci listed");
+    assert_eq!(ci[1], "pull,push on team/*", "{listed}");
+    assert!(
+        ci[3].starts_with("20") && ci[3] != "never",
+        "a 90-day default expiry: {listed}"
+    );
+    assert!(ci[4].contains("(old secret until "), "{listed}");
+    assert_eq!(ci[5], "CI of team", "{listed}");
+    let k = rows
+        .iter()
+        .find(|r| r[0] == "robot$k8s")
+        .expect("robot$k8s listed");
+    assert_eq!(
+        (k[1], k[3], k[4]),
+        ("pull on team/app", "never", "-"),
+        "{listed}"
+    );
+    let stored = std::fs::read_to_string(&path).expect("robots file");
+    for secret in [&first, &k8s, &second] {
+        assert!(
+            !listed.contains(secret.as_str()),
+            "a secret listed:\n{listed}"
+        );
+        assert!(
+            !stored.contains(secret.as_str()),
+            "a secret stored in clear:\n{stored}"
+        );
+    }
+    assert!(!listed.contains("rgr_"), "{listed}");
+    for line in stored.lines() {
+        let entry: Value = serde_json::from_str(line).expect("one JSON object a line");
+        let hash = entry["secret"].as_str().expect("a stored secret");
+        assert!(!listed.contains(hash), "the stored hash listed:\n{listed}");
+    }
+}

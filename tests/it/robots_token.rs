@@ -155,6 +155,26 @@ async fn a_robot_in_token_mode_pushes_in_scope_gets_no_refresh_token_and_revoke_
         "the bearer works before revoke"
     );
 
+    // The token audit line and the access line of the push name the robot.
+    gate.wait_for_log(
+        &[
+            "token issued",
+            "user=robot$ci",
+            "granted=repository:team/app:pull,push",
+        ],
+        WITHIN,
+    );
+    gate.wait_for_log(
+        &[
+            "access",
+            "method=PUT",
+            "path=\"/v2/team/app/manifests/v1\"",
+            "status=201",
+            "user=\"robot$ci\"",
+        ],
+        WITHIN,
+    );
+
     robot(dir.path(), &["revoke", "ci"]);
     eventually(
         "the revoked robot's bearer token to get 401",
@@ -168,5 +188,74 @@ async fn a_robot_in_token_mode_pushes_in_scope_gets_no_refresh_token_and_revoke_
         },
     )
     .await;
+
+    // A robot that expires: its bearer token and its logins stop at once, not when
+    // the token would have expired (`token.expiration` is minutes).
+    let issued: Value = serde_json::from_slice(&robot(
+        dir.path(),
+        &[
+            "create",
+            "short",
+            "--repo",
+            "team/*",
+            "--actions",
+            "pull",
+            "--expires",
+            "3s",
+            "--json",
+        ],
+    ))
+    .expect("one JSON object");
+    let short = issued["secret"].as_str().expect("secret").to_owned();
+    let login = |secret: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(
+                    Proto::H1,
+                    "GET",
+                    &format!("/auth?service={SERVICE}&scope=repository:team/app:pull"),
+                )
+                .header("authorization", basic("robot$short", &secret));
+            client.send_empty(Proto::H1, req).await
+        }
+    };
+    let bearer = eventually("the new robot to log in", WITHIN, || {
+        let answer = login(short.clone());
+        async move {
+            let answer = answer.await;
+            if answer.status != 200 {
+                return Err(format!("still {}", answer.status));
+            }
+            let body: Value = serde_json::from_str(&answer.text()).map_err(|e| e.to_string())?;
+            body["token"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(format!("no token: {body}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        tags(bearer.clone()).await,
+        200,
+        "the bearer works before expiry"
+    );
+    eventually(
+        "the expired robot's bearer token to get 401",
+        std::time::Duration::from_secs(3) + WITHIN,
+        || {
+            let answer = tags(bearer.clone());
+            async move {
+                let got = answer.await;
+                (got == 401).then_some(()).ok_or(format!("still {got}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        login(short).await.status,
+        401,
+        "an expired robot cannot log in"
+    );
     drop(registry);
 }
