@@ -388,3 +388,68 @@ fn robot_list_shows_scope_and_times_and_never_a_secret() {
         assert!(!listed.contains(hash), "the stored hash listed:\n{listed}");
     }
 }
+
+/// With `[ldap]`, robots are still the robots file's alone: a robot logs in while the
+/// directory is down (it is never asked), and a robot name is never looked up in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_ldap_a_robot_logs_in_while_the_directory_is_down() {
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port that nothing listens on: the directory is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    std::fs::write(dir.path().join("ldap-bind"), "reader-pw\n").expect("bind password");
+    write_setup(
+        dir.path(),
+        &upstream.url(),
+        &format!(
+            "robots = \"robots.jsonl\"\n[throttle]\nenabled = false\n\
+             [ldap]\nurl = \"ldap://{closed}\"\nbind_dn = \"cn=reader,dc=example,dc=org\"\n\
+             bind_password_file = \"ldap-bind\"\nbase = \"ou=people,dc=example,dc=org\"\n\
+             filter = \"(&(uid=${{account}})(objectClass=inetOrgPerson))\"\n"
+        ),
+    );
+    let (user, secret) = robot(
+        dir.path(),
+        &["create", "ci", "--repo", "team/*", "--actions", "pull"],
+    );
+    let gate = GateProcess::start(dir.path());
+    let client = gate.client();
+    let status = |user: String, password: String| {
+        let client = client.clone();
+        async move {
+            let req = client
+                .request(Proto::H1, "GET", "/v2/")
+                .header("authorization", basic(&user, &password));
+            client.status_of(Proto::H1, req).await
+        }
+    };
+    assert_eq!(
+        status(user.clone(), secret.clone()).await,
+        200,
+        "the robot, directory down"
+    );
+    assert_eq!(
+        status(user, "rgr_wrong".into()).await,
+        401,
+        "a wrong secret"
+    );
+    // An unknown robot is refused by the robots file, not handed to the directory.
+    assert_eq!(
+        status("robot$nobody".into(), secret).await,
+        401,
+        "an unknown robot"
+    );
+    // A person, whom only the directory knows, gets 503 while it is down: the one
+    // attempt to reach it is theirs, none was the robots'.
+    let person = status("dora".into(), "pw".into()).await;
+    assert_eq!(person, 503, "a directory user with the directory down");
+    gate.wait_for_log(&["LDAP connection failed"], Duration::from_secs(5));
+    let log = gate.log();
+    let attempts = log.matches("LDAP connection failed").count();
+    assert_eq!(
+        attempts, 1,
+        "only the person's login asked the directory:\n{log}"
+    );
+}
