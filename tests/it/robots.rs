@@ -120,6 +120,30 @@ async fn a_robot_pushes_inside_its_scope_and_is_denied_outside_it_even_without_r
                 &name,
             ])
             .expect_success();
+        // A Kubernetes pull secret: `kubectl create secret docker-registry` writes this
+        // `.dockerconfigjson` (username, password and `auth` = base64 of `user:secret`),
+        // which the node's runtime (CRI-O reads it with containers/image, as skopeo
+        // does) hands the registry as Basic credentials.
+        let authfile = root.join("dockerconfig.json");
+        let auth = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&creds)
+        };
+        let (robot_user, robot_secret) = creds.split_once(':').expect("user:secret");
+        let config = serde_json::json!({"auths": {&host: {
+            "username": robot_user, "password": robot_secret, "auth": auth
+        }}});
+        std::fs::write(&authfile, config.to_string()).expect("auth file");
+        skopeo::inspect_raw(
+            &format!("docker://{host}/team/app:v1"),
+            &[
+                "--authfile",
+                &authfile.display().to_string(),
+                "--cert-dir",
+                &trust,
+            ],
+        )
+        .expect_success();
         registry
     })
     .await;
