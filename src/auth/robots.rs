@@ -141,7 +141,7 @@ pub struct Robots {
 impl Robots {
     /// Reads a robots file's text. Every unusable line is a warning and only its own
     /// robot is missing; a name on two lines is refused on both (neither can be the
-    /// one an operator meant to keep).
+    /// one an operator meant to keep), also when one of the two cannot be read.
     pub fn parse(text: &str) -> (Robots, Vec<Warning>) {
         let mut warnings = Vec::new();
         let mut lines: HashMap<String, (usize, Robot)> = HashMap::new();
@@ -163,6 +163,24 @@ impl Robots {
                     name,
                     message,
                 }),
+            }
+        }
+        // A name on an unusable line is on two lines too: the usable one may be the
+        // copy an operator meant to replace (a narrowed scope with a typo), so
+        // neither logs in.
+        let unusable: Vec<(String, usize)> = warnings
+            .iter()
+            .filter_map(|w: &Warning| w.name.clone().map(|n| (n, w.line)))
+            .collect();
+        for (name, bad) in unusable {
+            if let Some((good, _)) = lines.remove(&name) {
+                warnings.push(Warning {
+                    line: good,
+                    name: Some(name),
+                    message: format!(
+                        "the name is also on line {bad}, which cannot be read; fix or remove that line"
+                    ),
+                });
             }
         }
         for (name, numbers) in duplicates {

@@ -176,7 +176,8 @@ pub fn rotate(
     let secret = new_secret(rng)?;
     entry.previous = grace.map(|grace| Previous {
         secret: entry.secret.clone(),
-        until: rfc3339(now + grace),
+        // Stored to the second, rounded up: a grace is never shorter than asked.
+        until: rfc3339(round_up(now + grace)),
     });
     entry.secret = Stored::new(&secret, rng)?.to_string();
     entry.rotated = Some(rfc3339(now));
@@ -229,4 +230,15 @@ fn find(text: &str, name: &str) -> Result<(usize, usize), EditError> {
 fn entry_line(entry: &Entry) -> Result<String, EditError> {
     check_entry(entry).map_err(EditError::Invalid)?;
     serde_json::to_string(entry).map_err(|e| EditError::Invalid(e.to_string()))
+}
+
+/// `t` rounded up to a whole second.
+fn round_up(t: SystemTime) -> SystemTime {
+    let past = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    match past {
+        0 => t,
+        n => t + Duration::from_nanos(u64::from(1_000_000_000 - n)),
+    }
 }

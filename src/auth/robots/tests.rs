@@ -120,6 +120,12 @@ fn rotation_with_grace_keeps_the_old_secret_until_the_grace_ends() {
     );
     assert!(robots.check("ci", &new.secret, t(3700)).is_ok());
     assert_eq!(robot.grace_until(t(3700)), None);
+    // Mid-second, the stored end is rounded up: a 2 s grace is never 1.5 s.
+    let half = t(200) + Duration::from_millis(500);
+    let (text, _) = rotate(&text, "ci", Some(Duration::from_secs(2)), half, &rng).expect("rotate");
+    let (again, _) = Robots::parse(&text);
+    let robot = again.get("ci").expect("ci");
+    assert_eq!(robot.grace_until(half), Some(t(203)));
 }
 
 #[test]
@@ -191,6 +197,39 @@ fn a_bad_line_costs_only_its_own_robot() {
         shown[2].starts_with("line 6: robot b: repository pattern \"X\""),
         "{shown:?}"
     );
+}
+
+#[test]
+fn a_name_also_on_an_unusable_line_is_refused() {
+    // The fuzzer's find: the usable line must not log in when the other line with
+    // the same name (a narrowed copy with a typo, say) cannot be read, whichever comes first.
+    let (text, a) = created("", &spec("a", &["x"], &[Action::Pull], None));
+    let line = text.lines().next().unwrap();
+    let typo = line.replace("\"pull\"", "\"fly\"");
+    assert_ne!(typo, line);
+    for (text, good, bad) in [
+        (format!("{line}\n{typo}\n"), 1, 2),
+        (format!("{typo}\n{line}\n"), 2, 1),
+    ] {
+        let (robots, warnings) = Robots::parse(&text);
+        assert_eq!(
+            robots.check("a", &a.secret, t(1)).unwrap_err(),
+            Refusal::Unknown,
+            "{text}"
+        );
+        assert_eq!(warnings.iter().map(|w| w.line).collect::<Vec<_>>(), {
+            let mut lines = vec![good, bad];
+            lines.sort();
+            lines
+        });
+        let on_good = warnings.iter().find(|w| w.line == good).unwrap();
+        assert_eq!(
+            on_good.message,
+            format!(
+                "the name is also on line {bad}, which cannot be read; fix or remove that line"
+            )
+        );
+    }
 }
 
 #[test]
