@@ -62,9 +62,21 @@ impl ClaimRule {
         for (name, _) in claims {
             check_claim_name(name)?;
         }
+        let user_text = user;
         let user = Template::parse(user, "user")?;
         if user.0.is_empty() {
             return Err("`user` is empty".into());
+        }
+        // A claim value is plain (no `$`), so only the rule's own text can make a
+        // robot's name; and a user without holes is checked whole, here, not at sign-in.
+        match user.0.as_slice() {
+            [Part::Text(text)] => check_user(text)?,
+            [Part::Text(text), ..] if text.starts_with(RESERVED_PREFIX) => {
+                return Err(format!(
+                    "the rule's user {user_text:?} starts with `{RESERVED_PREFIX}`, and those names are robots'"
+                ))
+            }
+            _ => {}
         }
         let groups = groups
             .iter()
@@ -78,6 +90,14 @@ impl ClaimRule {
             user,
             groups,
         })
+    }
+
+    /// The user the rule gives when it has no `${claim.NAME}` hole.
+    pub fn literal_user(&self) -> Option<&str> {
+        match self.user.0.as_slice() {
+            [Part::Text(text)] => Some(text),
+            _ => None,
+        }
     }
 
     /// Whether every claim the rule lists is present, plain and matches.

@@ -345,14 +345,22 @@ fn claim_rules_match_strictly_and_substitute_only_plain_values() {
 
 #[test]
 fn a_rule_cannot_make_a_robot_and_templates_are_checked_at_compile_time() {
-    let claims = json!({"sub": "x"});
-    let robot = rule(&[("sub", "*")], "robot$${claim.sub}", &[]);
-    assert_eq!(
-        rules::decide(&[robot], claims.as_object().unwrap()).unwrap_err(),
-        "the rule gives the user \"robot$x\", but `robot$` names are robots'"
-    );
     let compile =
         |user: &str| ClaimRule::compile(&[("sub".into(), "*".into())], user, &[]).map(|_| ());
+    assert_eq!(
+        compile("robot$${claim.sub}").unwrap_err(),
+        "the rule's user \"robot$${claim.sub}\" starts with `robot$`, and those names are robots'"
+    );
+    assert_eq!(
+        compile("robot$ci").unwrap_err(),
+        "the rule gives the user \"robot$ci\", but `robot$` names are robots'"
+    );
+    assert_eq!(
+        compile(" ").unwrap_err(),
+        "the rule gives the user \" \", which is not a user name"
+    );
+    // The hole may not start the name: a claim value never holds `$`.
+    assert!(compile("robot-${claim.sub}").is_ok());
     assert_eq!(
         compile("${account}").unwrap_err(),
         "`user` \"${account}\": only `${claim.NAME}` can be substituted, not `${account}`"
