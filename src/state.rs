@@ -291,6 +291,14 @@ impl State {
                     "an htpasswd user has the name of an [[oidc]] username: its password no longer logs in (a token does); rename one"
                 );
             }
+            let people = issuer.issuer.rules.iter().filter_map(|r| r.literal_user());
+            for user in people.filter(|u| users.users().any(|p| p == *u)) {
+                tracing::warn!(
+                    user = %user,
+                    issuer = %issuer.issuer.issuer,
+                    "an [[oidc]] claim rule gives the name of an htpasswd user: its tokens get that person's groups and rules; give the rule a user no person has"
+                );
+            }
         }
         let mut groups = group_file.clone();
         for (group, members) in &config.authz.groups {

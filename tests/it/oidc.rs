@@ -553,3 +553,42 @@ fn a_bad_claim_rule_is_named_by_its_own_line_not_the_arrays() {
         "the bad rule is on line {rule}:\n{stderr}\nin:\n{text}"
     );
 }
+
+/// A claim rule whose user is a person's name (htpasswd `alice`) is warned about at
+/// start: the job's tokens would share that person's groups and rules.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_rule_that_gives_a_persons_name_is_warned_about() {
+    let key = Signer::es256("gh-1");
+    let upstream = TestUpstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    issuer::write_jwks(&dir.path().join("jwks.json"), &[&key]);
+    let iss = "https://localhost:9";
+    let rules = format!(
+        "{},\n{}",
+        r#"{ claims = { repository = "octo-org/app" }, user = "alice" }"#, GITHUB_RULE
+    );
+    write_setup(
+        dir.path(),
+        &upstream.url(),
+        &format!(
+            "{AUTHZ}{}",
+            oidc_table(iss, "jwks_file = \"jwks.json\"", &rules)
+        ),
+    );
+    let gate = GateProcess::start(dir.path());
+    let line = gate.wait_for_log(
+        &[
+            "WARN",
+            "an [[oidc]] claim rule gives the name of an htpasswd user",
+        ],
+        LOG_WAIT,
+    );
+    assert!(line.contains("user=alice") && line.contains(iss), "{line}");
+    let log = gate.log();
+    assert_eq!(
+        log.matches("claim rule gives the name of an htpasswd user")
+            .count(),
+        1,
+        "only the rule with a literal person's name, not the templated one:\n{log}"
+    );
+}

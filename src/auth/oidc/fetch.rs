@@ -97,6 +97,11 @@ struct Discovery {
 }
 
 impl Fetcher {
+    /// The issuer whose keys it fetches.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// A fetcher for `issuer`'s keys, trusting `ca` (a PEM bundle) or the system roots.
     pub fn new(issuer: &str, ca: Option<&Path>, timeout: Duration) -> Result<Fetcher, tls::Error> {
         let mut http = HttpConnector::new();

@@ -93,7 +93,11 @@ impl Discovered {
             return cached;
         }
         if let Err(e) = self.refresh().await {
-            tracing::warn!(error = %e, "OIDC issuer keys could not be refreshed; the cached ones stay");
+            tracing::warn!(
+                issuer = %self.fetcher.issuer(),
+                error = %e,
+                "OIDC issuer keys could not be refreshed; the cached ones stay"
+            );
         }
         self.cached()
     }
