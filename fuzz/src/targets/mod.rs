@@ -9,6 +9,7 @@ pub mod client_cert;
 pub mod config;
 pub mod hash;
 pub mod htpasswd;
+pub mod oidc_rules;
 pub mod oidc_token;
 pub mod proxy_protocol;
 pub mod route;
@@ -28,6 +29,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("config", config::run),
     ("hash", hash::run),
     ("htpasswd", htpasswd::run),
+    ("oidc_rules", oidc_rules::run),
     ("oidc_token", oidc_token::run),
     ("proxy_protocol", proxy_protocol::run),
     ("route", route::run),
