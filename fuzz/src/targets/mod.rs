@@ -12,6 +12,7 @@ pub mod htpasswd;
 pub mod oidc_rules;
 pub mod oidc_token;
 pub mod proxy_protocol;
+pub mod robots_file;
 pub mod route;
 pub mod rules;
 pub mod scope;
@@ -32,6 +33,7 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("oidc_rules", oidc_rules::run),
     ("oidc_token", oidc_token::run),
     ("proxy_protocol", proxy_protocol::run),
+    ("robots_file", robots_file::run),
     ("route", route::run),
     ("rules", rules::run),
     ("scope", scope::run),
