@@ -9,7 +9,10 @@ pub mod client_cert;
 pub mod config;
 pub mod hash;
 pub mod htpasswd;
+pub mod oidc_rules;
+pub mod oidc_token;
 pub mod proxy_protocol;
+pub mod robots_file;
 pub mod route;
 pub mod rules;
 pub mod scope;
@@ -27,7 +30,10 @@ pub const TARGETS: &[(&str, Run)] = &[
     ("config", config::run),
     ("hash", hash::run),
     ("htpasswd", htpasswd::run),
+    ("oidc_rules", oidc_rules::run),
+    ("oidc_token", oidc_token::run),
     ("proxy_protocol", proxy_protocol::run),
+    ("robots_file", robots_file::run),
     ("route", route::run),
     ("rules", rules::run),
     ("scope", scope::run),
