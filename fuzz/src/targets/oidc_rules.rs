@@ -8,7 +8,8 @@
 //! Checked against a reference reading of the rules' documentation (`rules.rs`'s module
 //! docs), written apart from their code: a rule compiles exactly when it lists a claim,
 //! every claim name is 1 to 64 of letters, digits and `_ - . :`, and every `${...}` of
-//! its user (not empty) and groups is `${claim.NAME}` with such a name. A claim value
+//! its user (not empty, its text before any hole not starting with `robot$`, and when it has no hole a user name:
+//! not blank, no control character) and groups is `${claim.NAME}` with such a name. A claim value
 //! is usable only when plain. The first rule whose every claim is present, plain and
 //! matches decides; its user and groups are the templates filled with plain values
 //! only. So a mapped user never starts with `robot$` and holds no control character,
@@ -141,8 +142,19 @@ fn compiles(rule: &Written) -> bool {
     !rule.claims.is_empty()
         && rule.claims.iter().all(|(name, _)| claim_name(name))
         && !rule.user.is_empty()
-        && holes(&rule.user).is_some()
+        && !rule
+            .user
+            .split("${")
+            .next()
+            .is_some_and(|text| text.starts_with(ROBOT_PREFIX))
+        && holes(&rule.user).is_some_and(|names| !names.is_empty() || user_name(&rule.user))
         && rule.groups.iter().all(|g| holes(g).is_some())
+}
+
+/// A literal user is checked as a user name when the rule compiles: not blank, no
+/// control character.
+fn user_name(user: &str) -> bool {
+    !user.trim().is_empty() && !user.chars().any(char::is_control)
 }
 
 /// The claim names of `template`'s `${claim.NAME}` holes, in order; `None` if a `${`
