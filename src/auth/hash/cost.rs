@@ -133,7 +133,10 @@ impl PasswordHash {
                 let salt = [salt[0], salt[1]];
                 Kind::DesCrypt {
                     salt,
-                    digest: des_crypt::digest(&random_bytes()[..8], salt),
+                    // Crypt's alphabet, never NUL: DES crypt's key stops at the first
+                    // NUL (as in C), and a random byte string starting with one is the
+                    // empty password (1 in 256 of them: the test saw it).
+                    digest: des_crypt::digest(&random_crypt_chars(8), salt),
                 }
             }
             Kind::ShaCrypt { mcf, .. } => {
