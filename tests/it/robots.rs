@@ -216,9 +216,13 @@ async fn revoke_rotation_grace_and_expiry_apply_within_two_seconds_on_kept_conne
     kept_becomes(&mut kept, &ci, &first, 200).await;
 
     // Rotation with a grace period: both secrets work, then the old one stops.
+    let rotated = tokio::time::Instant::now();
     let (_, second) = robot(dir.path(), &["rotate", "ci", "--grace", "3s"]);
     becomes(&client, &ci, &second, 200).await;
     kept_becomes(&mut kept, &ci, &first, 200).await;
+    // The point: the grace passing. It ends 3 s after the rotation, rounded up to the
+    // second (a grace is never shorter than asked), so within 1 s of this.
+    tokio::time::sleep_until(rotated + Duration::from_secs(3)).await;
     kept_becomes(&mut kept, &ci, &first, 401).await;
     becomes(&client, &ci, &first, 401).await;
     kept_becomes(&mut kept, &ci, &second, 200).await;
