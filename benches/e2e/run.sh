@@ -512,10 +512,10 @@ start() {
   for attempt in 1 2 3; do
     if "start_${1//-/_}" "$2" "$3"; then return 0; fi
     log "$1 ($2) did not start (attempt $attempt); its log:"
-    tail -n 20 "$LOGS/$2.log" "$LOGS/$2.stderr" "$LOGS/$2/error.log" "$LOGS/$2/stderr.log" 2>/dev/null >&2 || true
+    tail -n 20 "$LOGS/$2.log" "$LOGS/$2.stderr" "$LOGS/$2/error.log" "$LOGS/$2/stderr.log" >&2 2>/dev/null || true
     forget_group "$PGID"
   done
-  die "$1 ($2) did not start"
+  die "$1 ($2) did not start (its log is above; KEEP=1 keeps its config, in the work dir)"
 }
 
 # --- measurements --------------------------------------------------------------------------
