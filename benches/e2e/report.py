@@ -477,7 +477,7 @@ def main():
           "*direct*: the registry over plain HTTP without auth (the same runs in every row). "
           "Caddy cannot read apr1. The backend is the registry.")
     loads("2. Proxy overhead against a trivially fast upstream",
-          [("bcrypt cost 5", "overhead", "u5"), ("{SHA} (one SHA-1)", "overhead", "usha")],
+          [("bcrypt cost 5", "overhead", "u5"), ("{SHA} (nginx: one SHA-1; HAProxy: plain)", "overhead", "usha")],
           "*direct*: the fast nginx over plain HTTP. The backend is the fast nginx.")
 
     for num_, test, title in [("3", "up", f"{blob_text} blob upload (POST, chunked PATCH, PUT)"),
@@ -523,8 +523,9 @@ def main():
           "wrk with `Connection: close`: wrk reconnects after every answer and **resumes** the TLS "
           "session (checked in nginx's log with `$ssl_session_reused`: all but the first connection "
           "of each of the 16 are resumed). That is what a returning client does, but it is not a full "
-          "handshake: TLS 1.2 resumption (nginx) skips the key exchange, TLS 1.3 resumption (gate, "
-          "Caddy) still does an X25519 exchange. *direct*: plain TCP reconnects.", unit="connections/s")
+          "handshake: TLS 1.2 resumption (the nginx recipe) skips the key exchange, TLS 1.3 "
+          "resumption (the others; OpenSSL clients offer only `psk_dhe_ke`) still does an X25519 "
+          "exchange. *direct*: plain TCP reconnects.", unit="connections/s")
 
     for test, count in [("idle", meta["idle"]), ("idle-small", meta.get("idle_small", 0))]:
         if not count or not any(r.get("test") == test for r in records):
