@@ -604,7 +604,7 @@ def main():
 
     # --- targets -------------------------------------------------------------------------
     if not main_run:
-        raw(w, meta, records)
+        raw(w, meta, records, kept_section(args.merge_into or args.out))
         with open(args.out, "w") as f:
             f.write("\n".join(o))
         return
@@ -683,7 +683,7 @@ def main():
       "(it names which; check its figures against this one).")
     w("")
 
-    raw(w, meta, records)
+    raw(w, meta, records, kept_section(args.merge_into or args.out))
     with open(args.out, "w") as f:
         f.write("\n".join(o))
 
@@ -723,8 +723,30 @@ def summary(w, d, reps, blob_text, meta):
     w("")
 
 
-def raw(w, meta, records):
-    """The records and, first, the settings of the run(s): what --merge-into reads back."""
+KEPT_BEGIN = "<!-- benches/e2e/profile.sh: kept by report.py from here -->"
+KEPT_END = "<!-- benches/e2e/profile.sh: to here -->"
+
+
+def kept_section(path):
+    """The hand-written profile section of an earlier report (between the KEPT markers,
+    markers included), so that a new run does not erase it; "" when there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    start, end = text.find(KEPT_BEGIN), text.find(KEPT_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start:end + len(KEPT_END)]
+
+
+def raw(w, meta, records, kept=""):
+    """The records and, first, the settings of the run(s): what --merge-into reads back.
+    Before them, `kept`: the profile section of the report this one replaces."""
+    if kept:
+        w(kept)
+        w("")
     w("<details><summary>Raw records (benches/e2e/run.sh output, one JSON object a line; the "
       "first is the run's settings)</summary>")
     w("")
