@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Turns the records of benches/e2e/run.sh (one JSON object a line) into the markdown report:
-machine facts, the command, medians with min-max over repetitions, ratios of the gate to
-nginx, Caddy and the registry directly (and, for LDAP sign-in, to Apache httpd), and the
-issue's targets marked met or missed.
+machine facts, the command, a summary of the headline rows (proxy overhead and CPU per
+request first), medians with min-max over repetitions, ratios of the gate to the nginx recipe,
+a tuned nginx, HAProxy, Caddy and the registry directly (and, for LDAP sign-in, to Apache
+httpd), and the issues' targets marked met or missed.
+
+A cell is "—" where the run (or, in a merged report, the run of that part) had no such
+subject, as reports written before it was added; "n/a" where the subject took part but the
+row does not apply to it (apr1 for Caddy and HAProxy).
 
 The report ends with its records and the run's settings ("meta"), so that a later run of some
 parts only can be merged into it (--merge-into): that run's records replace those of the same
@@ -15,13 +20,32 @@ import platform
 import statistics
 import subprocess
 
-TARGETS = ["gate", "nginx", "caddy", "direct"]
+TARGETS = ["gate", "nginx", "nginx-tuned", "haproxy", "caddy", "direct"]
+# The proxies among them (every target but the registry directly).
+PROXIES = [t for t in TARGETS if t != "direct"]
 # The LDAP part's targets: the gate with [ldap] and Apache httpd with mod_authnz_ldap.
 LDAP_TARGETS = ["gate", "apache"]
-TITLES = {"gate": "gate", "nginx": "nginx (recipe)", "caddy": "Caddy", "direct": "direct",
+TITLES = {"gate": "gate", "nginx": "nginx (recipe)", "nginx-tuned": "nginx (tuned)",
+          "haproxy": "HAProxy", "caddy": "Caddy", "direct": "direct",
           "apache": "Apache httpd (recipe)"}
 # The other side of a ratio column's title, "gate/<name>".
-RATIO_TITLES = {"nginx": "nginx", "caddy": "Caddy", "direct": "direct", "apache": "Apache"}
+RATIO_TITLES = {"nginx": "nginx", "nginx-tuned": "nginx tuned", "haproxy": "HAProxy",
+                "caddy": "Caddy", "direct": "direct", "apache": "Apache"}
+# The subjects as the report's title names them, and what each one is.
+SUBJECT_NAMES = {"gate": "the gate", "nginx": "the nginx recipe", "nginx-tuned": "a tuned nginx",
+                 "haproxy": "HAProxy", "caddy": "Caddy"}
+SUBJECTS = {
+    "gate": "the gate (default config: login cache and throttle on)",
+    "nginx": "nginx with the recipe's config (as the tests run it, `benches/e2e/nginx-recipe.conf`)",
+    "nginx-tuned": "nginx with the recipe tuned (`benches/e2e/nginx-tuned.conf`: HTTP/1.1 keep-alive "
+                   "to the registry, `proxy_request_buffering off`, `proxy_buffering off`, a worker "
+                   "per CPU, TLS 1.3)",
+    "haproxy": "HAProxy 2.6 (`benches/e2e/haproxy.cfg`: a `userlist` checked with `http_auth`, "
+               "keep-alive to the registry with `http-reuse safe`, a thread per CPU, TLS 1.3)",
+    "caddy": "Caddy 2.6 with `basicauth` + `reverse_proxy` and the same certificate and bcrypt users",
+}
+# Not measured: the subject was not in the run that measured this row.
+ABSENT = "—"
 # run.sh's parts (PARTS) and the tests their records carry.
 PART_TESTS = {
     "idle": {"idle", "idle-small"},
@@ -72,6 +96,7 @@ def machine(ldap_run):
         ("OS", run(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])),
         ("nginx", run(["nginx", "-v"])),
         ("Caddy", run(["caddy", "version"])),
+        ("HAProxy", run(["haproxy", "-v"])),
         ("registry", run(["docker-registry", "--version"])),
         ("wrk", run(["wrk", "-v"])),
         ("h2load", run(["h2load", "--version"]) + " (installed; not used: every load is HTTP/1.1, as the recipe offers no h2)"),
@@ -85,15 +110,31 @@ def machine(ldap_run):
     ] if ldap_run else [])
 
 
+def cpu_us(record):
+    """The server's CPU time per request of a load record, in µs (None if it has none)."""
+    sv, rate = record.get("server_cpu_pct"), record.get("rps")
+    if sv is None or not rate:
+        return None
+    return sv * 1e4 / rate
+
+
 class Data:
     def __init__(self, records):
         self.records = records
+        # (target, part) pairs that some record has: the subjects each part's run had.
+        self.ran_parts = {(r.get("target"), part_of(r)) for r in records if "rep" in r}
+
+    def ran(self, target, test):
+        """Whether the run that measured `test` had `target` at all."""
+        return (target, part_of({"test": test})) in self.ran_parts
 
     def values(self, target, test, user=None, field="rps"):
+        """Per repetition, `field` of the records of (target, test, user); the field "cpu_us"
+        is derived: the server's CPU time per request."""
         out = {}
         for r in self.records:
             if r.get("target") == target and r.get("test") == test and (user is None or r.get("user") == user):
-                v = r.get(field)
+                v = cpu_us(r) if field == "cpu_us" else r.get(field)
                 if v is not None:
                     out[r["rep"]] = v
         return out
@@ -121,6 +162,18 @@ class Data:
             elif not invert and y:
                 per.append(x / y)
         return med, (min(per) if per else med), (max(per) if per else med)
+
+    def cell(self, target, test, user, field, kind, reps):
+        """A table cell: the median (min-max), or ABSENT if the run had no such target."""
+        if not self.ran(target, test):
+            return ABSENT
+        return cell(self.stat(target, test, user, field), kind, reps)
+
+    def rcell(self, other, test, user, other_user, field, reps, invert=False):
+        """The gate's ratio to `other` as a cell, or ABSENT if the run had no `other`."""
+        if not self.ran(other, test) or not self.ran("gate", test):
+            return ABSENT
+        return rcell(self.ratio("gate", other, test, user, other_user, field, invert), reps)
 
 
 def num(x, kind):
@@ -247,7 +300,11 @@ def main():
     o = []
     w = o.append
 
-    w("# Benchmark: registry-gate against the nginx recipe and Caddy"
+    # The proxies the main loop's records have (the gate first), and what each one is.
+    subjects = [t for t in PROXIES if any(r.get("target") == t and r.get("test") in MAIN_TESTS for r in records)]
+    rivals = [SUBJECT_NAMES[t] for t in subjects if t != "gate"] or [SUBJECT_NAMES["nginx"]]
+    w("# Benchmark: registry-gate against "
+      + (", ".join(rivals[:-1]) + " and " + rivals[-1] if len(rivals) > 1 else rivals[0])
       + (", and with LDAP sign-in against Apache httpd" if ldap_run else ""))
     w("")
     if meta["smoke"]:
@@ -258,9 +315,7 @@ def main():
       f"{meta['elapsed_s'] % 60} s. Everything ran on this one machine over 127.0.0.1: one "
       "`docker-registry` (plain HTTP, filesystem storage), and in front of it, "
       + (f"each started afresh in each of {reps} repetition(s) in the order *{meta['targets']}*: "
-         "the gate (default config: login cache and throttle on), nginx with the recipe's config "
-         "(as the tests run it), and Caddy 2.6 with `basicauth` + `reverse_proxy` and the same "
-         "certificate and bcrypt users." if main_run else
+         + "; ".join(SUBJECTS[t] for t in subjects) + "." if main_run else
          "the gate and Apache httpd, each asking one slapd (see LDAP sign-in below)."))
     w("")
     w(f"Cells are the **median** over repetitions with (min–max); ratios are ratios of medians, "
@@ -298,8 +353,10 @@ def main():
           "the Lua script; p50/p99 are wrk's. *direct* is plain HTTP to the registry without auth.")
         w("- **Proxy overhead**: the same load through a second instance of each proxy whose upstream is "
           "a separate nginx answering `return 200 '{}'`, so the proxy is the bottleneck; *direct* is "
-          "that nginx over plain HTTP. The `{SHA}` user costs nginx one SHA-1, so that row is nginx's "
-          "proxying at its cheapest; Caddy cannot read `{SHA}`.")
+          "that nginx over plain HTTP. The `{SHA}` user costs nginx one SHA-1 and HAProxy one string "
+          "comparison (it has the plain password, `insecure-password`, as crypt(3) reads no `{SHA}`), "
+          "so that row is their proxying at its cheapest; Caddy cannot read `{SHA}`. HAProxy cannot "
+          "read apr1 (crypt(3) has no `$apr1$`).")
         w(f"- **Full handshakes**: {conns} parallel `openssl s_time -new` processes for {dur} s, each "
           "connection a new TLS session carrying one authenticated `GET /v2/`. **Reconnects**: the "
           "request load with `Connection: close`; wrk then resumes the TLS session on every reconnect.")
@@ -343,9 +400,9 @@ def main():
         for label, test, user in rows:
             row = [label]
             for t in targets:
-                row.append(cell(d.stat(t, test, "none" if t == "direct" else user), "int", n_reps))
+                row.append(d.cell(t, test, "none" if t == "direct" else user, "rps", "int", n_reps))
             for t in others:
-                row.append(rcell(d.ratio("gate", t, test, user, "none" if t == "direct" else user), n_reps))
+                row.append(d.rcell(t, test, user, "none" if t == "direct" else user, "rps", n_reps))
             w("| " + " | ".join(row) + " |")
         w("")
         if any(d.values(t, test, user, "p50_ms") for _, test, user in rows for t in targets):
@@ -356,7 +413,10 @@ def main():
                 for t in targets:
                     u = "none" if t == "direct" else user
                     a, b, n = d.stat(t, test, u, "p50_ms"), d.stat(t, test, u, "p99_ms"), d.stat(t, test, u, "requests")
-                    row.append("n/a" if not a or not n[0] else f"{num(a[0], 'ms')} / {num(b[0], 'ms')}")
+                    if not d.ran(t, test):
+                        row.append(ABSENT)
+                    else:
+                        row.append("n/a" if not a or not n[0] else f"{num(a[0], 'ms')} / {num(b[0], 'ms')}")
                 w("| " + " | ".join(row) + " |")
             w("")
         parts = f"{client} / server (its CPU time per request) / backend" + (" / directory" if directory else "")
@@ -372,7 +432,9 @@ def main():
                 dc = d.stat(t, test, u, "directory_cpu_pct")
                 rate = d.stat(t, test, u, "rps")
                 per = f" ({sv[0] * 1e4 / rate[0]:,.0f} µs)" if g and rate and rate[0] else ""
-                if not g:
+                if not d.ran(t, test):
+                    row.append(ABSENT)
+                elif not g:
                     row.append("n/a")
                 elif t == "direct":
                     row.append(f"{g[0]:.0f} / {sv[0]:.0f}{per} / –")
@@ -407,6 +469,7 @@ def main():
         w("")
 
     if main_run:
+        summary(w, d, reps, blob_text, meta)
         w("## Results")
         w("")
     loads("1. Authenticated `GET /v2/` over TLS keep-alive",
@@ -414,7 +477,7 @@ def main():
           "*direct*: the registry over plain HTTP without auth (the same runs in every row). "
           "Caddy cannot read apr1. The backend is the registry.")
     loads("2. Proxy overhead against a trivially fast upstream",
-          [("bcrypt cost 5", "overhead", "u5"), ("{SHA} (one SHA-1)", "overhead", "usha")],
+          [("bcrypt cost 5", "overhead", "u5"), ("{SHA} (nginx: one SHA-1; HAProxy: plain)", "overhead", "usha")],
           "*direct*: the fast nginx over plain HTTP. The backend is the fast nginx.")
 
     for num_, test, title in [("3", "up", f"{blob_text} blob upload (POST, chunked PATCH, PUT)"),
@@ -423,8 +486,9 @@ def main():
             continue
         w(f"### {num_}. {title}")
         w("")
-        w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " | gate/nginx | gate/Caddy | gate/direct |")
-        w("|---" * 8 + "|")
+        w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " | "
+          + " | ".join(f"gate/{RATIO_TITLES[t]}" for t in TARGETS[1:]) + " |")
+        w("|---" * (2 * len(TARGETS)) + "|")
         rows = [("MiB/s", "mib_s", "int", True), ("seconds", "seconds", "s", False),
                 ("bytes written to disk by the proxy", "disk_bytes", "bytes", False),
                 ("RSS of the proxy just before (MiB)", "rss_before_kib", "mib", False),
@@ -434,9 +498,9 @@ def main():
         for label, field, kind, with_ratio in rows:
             if not any(d.values(t, test, None, field) for t in TARGETS):
                 continue
-            row = [label] + [cell(d.stat(t, test, None, field), kind, reps) for t in TARGETS]
-            for t in ["nginx", "caddy", "direct"]:
-                row.append(rcell(d.ratio("gate", t, test, None, None, field), reps) if with_ratio else "")
+            row = [label] + [d.cell(t, test, None, field, kind, reps) for t in TARGETS]
+            for t in TARGETS[1:]:
+                row.append(d.rcell(t, test, None, None, field, reps) if with_ratio else "")
             w("| " + " | ".join(row) + " |")
         bad = [f"{r['target']} rep {r['rep']}" for r in records if r.get("test") == test and not r.get("ok")]
         w("")
@@ -459,25 +523,27 @@ def main():
           "wrk with `Connection: close`: wrk reconnects after every answer and **resumes** the TLS "
           "session (checked in nginx's log with `$ssl_session_reused`: all but the first connection "
           "of each of the 16 are resumed). That is what a returning client does, but it is not a full "
-          "handshake: TLS 1.2 resumption (nginx) skips the key exchange, TLS 1.3 resumption (gate, "
-          "Caddy) still does an X25519 exchange. *direct*: plain TCP reconnects.", unit="connections/s")
+          "handshake: TLS 1.2 resumption (the nginx recipe) skips the key exchange, TLS 1.3 "
+          "resumption (the others; OpenSSL clients offer only `psk_dhe_ke`) still does an X25519 "
+          "exchange. *direct*: plain TCP reconnects.", unit="connections/s")
 
     for test, count in [("idle", meta["idle"]), ("idle-small", meta.get("idle_small", 0))]:
         if not count or not any(r.get("test") == test for r in records):
             continue
         w(f"### 6{'' if test == 'idle' else 'b'}. RSS with {count:,} idle keep-alive TLS connections")
         w("")
-        w("| | gate | nginx (recipe) | Caddy | gate/nginx | gate/Caddy |")
-        w("|---|---|---|---|---|---|")
+        w("| | " + " | ".join(TITLES[t] for t in PROXIES) + " | "
+          + " | ".join(f"gate/{RATIO_TITLES[t]}" for t in PROXIES[1:]) + " |")
+        w("|---" * (2 * len(PROXIES)) + "|")
         for label, field, kind in [("requests answered", "answered", "int"),
                                    ("connections still open at the end", "held", "int"),
                                    ("RSS before (MiB)", "rss_base_kib", "mib"),
                                    ("RSS with the connections (MiB)", "rss_kib", "mib"),
                                    ("RSS increase per open connection (KiB)", "per_conn_kib", "kib"),
                                    ("seconds to open them", "open_seconds", "s")]:
-            row = [label] + [cell(d.stat(t, test, None, field), kind, reps) for t in ["gate", "nginx", "caddy"]]
-            for t in ["nginx", "caddy"]:
-                row.append(rcell(d.ratio("gate", t, test, None, None, field), reps)
+            row = [label] + [d.cell(t, test, None, field, kind, reps) for t in PROXIES]
+            for t in PROXIES[1:]:
+                row.append(d.rcell(t, test, None, None, field, reps)
                            if field in ("rss_kib", "per_conn_kib") else "")
             w("| " + " | ".join(row) + " |")
         errors = {}
@@ -522,12 +588,12 @@ def main():
           "proxy adds a decrypt and an encrypt per byte on top):")
         w("")
         w("| | " + " | ".join(TITLES[t] for t in TARGETS) + " |")
-        w("|---" * 5 + "|")
+        w("|---" * (1 + len(TARGETS)) + "|")
         for test, label in [("up", "upload"), ("down", "download")]:
             row = [label]
             for t in TARGETS:
                 s = d.stat(t, test, None, "mib_s")
-                row.append("n/a" if not s else f"{s[0] / lo_mib:.0%}")
+                row.append(ABSENT if not d.ran(t, test) else "n/a" if not s else f"{s[0] / lo_mib:.0%}")
             w("| " + " | ".join(row) + " |")
         w("")
 
@@ -538,7 +604,7 @@ def main():
 
     # --- targets -------------------------------------------------------------------------
     if not main_run:
-        raw(w, meta, records)
+        raw(w, meta, records, kept_section(args.merge_into or args.out))
         with open(args.out, "w") as f:
             f.write("\n".join(o))
         return
@@ -593,19 +659,94 @@ def main():
     if meta.get("idle_small"):
         target(f"idle connections ({meta['idle_small']:,}; nginx keeps fewer open, see 6b): total RSS ≤ nginx's",
                d.ratio("gate", "nginx", "idle-small", field="rss_kib"), lambda x: x <= 1.0)
+    # Issue #21: against the proxies a user who cares about speed would pick.
+    target("overhead, {SHA} user: ≥ 1.0× HAProxy req/s", d.ratio("gate", "haproxy", "overhead", "usha", "usha"),
+           lambda x: x >= 1.0)
+    target("overhead, {SHA} user: ≥ 1.2× tuned nginx req/s",
+           d.ratio("gate", "nginx-tuned", "overhead", "usha", "usha"), lambda x: x >= 1.2)
+    target("overhead, {SHA} user: server CPU per request ≤ HAProxy's (gate/HAProxy ≤ 1)",
+           d.ratio("gate", "haproxy", "overhead", "usha", "usha", "cpu_us"), lambda x: x <= 1.0)
+    target("cost 10: ≥ 20× HAProxy", d.ratio("gate", "haproxy", "get", "u10", "u10"), lambda x: x >= 20)
+    target("cost 10: ≥ 20× tuned nginx", d.ratio("gate", "nginx-tuned", "get", "u10", "u10"), lambda x: x >= 20)
+    for test, label in [("up", "upload"), ("down", "download")]:
+        target(f"{label}: ≥ 1.0× HAProxy", d.ratio("gate", "haproxy", test, field="mib_s"), lambda x: x >= 1.0)
+        target(f"{label}: ≥ 1.0× tuned nginx", d.ratio("gate", "nginx-tuned", test, field="mib_s"),
+               lambda x: x >= 1.0)
+    disk = d.stat("gate", "down", None, "disk_bytes")
+    w(f"| download: 0 bytes to disk | {'n/a' if not disk else num(disk[2], 'bytes') + ' (largest)'} | "
+      f"{'not measured' if not disk else ('met' if disk[2] == 0 else '**missed**')} |")
+    target(f"idle connections ({meta['idle']:,}): RSS increase per open connection ≤ HAProxy's",
+           d.ratio("gate", "haproxy", "idle", field="per_conn_kib"), lambda x: x <= 1.0)
     w("")
     w("Why the missed targets are missed, and what would close them: "
       "[`benchmark-targets.md`](benchmark-targets.md), written by hand against one run "
       "(it names which; check its figures against this one).")
     w("")
 
-    raw(w, meta, records)
+    raw(w, meta, records, kept_section(args.merge_into or args.out))
     with open(args.out, "w") as f:
         f.write("\n".join(o))
 
 
-def raw(w, meta, records):
-    """The records and, first, the settings of the run(s): what --merge-into reads back."""
+def summary(w, d, reps, blob_text, meta):
+    """The headline rows, side by side for every proxy: first the proxy's own cost with nothing
+    else in the way (proxy overhead with the cheap credential, and the CPU time each request
+    costs the proxy there), then one row of each other kind."""
+    rows = [
+        ("proxy overhead, {SHA} user: requests/s", "overhead", "usha", "rps", "int"),
+        ("proxy overhead, {SHA} user: server CPU per request (µs)", "overhead", "usha", "cpu_us", "int"),
+        ("proxy overhead, cost-5 user: requests/s", "overhead", "u5", "rps", "int"),
+        ("proxy overhead, cost-5 user: server CPU per request (µs)", "overhead", "u5", "cpu_us", "int"),
+        ("`GET /v2/` from the registry, cost-10 user: requests/s", "get", "u10", "rps", "int"),
+        (f"{blob_text} upload: MiB/s", "up", None, "mib_s", "int"),
+        (f"{blob_text} download: MiB/s", "down", None, "mib_s", "int"),
+        (f"{meta['idle']:,} idle connections: RSS per open connection (KiB)", "idle", None, "per_conn_kib", "kib"),
+    ]
+    rows = [r for r in rows if any(d.values(t, r[1], r[2], r[3]) for t in PROXIES)]
+    if not rows:
+        return
+    w("## Summary")
+    w("")
+    w("The headline first: the proxy-overhead row (a trivially fast upstream, the cheapest "
+      "credential each proxy can check, so the proxy is the bottleneck) and the CPU time each "
+      "request costs the proxy there, which is its own cost with nothing else in the way. Then "
+      "one row of each other table below. Ratios are the gate's over the other's medians: above 1 "
+      "is better for requests/s and MiB/s, below 1 is better for CPU per request and RSS.")
+    w("")
+    w("| | " + " | ".join(TITLES[t] for t in PROXIES) + " | "
+      + " | ".join(f"gate/{RATIO_TITLES[t]}" for t in PROXIES[1:]) + " |")
+    w("|---" * (2 * len(PROXIES)) + "|")
+    for label, test, user, field, kind in rows:
+        row = [label] + [d.cell(t, test, user, field, kind, reps) for t in PROXIES]
+        row += [d.rcell(t, test, user, user, field, reps) for t in PROXIES[1:]]
+        w("| " + " | ".join(row) + " |")
+    w("")
+
+
+KEPT_BEGIN = "<!-- benches/e2e/profile.sh: kept by report.py from here -->"
+KEPT_END = "<!-- benches/e2e/profile.sh: to here -->"
+
+
+def kept_section(path):
+    """The hand-written profile section of an earlier report (between the KEPT markers,
+    markers included), so that a new run does not erase it; "" when there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    start, end = text.find(KEPT_BEGIN), text.find(KEPT_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start:end + len(KEPT_END)]
+
+
+def raw(w, meta, records, kept=""):
+    """The records and, first, the settings of the run(s): what --merge-into reads back.
+    Before them, `kept`: the profile section of the report this one replaces."""
+    if kept:
+        w(kept)
+        w("")
     w("<details><summary>Raw records (benches/e2e/run.sh output, one JSON object a line; the "
       "first is the run's settings)</summary>")
     w("")

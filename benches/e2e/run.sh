@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End-to-end benchmark (issue #5): registry-gate against the nginx recipe and Caddy, all in
-# front of one real docker-registry on loopback, and the registry directly as the bound; and
-# (issue #9) the gate with [ldap] against Apache httpd with mod_authnz_ldap, both asking one
-# real slapd.
+# End-to-end benchmark (issue #5): registry-gate against the nginx recipe and Caddy, and
+# (issue #21) against a tuned nginx (benches/e2e/nginx-tuned.conf) and HAProxy
+# (benches/e2e/haproxy.cfg), all in front of one real docker-registry on loopback, and the
+# registry directly as the bound; and (issue #9) the gate with [ldap] against Apache httpd
+# with mod_authnz_ldap, both asking one real slapd.
 #
 #   benches/e2e/run.sh            full run: REPS=3, 10 s loads, 1 GiB blobs, 5000 idle
 #                                 connections; writes docs/benchmark.md
@@ -15,12 +16,15 @@
 #
 # Settings (environment): REPS, DURATION (s), CONNS, THREADS, BLOB_MIB, IDLE, IDLE_SMALL
 # (a second idle-connection count that the recipe's nginx can hold; 0: skip), HOLD (s),
-# TARGETS (order within a repetition; default "gate nginx caddy direct"), OUT (report
-# path), MERGE_INTO (a report to merge this run's parts into), KEEP=1 (keep the temp dirs),
-# PARTS (which measurements: "idle get overhead handshake resume blobs ldap"), and the users
-# each load runs as (GET_USERS, OVERHEAD_USERS, HANDSHAKE_USERS, HANDSHAKE_REGISTRY_USERS,
-# RESUME_USERS, RESUME_REGISTRY_USERS; see below). Every target is started afresh in each
-# repetition, in turn: A B C D, A B C D, ...
+# TARGETS (order within a repetition; default "gate nginx nginx-tuned haproxy caddy
+# direct"), OUT (report path), MERGE_INTO (a report to merge this run's parts into), KEEP=1
+# (keep the temp dirs), PARTS (which measurements: "idle get overhead handshake resume blobs
+# ldap"), and the users each load runs as (GET_USERS, OVERHEAD_USERS, HANDSHAKE_USERS,
+# HANDSHAKE_REGISTRY_USERS, RESUME_USERS, RESUME_REGISTRY_USERS; see below). Every target is
+# started afresh in each repetition, in turn: A B C D, A B C D, ... Every part of the main
+# loop (idle get overhead handshake resume blobs) runs for every proxy; only the users
+# differ: Caddy reads bcrypt only, HAProxy bcrypt and (as a plain `insecure-password`) the
+# {SHA} user, not apr1.
 # The ldap part (benches/e2e/ldap.sh) runs after the others, with its own two targets, the
 # gate and Apache (benches/e2e/apache-recipe.conf), in turn: A B, A B, ...
 #
@@ -80,7 +84,7 @@ ALL_PARTS="idle get overhead handshake resume blobs ldap token"
 PARTS=${PARTS:-$ALL_PARTS}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-gate nginx caddy direct}
+TARGETS=${TARGETS:-gate nginx nginx-tuned haproxy caddy direct}
 KEEP=${KEEP:-0}
 # Bounds, so that no loop can run away.
 [ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] || { echo "run.sh: REPS must be 1..20" >&2; exit 64; }
@@ -113,8 +117,11 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# slapd and apache2 come from scripts/install-deps, which keeps Debian from configuring a
-# directory and starting system daemons while it installs them.
+# slapd, apache2 and haproxy come from scripts/install-deps, which keeps Debian from
+# configuring a directory and starting system daemons while it installs them.
+case " $TARGETS " in
+  *" haproxy "*) [ -x /usr/sbin/haproxy ] || die "/usr/sbin/haproxy is missing (TARGETS has haproxy): run scripts/install-deps" ;;
+esac
 if want ldap; then
   for tool in /usr/sbin/slapd /usr/sbin/slapadd /usr/sbin/slappasswd /usr/sbin/apache2 ldapsearch; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (PARTS has ldap): run scripts/install-deps"
@@ -398,22 +405,51 @@ htpasswd = \"$HTPASSWD\""
 # shellcheck source=benches/e2e/token.sh
 . "$HERE/token.sh"
 
-# The recipe: benches/e2e/nginx-recipe.conf (the tests' config, logs moved to tmpfs).
+# The recipe: benches/e2e/nginx-recipe.conf (the tests' config, logs moved to tmpfs); and the
+# recipe tuned (benches/e2e/nginx-tuned.conf), with the same placeholders.
 NGINX_RECIPE=$(cat "$HERE/nginx-recipe.conf")
+NGINX_TUNED=$(cat "$HERE/nginx-tuned.conf")
 
-start_nginx() { # NAME UPSTREAM
-  local dir="$W/$1" conf
-  mkdir -p "$dir" "$LOGS/$1"
+nginx_from() { # CONF NAME UPSTREAM: nginx with the config CONF, its placeholders filled in
+  local conf=$1 dir="$W/$2"
+  mkdir -p "$dir" "$LOGS/$2"
   PORT=$(free_port)
-  conf=${NGINX_RECIPE//\{dir\}/$dir}
-  conf=${conf//\{logs\}/$LOGS/$1}
+  conf=${conf//\{dir\}/$dir}
+  conf=${conf//\{logs\}/$LOGS/$2}
   conf=${conf//\{listen\}/127.0.0.1:$PORT}
-  conf=${conf//\{upstream\}/$2}
+  conf=${conf//\{upstream\}/$3}
   conf=${conf//\{cert\}/$CERTS/server.crt}
   conf=${conf//\{key\}/$CERTS/server.key}
   conf=${conf//\{htpasswd\}/$HTPASSWD}
   printf '%s' "$conf" >"$dir/nginx.conf"
-  spawn "$LOGS/$1/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;'
+  spawn "$LOGS/$2/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;'
+  PGID=$SPAWNED
+  wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
+}
+
+start_nginx() { nginx_from "$NGINX_RECIPE" "$@"; }        # NAME UPSTREAM
+start_nginx_tuned() { nginx_from "$NGINX_TUNED" "$@"; }   # NAME UPSTREAM
+
+# HAProxy: benches/e2e/haproxy.cfg with the same certificate and key in one PEM (HAProxy's
+# form), and the users every load uses: the bcrypt rows with their hashes (crypt(3) reads
+# them), the {SHA} row's user with its plain password (crypt(3) has no {SHA}); apr1 cannot be
+# given to it (see supported). Its log lines go to stdout, a file on tmpfs.
+HAPROXY_CFG=$(cat "$HERE/haproxy.cfg")
+
+start_haproxy() { # NAME UPSTREAM
+  local dir="$W/$1" conf users
+  mkdir -p "$dir"
+  PORT=$(free_port)
+  (umask 077 && cat "$CERTS/server.crt" "$CERTS/server.key" >"$dir/server.pem")
+  users=$(awk -F: '$1 == "u5" || $1 == "u10" {printf "    user %s password %s\n", $1, $2}' "$HTPASSWD")
+  users+=$'\n'"    user usha insecure-password ${PASSWORD[usha]}"
+  conf=${HAPROXY_CFG//\{listen\}/127.0.0.1:$PORT}
+  conf=${conf//\{pem\}/$dir/server.pem}
+  conf=${conf//\{upstream\}/$2}
+  conf=${conf//\{users\}/$users}
+  printf '%s\n' "$conf" >"$dir/haproxy.cfg"
+  chmod 600 "$dir/haproxy.cfg"
+  spawn "$LOGS/$1.log" haproxy -db -f "$dir/haproxy.cfg"
   PGID=$SPAWNED
   wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
 }
@@ -462,11 +498,11 @@ CADDY
   wait_status "https://127.0.0.1:$PORT/v2/" 401 "$PGID"
 }
 
-supported() { # TARGET USER...: the users TARGET can check (Caddy: bcrypt only)
+supported() { # TARGET USER...: the users TARGET can check (Caddy: bcrypt only; HAProxy: no apr1)
   local target=$1 user
   shift
   for user in "$@"; do
-    case "$target:$user" in caddy:uapr | caddy:usha) ;; *) echo "$user" ;; esac
+    case "$target:$user" in caddy:uapr | caddy:usha | haproxy:uapr) ;; *) echo "$user" ;; esac
   done
 }
 
@@ -474,12 +510,12 @@ supported() { # TARGET USER...: the users TARGET can check (Caddy: bcrypt only)
 start() {
   local attempt
   for attempt in 1 2 3; do
-    if "start_$1" "$2" "$3"; then return 0; fi
+    if "start_${1//-/_}" "$2" "$3"; then return 0; fi
     log "$1 ($2) did not start (attempt $attempt); its log:"
-    tail -n 20 "$LOGS/$2.log" "$LOGS/$2.stderr" "$LOGS/$2/error.log" "$LOGS/$2/stderr.log" 2>/dev/null >&2 || true
+    tail -n 20 "$LOGS/$2.log" "$LOGS/$2.stderr" "$LOGS/$2/error.log" "$LOGS/$2/stderr.log" >&2 2>/dev/null || true
     forget_group "$PGID"
   done
-  die "$1 ($2) did not start"
+  die "$1 ($2) did not start (its log is above; KEEP=1 keeps its config, in the work dir)"
 }
 
 # --- measurements --------------------------------------------------------------------------
@@ -674,8 +710,8 @@ for rep in $(seq 1 "$REPS"); do
       continue
     fi
     case "$target" in
-      gate | nginx | caddy) ;;
-      *) die "unknown target $target (gate, nginx, caddy, direct)" ;;
+      gate | nginx | nginx-tuned | haproxy | caddy) ;;
+      *) die "unknown target $target (gate, nginx, nginx-tuned, haproxy, caddy, direct)" ;;
     esac
     start "$target" "$target-$rep" "127.0.0.1:$REGISTRY_PORT"
     main_port=$PORT main_pgid=$PGID

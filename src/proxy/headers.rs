@@ -67,6 +67,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
 ///
 /// [RFC 9110 §7.6.1]: https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most requests and answers carry none: one pass over the names they have is
+    // cheaper than a hashed lookup for each of the seven.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(&name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -77,18 +82,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
+
+/// The hop-by-hop headers of [RFC 9110 §7.6.1] (and the older `Keep-Alive` and
+/// `Proxy-Connection`); any others are named by `Connection`, itself one of these.
+///
+/// [RFC 9110 §7.6.1]: https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1
+static HOP_BY_HOP: [&HeaderName; 7] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
 
 /// The client's address: the peer, or behind trusted proxies the right-most
 /// untrusted address of `X-Forwarded-For`. Computed once per request, before

@@ -39,8 +39,10 @@ pub struct Record {
     /// What the request touches, once classified (by the pipeline, or here at the end).
     pub access: Option<Result<Access, access::Error>>,
     method: Method,
-    path: String,
-    query: Option<String>,
+    /// The request target, for its path (logged) and query (only classified: never
+    /// logged). A clone shares the request head's buffer, where owned copies of the
+    /// path and query would be two allocations per request.
+    uri: http::Uri,
     status: StatusCode,
     error: Option<(Source, String)>,
     received: Option<Arc<Progress>>,
@@ -65,8 +67,7 @@ impl Record {
             token_id: None,
             access: None,
             method: req.method().clone(),
-            path: req.uri().path().to_owned(),
-            query: req.uri().query().map(str::to_owned),
+            uri: req.uri().clone(),
             status: StatusCode::OK,
             error: None,
             received: None,
@@ -76,7 +77,8 @@ impl Record {
 
     /// Whether the request is under `/v2`.
     pub fn under_v2(&self) -> bool {
-        self.path.starts_with("/v2/") || self.path == "/v2"
+        let path = self.uri.path();
+        path.starts_with("/v2/") || path == "/v2"
     }
 
     /// The request body's progress, for the bytes received.
@@ -118,11 +120,11 @@ impl Record {
         let access = self
             .access
             .take()
-            .unwrap_or_else(|| access::classify(&self.method, &self.path, self.query.as_deref()));
+            .unwrap_or_else(|| access::classify(&self.method, self.uri.path(), self.uri.query()));
         let audit = Audit::of(access);
         let user = self.user.as_deref().unwrap_or("-");
         let token_id = self.token_id.as_deref().unwrap_or("-");
-        let (client, peer, method, path) = (self.client, self.peer, &self.method, &self.path);
+        let (client, peer, method, path) = (self.client, self.peer, &self.method, self.uri.path());
         let status = self.status.as_u16();
         let (repository, action, reference) = (
             audit.repository.as_deref().unwrap_or("-"),

@@ -140,6 +140,28 @@ fn hop_by_hop_headers_are_removed() {
 }
 
 #[test]
+fn each_hop_by_hop_header_alone_is_removed() {
+    // Each alone, so the pass that skips maps without any must notice every one.
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        let mut h = map(&[(name, "x"), ("content-length", "5")]);
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["content-length"], "name={name:?}");
+    }
+    let mut h = map(&[("content-length", "5"), ("range", "0-4")]);
+    strip_hop_by_hop(&mut h);
+    assert_eq!(h.len(), 2, "a map without hop-by-hop headers is left whole");
+}
+
+#[test]
 fn api_version_is_added_once() {
     let mut h = HeaderMap::new();
     ensure_api_version(&mut h);
