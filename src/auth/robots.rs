@@ -256,7 +256,6 @@ fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !skipped(l))
 }
 
-/// Blank lines and comments.
 /// A line without its line ending (`\n`, `\r\n`): the one place that says what a
 /// line of the file is, for reading it and for editing it.
 fn content(line: &str) -> &str {
@@ -264,6 +263,7 @@ fn content(line: &str) -> &str {
     line.strip_suffix('\r').unwrap_or(line)
 }
 
+/// Blank lines and comments.
 fn skipped(line: &str) -> bool {
     let line = line.trim();
     line.is_empty() || line.starts_with('#')
