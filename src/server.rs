@@ -30,6 +30,7 @@ mod keepalive;
 mod plain_http;
 pub mod proxy_protocol;
 mod timeouts;
+pub(crate) mod workers;
 
 use timeouts::{Activity, Expired, Guarded, Timeouts, Watched};
 
@@ -51,6 +52,13 @@ pub async fn run(
     let limit = Arc::new(Semaphore::new(max_connections));
     tokio::pin!(shutdown);
     let mut at_limit = false;
+    let mut workers = match workers::Workers::start() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "worker threads did not start: serving on the main runtime");
+            None
+        }
+    };
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => {
@@ -88,7 +96,7 @@ pub async fn run(
             stop: stopped.clone(),
             _permit: permit,
         };
-        tokio::spawn(conn.serve(tcp, peer));
+        hand(workers.as_mut(), conn, tcp, peer);
     }
     drop(listener);
     let grace = state.borrow().grace_period;
@@ -101,6 +109,41 @@ pub async fn run(
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace = ?grace, "grace period over: closing remaining connections");
         }
+    }
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
+}
+
+/// Serves `conn` on the next worker ([`workers`]), or here if there are none.
+fn hand(
+    workers: Option<&mut workers::Workers>,
+    conn: Connection,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    let Some(workers) = workers else {
+        tokio::spawn(conn.serve(tcp, peer));
+        return;
+    };
+    // The socket leaves this runtime's reactor and joins the worker's.
+    let std = match tcp.into_std() {
+        Ok(std) => std,
+        Err(e) => {
+            tracing::warn!(client.addr = %peer, error = %e, "could not hand a connection to a worker");
+            return;
+        }
+    };
+    let job: workers::Job = Box::new(move || match TcpStream::from_std(std) {
+        Ok(tcp) => {
+            tokio::spawn(conn.serve(tcp, peer));
+        }
+        Err(e) => {
+            tracing::warn!(client.addr = %peer, error = %e, "a worker could not take a connection")
+        }
+    });
+    if workers.hand(job).is_err() {
+        tracing::warn!(client.addr = %peer, "no worker takes connections: closed");
     }
 }
 

@@ -64,7 +64,9 @@ impl Error {
 /// The registry behind the gate.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<Connector, RequestBody>,
+    /// One pool per worker thread ([`crate::server::workers`]), so that a request's
+    /// registry connection is driven by the thread that serves the request.
+    clients: std::sync::Arc<[Client<Connector, RequestBody>]>,
     /// A separate small pool for the gate's own requests (readiness probes,
     /// catalog pages), which have no client body.
     own_client: Client<Connector, Empty<Bytes>>,
@@ -98,11 +100,15 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout.0)
-            .build(connector.clone());
+        let clients = (0..crate::server::workers::count())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .pool_idle_timeout(config.pool_idle_timeout.0)
+                    .build(connector.clone())
+            })
+            .collect();
         let own_client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -112,7 +118,7 @@ impl Upstream {
         Ok(Upstream {
             origin: origin(uri).into(),
             connect_timeout: config.connect_timeout.0,
-            client,
+            clients,
             own_client,
             scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
             authority: uri
@@ -203,9 +209,10 @@ impl Upstream {
         &self.origin
     }
 
-    /// The pooled client.
+    /// The pooled client of this worker thread (the first one's off the workers).
     pub fn client(&self) -> &Client<Connector, RequestBody> {
-        &self.client
+        let i = crate::server::workers::current().unwrap_or(0);
+        &self.clients[i % self.clients.len()]
     }
 }
 
