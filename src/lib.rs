@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! Fourteen top-level modules; each behaviour has one home. Internal modules are
+//! Fifteen top-level modules; each behaviour has one home. Internal modules are
 //! `pub(crate)`; read them with `cargo doc --document-private-items`.
 //!
 //! - [`cli`]: command line (`serve`, `check-config`, `certs generate`, `import`, ...).
@@ -31,6 +31,7 @@
 //! - [`import`]: other auth servers' configs (docker_auth) to a `proxy.toml`.
 //! - [`metrics`]: the counters, gauges and histograms behind `/metrics`.
 //! - [`chain`]: an error and its sources as one log line.
+//! - [`log_batch`]: the log writer; a worker thread's lines go out in batches.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -44,6 +45,7 @@ pub(crate) mod chain;
 pub mod cli;
 pub mod config;
 pub mod import;
+pub(crate) mod log_batch;
 pub(crate) mod metrics;
 pub mod proxy;
 pub(crate) mod reload;

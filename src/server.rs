@@ -142,8 +142,10 @@ fn hand(
             tracing::warn!(client.addr = %peer, error = %e, "a worker could not take a connection")
         }
     });
-    if workers.hand(job).is_err() {
-        tracing::warn!(client.addr = %peer, "no worker takes connections: closed");
+    if let Err(job) = workers.hand(job) {
+        // Every worker is gone (only a panic could end one): serve it here.
+        tracing::warn!(client.addr = %peer, "no worker takes connections: served on the main runtime");
+        job();
     }
 }
 

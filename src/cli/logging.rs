@@ -2,7 +2,7 @@
 
 use crate::config::LogFormat;
 
-/// Logs go to stderr, as text or one JSON object per line; `RUST_LOG` sets the
+/// Logs go to stderr ([`crate::log_batch`]: a worker thread's lines in batches), as text or one JSON object per line; `RUST_LOG` sets the
 /// level (default `info`). Colours only on a terminal (and not with `NO_COLOR`):
 /// a log file or a container log collector gets plain text.
 pub(super) fn init(format: LogFormat) {
@@ -13,7 +13,7 @@ pub(super) fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::log_batch::Stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -57,18 +57,22 @@ impl Workers {
         for index in 0..count() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                // Nothing left to run: the access lines gathered meanwhile go out.
+                .on_thread_park(crate::log_batch::flush)
                 .build()?;
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
             let thread = std::thread::Builder::new()
                 .name(format!("gate-worker-{index}"))
                 .spawn(move || {
                     INDEX.with(|i| i.set(Some(index)));
+                    crate::log_batch::enable();
                     runtime.block_on(async move {
                         while let Some(job) = rx.recv().await {
                             job();
                         }
                     });
                     runtime.shutdown_timeout(SHUTDOWN_WAIT);
+                    crate::log_batch::flush();
                 })?;
             workers.senders.push(tx);
             workers.threads.push(thread);
